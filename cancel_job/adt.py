@@ -1,0 +1,161 @@
+"""The ADT Import Jobs client: one session and one credential per process.
+
+Only what the cancel needs: POST cancel, GET a job, and list jobs. URLs are built from a
+configured :class:`Endpoint` and an id that passed the job-id rule, so no request input
+can steer where the token goes. Redirects are never followed, and the session ignores
+proxy and netrc settings from the environment.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
+
+from .contract import ADT_API_VERSION, ADT_TOKEN_SCOPE, ERROR_CODE_HEADER
+from .endpoints import Endpoint, EndpointError, parse_endpoint
+from .redact import redact
+
+_MAX_ERROR_MESSAGE = 500
+
+
+class TokenProvider(Protocol):
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any: ...
+
+
+class IdentityError(Exception):
+    """No token could be had; the message is safe to log."""
+
+
+class TransportError(Exception):
+    """No HTTP answer. ``request_sent`` is False only when ADT surely never saw it."""
+
+    def __init__(self, message: str, *, request_sent: bool, timeout: bool = False) -> None:
+        super().__init__(message)
+        self.request_sent = request_sent
+        self.timeout = timeout
+
+
+@dataclass(frozen=True)
+class AdtResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json_object(self) -> dict[str, Any] | None:
+        try:
+            value = json.loads(self.body)
+        except (ValueError, RecursionError):
+            return None
+        return value if isinstance(value, dict) else None
+
+    @property
+    def error_code(self) -> str | None:
+        code = self.headers.get(ERROR_CODE_HEADER)
+        if code:
+            return code
+        error = (self.json_object() or {}).get("error")
+        if isinstance(error, dict) and isinstance(error.get("code"), str):
+            return error["code"]
+        return None
+
+    @property
+    def error_message(self) -> str:
+        error = (self.json_object() or {}).get("error")
+        message = error.get("message") if isinstance(error, dict) else None
+        if not isinstance(message, str) or not message:
+            message = f"ADT answered {self.status}"
+        return redact(message)[:_MAX_ERROR_MESSAGE]
+
+
+def job_url(endpoint: Endpoint, job_id: str, action: str = "") -> str:
+    """``job_id`` must already have passed the job-id rule (it needs no encoding)."""
+    return f"{endpoint.base_url}/jobs/imports/{job_id}{action}?api-version={ADT_API_VERSION}"
+
+
+class AdtClient:
+    def __init__(
+        self,
+        credential: TokenProvider,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        pool_size: int = 32,
+    ) -> None:
+        self._credential = credential
+        self._timeout = (connect_timeout, read_timeout)
+        session = requests.Session()
+        session.trust_env = False  # no proxies or .netrc credentials from the environment
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        self._session = session
+
+    def cancel(self, endpoint: Endpoint, job_id: str, trace_headers: Mapping[str, str]) -> AdtResponse:
+        return self._send("POST", job_url(endpoint, job_id, "/cancel"), trace_headers)
+
+    def get(self, endpoint: Endpoint, job_id: str, trace_headers: Mapping[str, str]) -> AdtResponse:
+        return self._send("GET", job_url(endpoint, job_id), trace_headers)
+
+    def list_page(
+        self, endpoint: Endpoint, trace_headers: Mapping[str, str], next_link: str | None = None
+    ) -> AdtResponse:
+        url = f"{endpoint.base_url}/jobs/imports?api-version={ADT_API_VERSION}"
+        if next_link is not None:
+            if not _same_origin(next_link, endpoint):
+                raise TransportError("nextLink points outside the ADT endpoint", request_sent=False)
+            url = next_link
+        return self._send("GET", url, trace_headers)
+
+    def _token(self) -> str:
+        try:
+            return self._credential.get_token(ADT_TOKEN_SCOPE).token
+        except Exception as exc:  # any credential failure means "no token now"
+            raise IdentityError(f"could not get a token for ADT ({type(exc).__name__}): {redact(str(exc))[:300]}") from None
+
+    def _send(self, method: str, url: str, trace_headers: Mapping[str, str]) -> AdtResponse:
+        headers = dict(trace_headers)
+        headers["Authorization"] = f"Bearer {self._token()}"
+        try:
+            response = self._session.request(
+                method, url, headers=headers, timeout=self._timeout, allow_redirects=False
+            )
+        except requests.exceptions.ConnectTimeout:
+            raise TransportError("timed out connecting to ADT", request_sent=False, timeout=True) from None
+        except requests.exceptions.ReadTimeout:
+            raise TransportError("timed out waiting for ADT's answer", request_sent=True, timeout=True) from None
+        except requests.exceptions.ConnectionError as exc:
+            sent = not _is_connect_failure(exc)
+            what = "connection to ADT dropped" if sent else "could not connect to ADT"
+            raise TransportError(what, request_sent=sent) from None
+        except requests.exceptions.RequestException as exc:
+            raise TransportError(f"HTTP error talking to ADT ({type(exc).__name__})", request_sent=True) from None
+        return AdtResponse(response.status_code, response.headers, response.content)
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _is_connect_failure(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError | ConnectionRefusedError):
+            return True
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else (current.__cause__ or current.__context__)
+    return False
+
+
+def _same_origin(url: str, endpoint: Endpoint) -> bool:
+    origin, _, rest = url.partition("/jobs/imports")
+    try:
+        return parse_endpoint(origin) == endpoint and rest.startswith("?")
+    except EndpointError:
+        return False

@@ -1,0 +1,56 @@
+"""One structured log record per outcome, with untrusted values escaped and no secrets."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .outcomes import CancelFailed, Outcome
+from .redact import escape_untrusted, redact
+
+logger = logging.getLogger("cancel_job")
+
+
+def outcome_name(outcome: Outcome, *, retrying: bool = False) -> str:
+    if retrying:
+        return "retrying"
+    if isinstance(outcome, CancelFailed):
+        return "failed"
+    return "cancelled" if outcome.job_status == "cancelled" else "cancelling"
+
+
+def outcome_fields(
+    outcome: Outcome,
+    *,
+    entry: str,
+    duration_seconds: float,
+    invocation_id: str | None = None,
+    dequeue_count: int | None = None,
+    retrying: bool = False,
+) -> dict[str, Any]:
+    failed = outcome if isinstance(outcome, CancelFailed) else None
+    fields: dict[str, Any] = {
+        "entry": entry,
+        "jobId": escape_untrusted(outcome.job_id) if outcome.job_id is not None else None,
+        "instance": outcome.endpoint.host if outcome.endpoint else None,
+        "outcome": outcome_name(outcome, retrying=retrying),
+        "adtStatus": failed.adt_status if failed else 200,
+        "errorCode": failed.code if failed else None,
+        "attempts": outcome.attempts,
+        "durationMs": round(duration_seconds * 1000, 1),
+        "traceId": outcome.trace.trace_id if outcome.trace else None,
+        "invocationId": invocation_id,
+    }
+    if dequeue_count is not None:
+        fields["dequeueCount"] = dequeue_count
+    if failed:
+        fields["errorMessage"] = escape_untrusted(redact(failed.message), limit=500)
+    return fields
+
+
+def log_outcome(outcome: Outcome, **kwargs: Any) -> dict[str, Any]:
+    fields = outcome_fields(outcome, **kwargs)
+    level = logging.INFO if fields["outcome"] in ("cancelled", "cancelling") else logging.WARNING
+    summary = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
+    logger.log(level, "import cancel %s", summary, extra=fields)
+    return fields

@@ -1,0 +1,113 @@
+"""What a cancel ended in, and how each entry point reports it.
+
+A cancel ends in :class:`CancelSucceeded` or :class:`CancelFailed`. ``transient`` on a
+failure means "the same request may succeed later"; the HTTP entry point turns it into
+429/503 with ``Retry-After``, the queue entry point into a redelivery.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .contract import ErrorCode
+from .endpoints import Endpoint
+from .trace import TraceContext
+
+# A failure record must fit one base64-encoded storage message (64 KiB) even when every
+# character needs a six-byte JSON escape, so the untrusted parts are capped.
+MAX_RECORDED_REQUEST_CHARS = 4096
+MAX_RECORDED_JOB_ID_CHARS = 256
+
+_OWN_HTTP_STATUS = {
+    ErrorCode.INVALID_MESSAGE: 400,
+    ErrorCode.INVALID_JOB_ID: 400,
+    ErrorCode.INSTANCE_NOT_ALLOWED: 403,
+    ErrorCode.JOB_NOT_CANCELLABLE: 409,
+    ErrorCode.CONFIGURATION_ERROR: 500,
+    ErrorCode.UPSTREAM_ERROR: 502,
+}
+
+
+@dataclass(frozen=True)
+class CancelSucceeded:
+    job_id: str
+    job: dict[str, Any]
+    endpoint: Endpoint
+    trace: TraceContext
+    attempts: int
+    already_in_effect: bool = False  # an earlier cancel had taken effect; we read the job
+
+    @property
+    def job_status(self) -> str | None:
+        status = self.job.get("status")
+        return status if isinstance(status, str) else None
+
+
+@dataclass(frozen=True)
+class CancelFailed:
+    code: str
+    message: str
+    job_id: str | None = None
+    adt_status: int | None = None  # ADT's HTTP status, when ADT answered
+    transient: bool = False
+    retry_after: float | None = None
+    job: dict[str, Any] | None = None
+    endpoint: Endpoint | None = None
+    trace: TraceContext | None = None
+    attempts: int = 0
+
+    @property
+    def http_status(self) -> int:
+        """The status the HTTP entry point answers with."""
+        if self.code == ErrorCode.CONFIGURATION_ERROR:
+            return 500
+        if self.transient:
+            return 429 if self.adt_status == 429 else 503
+        if self.code in _OWN_HTTP_STATUS:
+            return _OWN_HTTP_STATUS[ErrorCode(self.code)]
+        if self.adt_status is not None and 400 <= self.adt_status < 500:
+            return self.adt_status
+        return 502
+
+    @property
+    def retry_after_header(self) -> str | None:
+        if not self.transient:
+            return None
+        return str(max(1, math.ceil(self.retry_after or 1)))
+
+    def error_body(self) -> dict[str, Any]:
+        """ADT's ErrorResponse shape."""
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+Outcome = CancelSucceeded | CancelFailed
+
+
+def utc_now_rfc3339() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _cap(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "...[truncated]"
+
+
+def failure_record(failed: CancelFailed, *, request_text: str, dequeue_count: int) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "jobId": None if failed.job_id is None else _cap(failed.job_id, MAX_RECORDED_JOB_ID_CHARS),
+        "error": {"code": failed.code, "message": failed.message},
+        "httpStatus": failed.adt_status,
+        "dequeueCount": dequeue_count,
+        "request": _cap(request_text, MAX_RECORDED_REQUEST_CHARS),
+        "failedDateTime": utc_now_rfc3339(),
+    }
+    if failed.job is not None:
+        record["job"] = failed.job
+    return record
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,177 @@
+"""The cancel itself: validate, pick the trace, call ADT with retries, settle the outcome.
+
+Independent of the Functions runtime; both entry points and the CLI call
+:meth:`CancelService.cancel`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from . import assumptions
+from .adt import AdtClient, AdtResponse, IdentityError, TransportError
+from .contract import ADT_JOB_NOT_FOUND, ErrorCode
+from .endpoints import Endpoint, InstanceNotAllowedError
+from .job_id import InvalidJobIdError, validate_job_id
+from .messages import CancelRequest
+from .outcomes import CancelFailed, CancelSucceeded, Outcome
+from .retry import RetryBudget, RetryPolicy, is_retryable_status, server_retry_after
+from .settings import Settings
+from .trace import TraceContext, resolve_trace
+
+
+@dataclass
+class _Call:
+    """One cancel's shared state: where, what, which trace, and the attempts made."""
+
+    endpoint: Endpoint
+    job_id: str
+    trace: TraceContext
+    budget: RetryBudget
+    attempts: int = 0
+
+    def failed(self, code: str, message: str, **kwargs) -> CancelFailed:
+        return CancelFailed(
+            code=code, message=message, job_id=self.job_id, endpoint=self.endpoint,
+            trace=self.trace, attempts=self.attempts, **kwargs,
+        )
+
+
+@dataclass
+class CancelService:
+    settings: Settings
+    client: AdtClient
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    rng: random.Random = field(default_factory=random.Random)
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(self.settings.max_attempts, self.settings.deadline_seconds)
+
+    def cancel(
+        self,
+        request: CancelRequest,
+        invocation_traceparent: object = None,
+        invocation_tracestate: object = None,
+    ) -> Outcome:
+        trace = resolve_trace(
+            request.traceparent, request.tracestate, invocation_traceparent, invocation_tracestate
+        )
+        requested_id = request.job_id if isinstance(request.job_id, str) else None
+        try:
+            job_id = validate_job_id(request.job_id)
+        except InvalidJobIdError as exc:
+            return CancelFailed(ErrorCode.INVALID_JOB_ID.value, str(exc), job_id=requested_id, trace=trace)
+        try:
+            endpoint = self.settings.allowlist.resolve(request.instance)
+        except InstanceNotAllowedError as exc:
+            return CancelFailed(ErrorCode.INSTANCE_NOT_ALLOWED.value, str(exc), job_id=job_id, trace=trace)
+        call = _Call(endpoint, job_id, trace, RetryBudget(self.policy, self.clock))
+        return self._cancel(call)
+
+    def _cancel(self, call: _Call) -> Outcome:
+        answer = self._send_with_retries(call, self.client.cancel)
+        if isinstance(answer, CancelFailed):
+            return answer
+        if answer.status == 200:
+            return self._succeeded(call, answer)
+        if (
+            answer.status == assumptions.CANCEL_REFUSED_STATUS
+            and answer.error_code == assumptions.CANCEL_REFUSED_CODE
+        ):
+            return self._settle_refused_cancel(call, answer)
+        return self._adt_failure(call, answer)
+
+    def _settle_refused_cancel(self, call: _Call, refusal: AdtResponse) -> Outcome:
+        """ADT refused the cancel: the job's status says whether there is anything to do.
+
+        This settles both a retry of a cancel whose first answer was lost and a repeated
+        delivery of a cancel that already succeeded.
+        """
+        answer = self._send_with_retries(call, self.client.get)
+        if isinstance(answer, CancelFailed):
+            return answer
+        if answer.status != 200:
+            if answer.status == 404 and answer.error_code == ADT_JOB_NOT_FOUND:
+                return self._adt_failure(call, answer)
+            return self._adt_failure(call, refusal)
+        job = answer.json_object() or {}
+        status = job.get("status")
+        if status in assumptions.CANCEL_TOOK_EFFECT_STATUSES:
+            return self._succeeded(call, answer, already_in_effect=True)
+        if status in assumptions.NOTHING_TO_CANCEL_STATUSES:
+            return call.failed(
+                ErrorCode.JOB_NOT_CANCELLABLE.value,
+                f"import job is already {status}; there is nothing to cancel",
+                adt_status=refusal.status,
+                job=job,
+            )
+        return self._adt_failure(call, refusal, job=job)
+
+    def _succeeded(self, call: _Call, answer: AdtResponse, *, already_in_effect: bool = False) -> CancelSucceeded:
+        return CancelSucceeded(
+            job_id=call.job_id, job=answer.json_object() or {}, endpoint=call.endpoint,
+            trace=call.trace, attempts=call.attempts, already_in_effect=already_in_effect,
+        )
+
+    def _adt_failure(self, call: _Call, answer: AdtResponse, **kwargs) -> CancelFailed:
+        status = answer.status
+        if 300 <= status < 400:
+            return call.failed(
+                ErrorCode.UPSTREAM_ERROR.value,
+                f"ADT answered {status} (a redirect); redirects are not followed",
+                adt_status=status, **kwargs,
+            )
+        if 400 <= status < 500:
+            code = answer.error_code or f"Http{status}"
+            return call.failed(code, answer.error_message, adt_status=status, **kwargs)
+        return call.failed(
+            answer.error_code or ErrorCode.UPSTREAM_ERROR.value,
+            f"ADT answered {status}: {answer.error_message}",
+            adt_status=status, **kwargs,
+        )
+
+    def _send_with_retries(
+        self, call: _Call, send: Callable[[Endpoint, str, dict[str, str]], AdtResponse]
+    ) -> AdtResponse | CancelFailed:
+        """Send until an answer that retrying cannot change, or until the budget is spent.
+
+        Returns ADT's answer (a 200 with a JSON object, or a status not worth retrying)
+        or a transient CancelFailed carrying when to try again.
+        """
+        retries = 0
+        while True:
+            call.attempts += 1
+            problem = self._attempt(call, send)
+            if isinstance(problem, AdtResponse):
+                return problem
+            retries += 1
+            wait = problem.retry_after
+            if wait is None:
+                wait = self.policy.backoff(retries, self.rng)
+            if not call.budget.allows(retries, wait):
+                return problem
+            self.sleep(wait)
+
+    def _attempt(self, call: _Call, send) -> AdtResponse | CancelFailed:
+        try:
+            answer = send(call.endpoint, call.job_id, call.trace.outgoing_headers())
+        except IdentityError as exc:
+            return call.failed(ErrorCode.IDENTITY_UNAVAILABLE.value, str(exc), transient=True)
+        except TransportError as exc:
+            return call.failed(ErrorCode.UPSTREAM_UNAVAILABLE.value, str(exc), transient=True)
+        if is_retryable_status(answer.status):
+            failure = self._adt_failure(call, answer)
+            return replace(failure, transient=True, retry_after=server_retry_after(answer.headers))
+        if 200 <= answer.status < 300 and (answer.status != 200 or answer.json_object() is None):
+            # The request may have taken effect; a retry will tell (via the refusal path).
+            return call.failed(
+                ErrorCode.UPSTREAM_UNAVAILABLE.value,
+                f"ADT answered {answer.status} without an ImportJob",
+                adt_status=answer.status, transient=True,
+            )
+        return answer

@@ -1,0 +1,83 @@
+"""App settings, read once and checked strictly; a bad value is a ConfigurationError."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .contract import Setting
+from .endpoints import EndpointAllowlist, EndpointError, parse_endpoint
+
+DEFAULT_DEADLINE_SECONDS = 25.0
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 3.05
+DEFAULT_READ_TIMEOUT_SECONDS = 10.0
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or invalid; the message names it (never its secret value)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    allowlist: EndpointAllowlist
+    client_id: str | None = None
+    use_managed_identity: bool = False
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        raw_endpoint = env.get(Setting.ADT_ENDPOINT.value)
+        if not raw_endpoint:
+            raise ConfigurationError(f"{Setting.ADT_ENDPOINT.value} is not set")
+        default = _endpoint(Setting.ADT_ENDPOINT, raw_endpoint)
+        others = tuple(
+            _endpoint(Setting.ADT_ALLOWED_ENDPOINTS, entry)
+            for entry in _split_list(env.get(Setting.ADT_ALLOWED_ENDPOINTS.value, ""))
+        )
+        return cls(
+            allowlist=EndpointAllowlist(default, others),
+            client_id=env.get(Setting.AZURE_CLIENT_ID.value) or None,
+            use_managed_identity=bool(
+                env.get(Setting.IDENTITY_ENDPOINT.value) and env.get(Setting.IDENTITY_HEADER.value)
+            ),
+            deadline_seconds=_positive(env, Setting.CANCEL_DEADLINE_SECONDS, DEFAULT_DEADLINE_SECONDS),
+            max_attempts=int(_positive(env, Setting.CANCEL_MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS, integer=True)),
+            connect_timeout_seconds=_positive(
+                env, Setting.ADT_CONNECT_TIMEOUT_SECONDS, DEFAULT_CONNECT_TIMEOUT_SECONDS
+            ),
+            read_timeout_seconds=_positive(env, Setting.ADT_READ_TIMEOUT_SECONDS, DEFAULT_READ_TIMEOUT_SECONDS),
+        )
+
+
+def _split_list(text: str) -> list[str]:
+    # Entries are separated by commas; each entry itself must have no surrounding spaces,
+    # but a space after a comma is the common way to write a list, so allow it there.
+    return [entry.strip() for entry in text.split(",") if entry.strip()]
+
+
+def _endpoint(setting: Setting, text: str):
+    try:
+        return parse_endpoint(text)
+    except EndpointError as exc:
+        raise ConfigurationError(f"{setting.value} is invalid: {exc}") from exc
+
+
+def _positive(env: Mapping[str, str], setting: Setting, default: float, *, integer: bool = False) -> float:
+    raw = env.get(setting.value)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError as exc:
+        kind = "a whole number" if integer else "a number"
+        raise ConfigurationError(f"{setting.value} must be {kind}, got {raw!r}") from exc
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"{setting.value} must be greater than 0, got {raw!r}")
+    return value

@@ -1,0 +1,558 @@
+"""A local ADT Import Jobs API (2023-10-31) and App Service managed-identity endpoint.
+
+For tests, the demo and benchmarks only; it listens on loopback. It follows the official
+spec (tests validate its answers against it), keeps the job life cycle, records what it
+received, counts tokens and TCP connections, and injects faults on request.
+
+    python -m devtools.adt_emulator --port 8710
+
+Control it in-process through :class:`AdtEmulator`, or over HTTP under ``/_emulator/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from cancel_job import assumptions
+from cancel_job.contract import ADT_API_VERSION, ADT_TOKEN_SCOPE
+
+IDENTITY_PATH = "/msi/token"
+IDENTITY_API_VERSION = "2019-08-01"
+ADMIN_PREFIX = "/_emulator/"
+_JOB_PATH = re.compile(r"/jobs/imports/([^/]+)(/cancel)?")
+_RESOURCE = ADT_TOKEN_SCOPE.removesuffix("/.default")
+TOKEN_LIFETIME_SECONDS = 3600
+
+
+def _timestamp(moment: float) -> str:
+    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0+00:00")
+
+
+@dataclass
+class Fault:
+    """Answer the next ``times`` matching requests differently.
+
+    ``op`` is cancel, get, list, put, delete, token or any. With ``after_effect`` the
+    real operation runs first (a cancel that takes effect but answers 500). ``drop``
+    closes the connection without an answer; ``delay`` waits before answering.
+    """
+
+    op: str = "any"
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    delay: float = 0.0
+    drop: bool = False
+    after_effect: bool = False
+    times: int = 1
+    job_id: str | None = None
+
+    def matches(self, op: str, job_id: str | None) -> bool:
+        return self.times > 0 and self.op in (op, "any") and self.job_id in (None, job_id)
+
+
+@dataclass
+class Job:
+    id: str
+    input_blob_uri: str
+    output_blob_uri: str
+    status: str
+    created: float
+    last_action: float
+    finished: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "inputBlobUri": self.input_blob_uri,
+            "outputBlobUri": self.output_blob_uri,
+            "status": self.status,
+            "createdDateTime": _timestamp(self.created),
+            "lastActionDateTime": _timestamp(self.last_action),
+            "purgeDateTime": _timestamp(self.created + timedelta(days=30).total_seconds()),
+        }
+        if self.finished is not None:
+            body["finishedDateTime"] = _timestamp(self.finished)
+        return body
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]  # without Authorization
+    authorized: bool
+    at: float
+
+
+@dataclass
+class EmulatorConfig:
+    start_delay: float = 0.0  # notstarted -> running
+    run_duration: float | None = None  # running -> succeeded; None: runs until cancelled
+    cancel_duration: float = 0.5  # cancelling -> cancelled
+    latency: float = 0.0  # added to every answer
+    max_jobs: int = 10_000
+    page_size: int = 50
+
+
+class EmulatorState:
+    def __init__(self, identity_header: str) -> None:
+        self.lock = threading.Lock()
+        self.identity_header = identity_header
+        self.config = EmulatorConfig()
+        self.jobs: dict[str, Job] = {}
+        self.tokens: dict[str, str | None] = {}  # token -> client id
+        self.token_requests = 0
+        self.connections = 0
+        self.requests: deque[RecordedRequest] = deque(maxlen=100_000)
+        self.faults: list[Fault] = []
+        self.cancels_applied = 0
+
+    def advance(self, job: Job, now: float) -> None:
+        """Move a job along its life cycle according to the elapsed time."""
+        cfg = self.config
+        if job.status == "notstarted" and now - job.last_action >= cfg.start_delay:
+            job.status, job.last_action = "running", job.last_action + cfg.start_delay
+        if job.status == "running" and cfg.run_duration is not None and now - job.last_action >= cfg.run_duration:
+            job.status = "succeeded"
+            job.last_action = job.finished = job.last_action + cfg.run_duration
+        if job.status == "cancelling" and now - job.last_action >= cfg.cancel_duration:
+            job.status = "cancelled"
+            job.last_action = job.finished = job.last_action + cfg.cancel_duration
+
+    def take_fault(self, op: str, job_id: str | None) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(op, job_id):
+                    fault.times -= 1
+                    return fault
+        return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    state: EmulatorState
+
+    def get_request(self):
+        conn, addr = super().get_request()
+        # Replies are written in one piece, but keep Nagle out of the picture anyway.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.state.lock:
+            self.state.connections += 1
+        return conn, addr
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    # -- plumbing -------------------------------------------------------------------
+    def _reply(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        payload = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Status"
+        lines = [f"HTTP/1.1 {status} {phrase}"]
+        all_headers = {"Content-Length": str(len(payload))}
+        if payload:
+            all_headers["Content-Type"] = "application/json; charset=utf-8"
+        all_headers.update(headers or {})
+        lines += [f"{k}: {v}" for k, v in all_headers.items()]
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload)
+
+    def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        self._reply(status, {"error": {"code": code, "message": message}}, {"x-ms-error-code": code, **(headers or {})})
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # -- routing --------------------------------------------------------------------
+    def _dispatch(self, method: str) -> None:
+        state = self.server.state
+        body = self._body()
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        if parts.path.startswith(ADMIN_PREFIX):
+            return self._admin(method, parts.path[len(ADMIN_PREFIX):], body)
+        if parts.path == IDENTITY_PATH and method == "GET":
+            return self._with_fault("token", None, lambda: self._token(query))
+        auth = self.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else None
+        authorized = token is not None and token in state.tokens
+        with state.lock:
+            state.requests.append(RecordedRequest(
+                method, parts.path, parts.query,
+                {k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"},
+                authorized, time.time(),
+            ))
+        if state.config.latency:
+            time.sleep(state.config.latency)
+        op, job_id = self._operation(method, parts.path)
+        if op is None:
+            return self._error(404, "NotFound", "No such path in the Import Jobs API.")
+        if not authorized:
+            return self._error(401, "Unauthorized", "A valid bearer token is required.",
+                               {"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/"'})
+        if query.get("api-version") != [ADT_API_VERSION]:
+            if "api-version" not in query:
+                return self._error(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
+            return self._error(400, "UnsupportedApiVersionParameter", "Only api-version 2023-10-31 is served here.")
+        handlers = {
+            "cancel": lambda: self._cancel(job_id),
+            "get": lambda: self._get(job_id),
+            "put": lambda: self._put(job_id, body),
+            "delete": lambda: self._delete(job_id),
+            "list": lambda: self._list(query),
+        }
+        self._with_fault(op, job_id, handlers[op])
+
+    @staticmethod
+    def _operation(method: str, path: str) -> tuple[str | None, str | None]:
+        if path == "/jobs/imports":
+            return ("list" if method == "GET" else None), None
+        match = _JOB_PATH.fullmatch(path)
+        if match is None:
+            return None, None
+        job_id, cancel = match.groups()
+        if cancel:
+            return ("cancel" if method == "POST" else None), job_id
+        return {"GET": "get", "PUT": "put", "DELETE": "delete"}.get(method), job_id
+
+    def _with_fault(self, op: str, job_id: str | None, action) -> None:
+        fault = self.server.state.take_fault(op, job_id)
+        if fault is None:
+            return action()
+        if fault.after_effect:
+            _run_discarding(self, action)
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if fault.status is None:
+            return action()
+        body = fault.body
+        if body is None and fault.status >= 400:
+            code = fault.headers.get("x-ms-error-code", f"Injected{fault.status}")
+            body = {"error": {"code": code, "message": f"Injected fault {fault.status}."}}
+            return self._reply(fault.status, body, {"x-ms-error-code": code, **fault.headers})
+        self._reply(fault.status, body, fault.headers)
+
+    # -- identity ---------------------------------------------------------------------
+    def _token(self, query: dict[str, list[str]]) -> None:
+        state = self.server.state
+        if self.headers.get("X-IDENTITY-HEADER") != state.identity_header:
+            return self._reply(401, {"error": "invalid_request", "error_description": "Missing or wrong X-IDENTITY-HEADER."})
+        if query.get("api-version") != [IDENTITY_API_VERSION] or query.get("resource") != [_RESOURCE]:
+            return self._reply(400, {"error": "invalid_resource", "error_description": "Unexpected api-version or resource."})
+        client_id = (query.get("client_id") or [None])[0]
+        header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+        claims = base64.urlsafe_b64encode(json.dumps({"aud": _RESOURCE, "appid": client_id}).encode()).rstrip(b"=").decode()
+        token = f"{header}.{claims}.{secrets.token_urlsafe(24)}"
+        with state.lock:
+            state.token_requests += 1
+            state.tokens[token] = client_id
+        self._reply(200, {
+            "access_token": token,
+            "expires_on": str(int(time.time()) + TOKEN_LIFETIME_SECONDS),
+            "resource": _RESOURCE,
+            "token_type": "Bearer",
+            "client_id": client_id or "system-assigned",
+        })
+
+    # -- Import Jobs ------------------------------------------------------------------
+    def _find(self, job_id: str) -> Job | None:
+        state = self.server.state
+        job = state.jobs.get(job_id)
+        if job is not None:
+            state.advance(job, time.time())
+        return job
+
+    def _not_found(self, job_id: str) -> None:
+        self._error(404, "ImportJobNotFound", f"The import job {job_id!r} was not found.")
+
+    def _cancel(self, job_id: str) -> None:
+        state = self.server.state
+        with state.lock:
+            job = self._find(job_id)
+            if job is None:
+                return self._not_found(job_id)
+            if job.status not in assumptions.CANCELLABLE_STATUSES:
+                return self._error(
+                    assumptions.CANCEL_REFUSED_STATUS, assumptions.CANCEL_REFUSED_CODE,
+                    f"The import job is {job.status} and cannot be cancelled.",
+                )
+            job.status, job.last_action = "cancelling", time.time()
+            state.cancels_applied += 1
+            body = job.to_json()
+        self._reply(200, body)
+
+    def _get(self, job_id: str) -> None:
+        with self.server.state.lock:
+            job = self._find(job_id)
+            body = None if job is None else job.to_json()
+        if body is None:
+            return self._not_found(job_id)
+        self._reply(200, body)
+
+    def _put(self, job_id: str, raw: bytes) -> None:
+        state = self.server.state
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict) or not all(
+            isinstance(document.get(k), str) and document.get(k) for k in ("inputBlobUri", "outputBlobUri")
+        ):
+            return self._error(400, "ValidationFailed", "inputBlobUri and outputBlobUri are required.")
+        with state.lock:
+            if job_id in state.jobs:
+                return self._error(400, "ValidationFailed", f"An import job with id {job_id!r} already exists.")
+            if len(state.jobs) >= state.config.max_jobs:
+                return self._error(400, "JobLimitReached", "The maximum number of import jobs has been reached.")
+            now = time.time()
+            job = Job(job_id, document["inputBlobUri"], document["outputBlobUri"], "notstarted", now, now)
+            state.jobs[job_id] = job
+            state.advance(job, now)
+            body = job.to_json()
+        self._reply(201, body)
+
+    def _delete(self, job_id: str) -> None:
+        state = self.server.state
+        with state.lock:
+            job = self._find(job_id)
+            if job is None:
+                return self._not_found(job_id)
+            if job.status not in assumptions.TERMINAL_STATUSES:
+                return self._error(400, "ValidationFailed", f"The import job is {job.status}; cancel it first.")
+            del state.jobs[job_id]
+        self._reply(204)
+
+    def _list(self, query: dict[str, list[str]]) -> None:
+        state = self.server.state
+        try:
+            start = int((query.get("continuationToken") or ["0"])[0])
+            size = int(self.headers.get("max-items-per-page") or state.config.page_size)
+        except ValueError:
+            return self._error(400, "ValidationFailed", "Invalid continuationToken or max-items-per-page.")
+        size = max(1, min(size, state.config.page_size))
+        with state.lock:
+            ids = sorted(state.jobs)
+            page = [self._find(i).to_json() for i in ids[start:start + size]]
+        body: dict[str, Any] = {"value": page}
+        if start + size < len(ids):
+            host = self.headers.get("Host", f"127.0.0.1:{self.server.server_address[1]}")
+            body["nextLink"] = f"http://{host}/jobs/imports?api-version={ADT_API_VERSION}&continuationToken={start + size}"
+        self._reply(200, body)
+
+    # -- control ----------------------------------------------------------------------
+    def _admin(self, method: str, path: str, raw: bytes) -> None:
+        state = self.server.state
+        doc = json.loads(raw) if raw else {}
+        if method == "GET" and path == "stats":
+            with state.lock:
+                return self._reply(200, {
+                    "tokenRequests": state.token_requests, "connections": state.connections,
+                    "requests": len(state.requests), "cancelsApplied": state.cancels_applied,
+                    "jobs": {k: v.to_json()["status"] for k, v in state.jobs.items()},
+                })
+        if method == "GET" and path == "requests":
+            with state.lock:
+                return self._reply(200, [asdict(r) for r in state.requests])
+        if method == "POST" and path == "faults":
+            with state.lock:
+                state.faults.extend(Fault(**f) for f in (doc if isinstance(doc, list) else [doc]))
+            return self._reply(204)
+        if method == "POST" and path == "config":
+            with state.lock:
+                for key, value in doc.items():
+                    setattr(state.config, key, value)
+            return self._reply(204)
+        if method == "POST" and path == "reset":
+            with state.lock:
+                state.jobs.clear()
+                state.faults.clear()
+                state.requests.clear()
+                state.config = EmulatorConfig()
+            return self._reply(204)
+        match = re.fullmatch(r"jobs/([^/]+)/status", path)
+        if method == "POST" and match:
+            with state.lock:
+                job = state.jobs.get(match.group(1))
+                if job is None:
+                    return self._not_found(match.group(1))
+                job.status, job.last_action = doc["status"], time.time()
+                if job.status in assumptions.TERMINAL_STATUSES:
+                    job.finished = job.last_action
+            return self._reply(204)
+        self._error(404, "NotFound", "Unknown emulator control path.")
+
+
+class _Discard:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def _run_discarding(handler: _Handler, action) -> None:
+    real_wfile = handler.wfile
+    handler.wfile = _Discard()
+    try:
+        action()
+    finally:
+        handler.wfile = real_wfile
+
+
+class AdtEmulator:
+    """The emulator on a loopback port, in a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, identity_header: str | None = None) -> None:
+        self.state = EmulatorState(identity_header or secrets.token_urlsafe(24))
+        self._server = _Server((host, port), _Handler)
+        self._server.state = self.state
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def identity_endpoint(self) -> str:
+        return f"{self.endpoint}{IDENTITY_PATH}"
+
+    @property
+    def identity_header(self) -> str:
+        return self.state.identity_header
+
+    def environment(self) -> dict[str, str]:
+        """The settings that point the function app at this emulator."""
+        return {
+            "ADT_ENDPOINT": self.endpoint,
+            "IDENTITY_ENDPOINT": self.identity_endpoint,
+            "IDENTITY_HEADER": self.identity_header,
+        }
+
+    def start(self) -> AdtEmulator:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="adt-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> AdtEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- in-process control -------------------------------------------------------------
+    def add_job(self, job_id: str, status: str = "running") -> dict[str, Any]:
+        now = time.time()
+        job = Job(job_id, f"https://example.blob.core.windows.net/in/{job_id}.ndjson",
+                  f"https://example.blob.core.windows.net/out/{job_id}.ndjson", status, now, now,
+                  now if status in assumptions.TERMINAL_STATUSES else None)
+        with self.state.lock:
+            self.state.jobs[job_id] = job
+            return job.to_json()
+
+    def job_status(self, job_id: str) -> str | None:
+        with self.state.lock:
+            job = self.state.jobs.get(job_id)
+            if job is None:
+                return None
+            self.state.advance(job, time.time())
+            return job.status
+
+    def inject(self, *faults: Fault) -> None:
+        with self.state.lock:
+            self.state.faults.extend(faults)
+
+    def configure(self, **values: Any) -> None:
+        with self.state.lock:
+            for key, value in values.items():
+                if not hasattr(self.state.config, key):
+                    raise AttributeError(key)
+                setattr(self.state.config, key, value)
+
+    def reset(self) -> None:
+        with self.state.lock:
+            self.state.jobs.clear()
+            self.state.faults.clear()
+            self.state.requests.clear()
+            self.state.config = EmulatorConfig()
+            self.state.cancels_applied = 0
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self.state.lock:
+            return list(self.state.requests)
+
+    @property
+    def token_requests(self) -> int:
+        return self.state.token_requests
+
+    @property
+    def connections(self) -> int:
+        return self.state.connections
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument("--identity-header", help="the X-IDENTITY-HEADER secret (default: random)")
+    args = parser.parse_args(argv)
+    emulator = AdtEmulator(args.host, args.port, args.identity_header)
+    print(json.dumps(emulator.environment()), flush=True)
+    try:
+        emulator._server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,72 @@
+"""Azure Functions bindings. The logic lives in ``cancel_job``; this file only translates.
+
+Importing this module must not touch the network or the settings: the host indexes the
+functions at start-up, and an import error shows only as "0 functions found".
+"""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from cancel_job.contract import FAILURES_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE, STORAGE_CONNECTION
+from cancel_job.entrypoints import Invocation, handle_http_cancel, handle_queue_message
+from cancel_job.hostconfig import load_queue_host_config
+from cancel_job.runtime import get_service
+
+CANCEL_ROUTE = "jobs/imports/{id}/cancel"
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+def _invocation(context: func.Context | None) -> Invocation:
+    if context is None:
+        return Invocation()
+    trace = getattr(context, "trace_context", None)
+    return Invocation(
+        invocation_id=getattr(context, "invocation_id", None),
+        traceparent=getattr(trace, "trace_parent", None),
+        tracestate=getattr(trace, "trace_state", None),
+    )
+
+
+@app.function_name("cancel_import_job_http")
+@app.route(route=CANCEL_ROUTE, methods=[func.HttpMethod.POST], auth_level=func.AuthLevel.FUNCTION)
+@app.queue_output(arg_name="results", queue_name=RESULTS_QUEUE, connection=STORAGE_CONNECTION)
+@app.queue_output(arg_name="failures", queue_name=FAILURES_QUEUE, connection=STORAGE_CONNECTION)
+def cancel_import_job_http(
+    req: func.HttpRequest,
+    context: func.Context,
+    results: func.Out[str],
+    failures: func.Out[str],
+) -> func.HttpResponse:
+    reply = handle_http_cancel(
+        get_service, req.route_params.get("id"), req.headers, req.params, _invocation(context)
+    )
+    if reply.result is not None:
+        results.set(reply.result)
+    if reply.failure is not None:
+        failures.set(reply.failure)
+    return func.HttpResponse(reply.body, status_code=reply.status, headers=reply.headers)
+
+
+@app.function_name("cancel_import_job_queue")
+@app.queue_trigger(arg_name="msg", queue_name=REQUESTS_QUEUE, connection=STORAGE_CONNECTION)
+@app.queue_output(arg_name="results", queue_name=RESULTS_QUEUE, connection=STORAGE_CONNECTION)
+@app.queue_output(arg_name="failures", queue_name=FAILURES_QUEUE, connection=STORAGE_CONNECTION)
+def cancel_import_job_queue(
+    msg: func.QueueMessage,
+    context: func.Context,
+    results: func.Out[str],
+    failures: func.Out[str],
+) -> None:
+    reply = handle_queue_message(
+        get_service,
+        msg.get_body(),
+        msg.dequeue_count or 1,
+        load_queue_host_config().max_dequeue_count,
+        _invocation(context),
+    )
+    if reply.result is not None:
+        results.set(reply.result)
+    if reply.failure is not None:
+        failures.set(reply.failure)
