@@ -1,0 +1,1 @@
+"""Cancel Azure Digital Twins import jobs: the core, free of the Functions runtime."""

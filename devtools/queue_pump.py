@@ -1,0 +1,251 @@
+"""A development stand-in for the Functions host's queue trigger (no Core Tools here).
+
+It does what the host does for ``cancel_import_job_queue``: receives messages from the
+trigger queue, base64-decodes them, invokes the function through the programming model
+with a real ``azure.functions.queue.QueueMessage``, writes the output bindings (base64,
+as the host does), and deletes the message. When the invocation fails, the message
+becomes visible again after host.json's ``visibilityTimeout``; once its dequeue count
+reaches ``maxDequeueCount`` it is moved, unchanged, to ``<queue>-poison``.
+
+    python -m devtools.queue_pump --until-idle 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import azure.functions as func
+from azure.functions._abc import TraceContext  # the abstract base the worker implements
+from azure.functions.queue import QueueMessage
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+from cancel_job.contract import STORAGE_CONNECTION
+from cancel_job.hostconfig import QueueHostConfig, load_queue_host_config
+from cancel_job.trace import new_trace_parent
+
+log = logging.getLogger("queue_pump")
+# How long a received message stays invisible while the function runs (the host holds
+# and renews a lease; one generous fixed value is enough here).
+PROCESSING_VISIBILITY_SECONDS = 120
+
+
+class OutBinding(func.Out[Any]):
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def set(self, val: Any) -> None:
+        self.value = val
+
+    def get(self) -> Any:
+        return self.value
+
+
+class HostTraceContext(TraceContext):
+    def __init__(self, trace_parent: str, trace_state: str = "") -> None:
+        self._trace_parent, self._trace_state = trace_parent, trace_state
+
+    @property
+    def trace_parent(self) -> str:
+        return self._trace_parent
+
+    @property
+    def trace_state(self) -> str:
+        return self._trace_state
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        return {}
+
+
+class HostContext(func.Context):
+    """The worker's Context: an invocation id and a new trace for each delivery."""
+
+    def __init__(self, function_name: str, trace_parent: str | None = None) -> None:
+        self._function_name = function_name
+        self._invocation_id = str(uuid.uuid4())
+        self._trace = HostTraceContext(trace_parent or new_trace_parent().header)
+        self._local = threading.local()
+
+    @property
+    def invocation_id(self) -> str:
+        return self._invocation_id
+
+    @property
+    def function_name(self) -> str:
+        return self._function_name
+
+    @property
+    def function_directory(self) -> str:
+        return ""
+
+    @property
+    def trace_context(self) -> HostTraceContext:
+        return self._trace
+
+    @property
+    def retry_context(self) -> Any:
+        return None
+
+    @property
+    def thread_local_storage(self) -> Any:
+        return self._local
+
+
+@dataclass
+class QueueFunction:
+    """A queue-triggered function of the app, with its bindings read from its metadata."""
+
+    name: str
+    user_function: Callable[..., Any]
+    trigger_arg: str
+    trigger_queue: str
+    outputs: dict[str, str]  # argument name -> queue name
+    takes_context: bool
+
+    @classmethod
+    def from_app(cls, app: func.FunctionApp, name: str) -> QueueFunction:
+        fn = next(f for f in app.get_functions() if f.get_function_name() == name)
+        bindings = json.loads(fn.get_function_json())["bindings"]
+        trigger = next(b for b in bindings if b["type"] == "queueTrigger")
+        outputs = {b["name"]: b["queueName"] for b in bindings if b["type"] == "queue" and b["direction"] == "OUT"}
+        user_function = fn.get_user_function()
+        return cls(
+            name=name,
+            user_function=user_function,
+            trigger_arg=trigger["name"],
+            trigger_queue=trigger["queueName"],
+            outputs=outputs,
+            takes_context="context" in user_function.__code__.co_varnames[: user_function.__code__.co_argcount],
+        )
+
+
+@dataclass
+class PumpStats:
+    completed: int = 0
+    failed_invocations: int = 0
+    poisoned: int = 0
+
+
+class QueuePump:
+    def __init__(
+        self,
+        connection_string: str,
+        function: QueueFunction,
+        host_config: QueueHostConfig | None = None,
+        *,
+        visibility_timeout_seconds: float | None = None,
+    ) -> None:
+        self.function = function
+        self.host_config = host_config or load_queue_host_config()
+        # Tests shorten the wait between deliveries; everything else comes from host.json.
+        self.retry_visibility = int(
+            self.host_config.visibility_timeout_seconds if visibility_timeout_seconds is None
+            else visibility_timeout_seconds
+        )
+        self._source = QueueClient.from_connection_string(connection_string, function.trigger_queue)
+        self._poison = QueueClient.from_connection_string(connection_string, f"{function.trigger_queue}-poison")
+        self._outputs = {
+            arg: QueueClient.from_connection_string(
+                connection_string, queue, message_encode_policy=TextBase64EncodePolicy()
+            )
+            for arg, queue in function.outputs.items()
+        }
+        self.stats = PumpStats()
+
+    def run_once(self) -> int:
+        """Receive one batch and process it; returns how many messages were received."""
+        batch = list(self._source.receive_messages(
+            messages_per_page=self.host_config.batch_size,
+            max_messages=self.host_config.batch_size,
+            visibility_timeout=PROCESSING_VISIBILITY_SECONDS,
+        ))
+        for message in batch:
+            self._process(message)
+        return len(batch)
+
+    def run_until_idle(self, idle_seconds: float = 2.0, max_seconds: float = 300.0, poll: float = 0.1) -> PumpStats:
+        """Process until nothing has arrived for ``idle_seconds`` (messages waiting out a
+        visibility timeout count as not yet arrived) or ``max_seconds`` have passed."""
+        started = last_work = time.monotonic()
+        while time.monotonic() - started < max_seconds:
+            if self.run_once():
+                last_work = time.monotonic()
+            elif time.monotonic() - last_work >= idle_seconds:
+                break
+            else:
+                time.sleep(poll)
+        return self.stats
+
+    def _process(self, message: Any) -> None:
+        try:
+            body = base64.b64decode(message.content, validate=True)
+        except (binascii.Error, ValueError):
+            log.warning("message %s is not valid base64; the function is not invoked", message.id)
+            self._failed(message)
+            return
+        outputs = {arg: OutBinding() for arg in self._outputs}
+        kwargs: dict[str, Any] = {
+            self.function.trigger_arg: QueueMessage(
+                id=message.id, body=body, dequeue_count=message.dequeue_count,
+                pop_receipt=message.pop_receipt, insertion_time=message.inserted_on,
+                expiration_time=message.expires_on, time_next_visible=message.next_visible_on,
+            ),
+            **outputs,
+        }
+        if self.function.takes_context:
+            kwargs["context"] = HostContext(self.function.name)
+        try:
+            self.function.user_function(**kwargs)
+            for arg, out in outputs.items():
+                if out.value is not None:
+                    self._outputs[arg].send_message(out.value)
+        except Exception as exc:  # the host treats any exception as a failed invocation
+            log.info("invocation failed for message %s (dequeue count %s): %s: %s",
+                     message.id, message.dequeue_count, type(exc).__name__, exc)
+            self._failed(message)
+            return
+        self._source.delete_message(message.id, message.pop_receipt)
+        self.stats.completed += 1
+
+    def _failed(self, message: Any) -> None:
+        self.stats.failed_invocations += 1
+        if message.dequeue_count >= self.host_config.max_dequeue_count:
+            self._poison.send_message(message.content)  # unchanged, as the host copies it
+            self._source.delete_message(message.id, message.pop_receipt)
+            self.stats.poisoned += 1
+        else:
+            self._source.update_message(message.id, message.pop_receipt, visibility_timeout=self.retry_visibility)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the queue-triggered function against a storage queue.")
+    parser.add_argument("--connection-string", default=os.environ.get(STORAGE_CONNECTION),
+                        help=f"storage connection string (default: ${STORAGE_CONNECTION})")
+    parser.add_argument("--until-idle", type=float, default=5.0, metavar="SECONDS",
+                        help="stop after this long without messages (default 5)")
+    parser.add_argument("--max-seconds", type=float, default=600.0, help="stop after this long in any case")
+    args = parser.parse_args(argv)
+    if not args.connection_string:
+        parser.error(f"no connection string: pass --connection-string or set {STORAGE_CONNECTION}")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    from function_app import app
+
+    pump = QueuePump(args.connection_string, QueueFunction.from_app(app, "cancel_import_job_queue"))
+    stats = pump.run_until_idle(args.until_idle, args.max_seconds)
+    print(f"completed={stats.completed} failed_invocations={stats.failed_invocations} poisoned={stats.poisoned}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
