@@ -102,6 +102,17 @@ class HostContext(func.Context):
         return self._local
 
 
+_indexed: dict[int, dict[str, Any]] = {}
+
+
+def indexed_functions(app: func.FunctionApp) -> dict[str, Any]:
+    """The app's functions by name. ``get_functions()`` may run once per app object:
+    a second call fails its duplicate-name check, so the result is kept."""
+    if id(app) not in _indexed:
+        _indexed[id(app)] = {fn.get_function_name(): fn for fn in app.get_functions()}
+    return _indexed[id(app)]
+
+
 @dataclass
 class QueueFunction:
     """A queue-triggered function of the app, with its bindings read from its metadata."""
@@ -115,7 +126,7 @@ class QueueFunction:
 
     @classmethod
     def from_app(cls, app: func.FunctionApp, name: str) -> QueueFunction:
-        fn = next(f for f in app.get_functions() if f.get_function_name() == name)
+        fn = indexed_functions(app)[name]
         bindings = json.loads(fn.get_function_json())["bindings"]
         trigger = next(b for b in bindings if b["type"] == "queueTrigger")
         outputs = {b["name"]: b["queueName"] for b in bindings if b["type"] == "queue" and b["direction"] == "OUT"}
