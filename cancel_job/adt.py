@@ -116,7 +116,8 @@ class AdtClient:
         try:
             return self._credential.get_token(ADT_TOKEN_SCOPE).token
         except Exception as exc:  # any credential failure means "no token now"
-            raise IdentityError(f"could not get a token for ADT ({type(exc).__name__}): {redact(str(exc))[:300]}") from None
+            detail = redact(str(exc))[:300]
+            raise IdentityError(f"could not get a token for ADT ({type(exc).__name__}): {detail}") from None
 
     def _send(self, method: str, url: str, trace_headers: Mapping[str, str]) -> AdtResponse:
         headers = dict(trace_headers)

@@ -46,22 +46,26 @@ def build_message(job_id: str, traceparent: str, tracestate: str | None, instanc
 
 
 def _queue_client(args: argparse.Namespace):
-    from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+    from azure.storage.queue import ExponentialRetry, QueueClient, TextBase64EncodePolicy
 
-    encode = TextBase64EncodePolicy()
+    # The SDK's default waits 15 s and more between tries; an operator wants an answer.
+    options = {
+        "message_encode_policy": TextBase64EncodePolicy(),
+        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=args.retries),
+    }
     if args.queue_url:
         if not args.queue_url.startswith("https://"):
             raise UsageError("--queue-url must be an https:// URL of the queue")
         from azure.identity import DefaultAzureCredential
 
         return QueueClient.from_queue_url(
-            args.queue_url, credential=DefaultAzureCredential(), message_encode_policy=encode
+            args.queue_url, credential=DefaultAzureCredential(), **options
         )
     connection = args.connection_string or os.environ.get(STORAGE_CONNECTION)
     if not connection:
         raise UsageError(f"no queue given: pass --queue-url, --connection-string or set {STORAGE_CONNECTION}")
     try:
-        return QueueClient.from_connection_string(connection, args.queue, message_encode_policy=encode)
+        return QueueClient.from_connection_string(connection, args.queue, **options)
     except ValueError:
         raise UsageError("the storage connection string is not valid") from None
 
@@ -123,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--connection-string", help=f"storage connection string (default: ${STORAGE_CONNECTION})")
     enqueue.add_argument("--queue-url", help="https URL of the queue, signed in with DefaultAzureCredential")
     enqueue.add_argument("--queue", default=REQUESTS_QUEUE, help=f"queue name (default {REQUESTS_QUEUE})")
+    enqueue.add_argument("--retries", type=int, default=3, help="retries of a failed storage call (default 3)")
     enqueue.add_argument("--json", action="store_true", help="print one JSON object per message")
     enqueue.set_defaults(handler=_enqueue)
     return parser

@@ -6,10 +6,10 @@ scope and our own error codes. Anything else that needs one of them imports it.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 ADT_API_VERSION = "2023-10-31"
-ADT_TOKEN_SCOPE = "https://digitaltwins.azure.net/.default"
+ADT_TOKEN_SCOPE = "https://digitaltwins.azure.net/.default"  # noqa: S105 - a scope, not a secret
 
 # Queues. The poison queue name is the host's convention: "<trigger queue>-poison".
 REQUESTS_QUEUE = "import-cancel-requests"
@@ -25,7 +25,7 @@ STORAGE_CONNECTION = "STORAGE_CONNECTION"
 MAX_MESSAGE_BYTES = 48 * 1024
 
 
-class Setting(str, Enum):
+class Setting(StrEnum):
     """App settings the code reads. Bicep must set exactly the ones marked deployed."""
 
     ADT_ENDPOINT = "ADT_ENDPOINT"
@@ -43,7 +43,7 @@ class Setting(str, Enum):
 PLATFORM_SETTINGS = frozenset({Setting.IDENTITY_ENDPOINT, Setting.IDENTITY_HEADER})
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     """Error codes this app produces itself. ADT's own codes pass through unchanged."""
 
     INVALID_MESSAGE = "InvalidMessage"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 MAX_JOB_ID_LENGTH = 128
-_JOB_ID = re.compile(r"[A-Za-z0-9._~-]{1,%d}" % MAX_JOB_ID_LENGTH)
+_JOB_ID = re.compile(rf"[A-Za-z0-9._~-]{{1,{MAX_JOB_ID_LENGTH}}}")
 _DOT_SEGMENTS = frozenset({".", ".."})
 
 

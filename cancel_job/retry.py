@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -37,8 +37,8 @@ def server_retry_after(headers: Mapping[str, str], now: datetime | None = None) 
             when = None
         if when is not None:
             if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-            now = now or datetime.now(timezone.utc)
+                when = when.replace(tzinfo=UTC)
+            now = now or datetime.now(UTC)
             return max(0.0, (when - now).total_seconds())
     for name in ("retry-after-ms", "x-ms-retry-after-ms"):
         value = headers.get(name)

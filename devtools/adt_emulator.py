@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -39,7 +39,7 @@ TOKEN_LIFETIME_SECONDS = 3600
 
 
 def _timestamp(moment: float) -> str:
-    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0+00:00")
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0+00:00")
 
 
 @dataclass
@@ -163,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     # -- plumbing -------------------------------------------------------------------
@@ -280,12 +280,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _token(self, query: dict[str, list[str]]) -> None:
         state = self.server.state
         if self.headers.get("X-IDENTITY-HEADER") != state.identity_header:
-            return self._reply(401, {"error": "invalid_request", "error_description": "Missing or wrong X-IDENTITY-HEADER."})
+            return self._reply(401, {"error": "invalid_request", "error_description": "Wrong X-IDENTITY-HEADER."})
         if query.get("api-version") != [IDENTITY_API_VERSION] or query.get("resource") != [_RESOURCE]:
-            return self._reply(400, {"error": "invalid_resource", "error_description": "Unexpected api-version or resource."})
+            return self._reply(400, {"error": "invalid_resource", "error_description": "Unexpected request."})
         client_id = (query.get("client_id") or [None])[0]
-        header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
-        claims = base64.urlsafe_b64encode(json.dumps({"aud": _RESOURCE, "appid": client_id}).encode()).rstrip(b"=").decode()
+        # JWT-shaped, like Entra's tokens, so redaction is tested against the real shape.
+        header = _b64url({"alg": "none", "typ": "JWT"})
+        claims = _b64url({"aud": _RESOURCE, "appid": client_id})
         token = f"{header}.{claims}.{secrets.token_urlsafe(24)}"
         with state.lock:
             state.token_requests += 1
@@ -380,7 +381,8 @@ class _Handler(BaseHTTPRequestHandler):
         body: dict[str, Any] = {"value": page}
         if start + size < len(ids):
             host = self.headers.get("Host", f"127.0.0.1:{self.server.server_address[1]}")
-            body["nextLink"] = f"http://{host}/jobs/imports?api-version={ADT_API_VERSION}&continuationToken={start + size}"
+            query_text = f"api-version={ADT_API_VERSION}&continuationToken={start + size}"
+            body["nextLink"] = f"http://{host}/jobs/imports?{query_text}"
         self._reply(200, body)
 
     # -- control ----------------------------------------------------------------------
@@ -424,6 +426,10 @@ class _Handler(BaseHTTPRequestHandler):
                     job.finished = job.last_action
             return self._reply(204)
         self._error(404, "NotFound", "Unknown emulator control path.")
+
+
+def _b64url(value: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
 
 class _Discard:

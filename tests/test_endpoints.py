@@ -16,7 +16,7 @@ ADT = "https://myinstance.api.weu.digitaltwins.azure.net"
     [
         (ADT, Endpoint("https", "myinstance.api.weu.digitaltwins.azure.net", 443)),
         (ADT + "/", Endpoint("https", "myinstance.api.weu.digitaltwins.azure.net", 443)),
-        ("HTTPS://MyInstance.API.weu.DigitalTwins.Azure.NET", Endpoint("https", "myinstance.api.weu.digitaltwins.azure.net", 443)),
+        ("HTTPS://MyInstance.API.weu.DigitalTwins.Azure.NET", parse_endpoint(ADT)),
         ("https://x.example:8443", Endpoint("https", "x.example", 8443)),
         ("http://127.0.0.1:8710", Endpoint("http", "127.0.0.1", 8710)),
         ("http://127.5.6.7:1", Endpoint("http", "127.5.6.7", 1)),

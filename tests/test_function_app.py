@@ -221,7 +221,7 @@ def test_queue_transient_trouble_raises_for_redelivery(app_env, emulator, monkey
     monkeypatch.setenv("CANCEL_MAX_ATTEMPTS", "2")
     emulator.add_job("job1")
     emulator.inject(fault)
-    with pytest.raises(Exception, match="UpstreamUnavailable|Injected503"):
+    with pytest.raises(Exception, match=r"UpstreamUnavailable|Injected503"):
         invoke_queue(b"job1", dequeue_count=1)
 
 

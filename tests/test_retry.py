@@ -1,12 +1,12 @@
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
 
 from cancel_job.retry import RetryBudget, RetryPolicy, is_retryable_status, server_retry_after
 
-NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])

@@ -1,0 +1,36 @@
+# Two commands on a fresh clone (Python 3.11+, Node 20+):
+#   make demo   set up, then cancel a running import end to end on the local stack
+#   make test   set up, then lint and run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+.PHONY: demo test lint soak setup clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	$(PY) -m devtools.demo
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+
+test: setup lint
+	$(PY) -m pytest
+
+soak: setup
+	$(PY) -m devtools.soak --messages 1000
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,91 @@
+"""The enqueue CLI against Azurite: messages as the host expects them, and exit codes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+
+import pytest
+from azure.storage.queue import QueueClient
+
+from cancel_job.cli import main
+from cancel_job.contract import REQUESTS_QUEUE
+from devtools.azurite import REPO_ROOT
+from tests.conftest import VALID_TRACEPARENT
+
+pytestmark = pytest.mark.azurite
+
+
+def peek_requests(connection_string: str) -> list[dict]:
+    queue = QueueClient.from_connection_string(connection_string, REQUESTS_QUEUE)
+    return [json.loads(base64.b64decode(m.content)) for m in queue.peek_messages(max_messages=32)]
+
+
+def test_enqueue_writes_base64_json_messages(azurite, capsys) -> None:
+    code = main(["enqueue", "job-a", "job-b", "--connection-string", azurite.connection_string,
+                 "--traceparent", VALID_TRACEPARENT, "--tracestate", "k=v", "--json"])
+    assert code == 0
+    messages = peek_requests(azurite.connection_string)
+    assert [m["jobId"] for m in messages] == ["job-a", "job-b"]
+    assert all(m["traceparent"] == VALID_TRACEPARENT and m["tracestate"] == "k=v" for m in messages)
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [p["jobId"] for p in printed] == ["job-a", "job-b"]
+
+
+def test_enqueue_starts_a_trace_per_message_and_reads_the_setting(azurite, monkeypatch) -> None:
+    monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
+    assert main(["enqueue", "job-a", "job-b"]) == 0
+    traces = {m["traceparent"].split("-")[1] for m in peek_requests(azurite.connection_string)}
+    assert len(traces) == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["enqueue", "a/b"],
+        ["enqueue", "ok", ".."],
+        ["enqueue", "ok", "--traceparent", "00-bad"],
+        ["enqueue", "ok", "--tracestate", "k=v"],
+        ["enqueue", "ok", "--traceparent", VALID_TRACEPARENT, "--tracestate", "K=v"],
+        ["enqueue", "ok", "--queue-url", "http://myacct.queue.core.windows.net/q"],
+        ["enqueue"],
+        ["frobnicate"],
+    ],
+)
+def test_usage_errors_exit_2_and_enqueue_nothing(azurite, args: list[str], capsys) -> None:
+    assert main([*args, "--connection-string", azurite.connection_string]) == 2
+    assert peek_requests(azurite.connection_string) == []
+    assert capsys.readouterr().err.strip()
+
+
+def test_missing_connection_exits_2(monkeypatch, capsys) -> None:
+    monkeypatch.delenv("STORAGE_CONNECTION", raising=False)
+    assert main(["enqueue", "job1"]) == 2
+    assert "STORAGE_CONNECTION" in capsys.readouterr().err
+
+
+def test_unreachable_storage_exits_1_without_leaking_the_key(capsys) -> None:
+    from devtools.azurite import ACCOUNT_KEY, free_loopback_port
+
+    dead = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={ACCOUNT_KEY};"
+            f"QueueEndpoint=http://127.0.0.1:{free_loopback_port()}/devstoreaccount1;")
+    import os
+    import time
+
+    env = {**os.environ, "STORAGE_CONNECTION": dead}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "cancel_job", "enqueue", "job1", "--retries", "0"],
+                            cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, (time.monotonic() - started, result.stderr)
+    assert "could not enqueue job1" in result.stderr
+    assert ACCOUNT_KEY not in result.stderr + result.stdout
+
+
+def test_help_explains_with_examples() -> None:
+    result = subprocess.run([sys.executable, "-m", "cancel_job", "enqueue", "--help"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "examples:" in result.stdout and "python -m cancel_job enqueue importjob1" in result.stdout
