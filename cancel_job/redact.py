@@ -14,7 +14,7 @@ from .contract import Setting
 
 _PATTERNS = (
     re.compile(r"(?i)bearer\s+[^\s\"',;]+"),
-    re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
+    re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),
     re.compile(r"(?i)(x-functions-key|code|sig|x-identity-header|access_token)([\"']?\s*[=:]\s*[\"']?)[^\s&\"',;]+"),
 )
 _MIN_SECRET_LENGTH = 8

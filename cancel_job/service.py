@@ -154,7 +154,7 @@ class CancelService:
             if wait is None:
                 wait = self.policy.backoff(retries, self.rng)
             if not call.budget.allows(retries, wait):
-                return problem
+                return replace(problem, retry_after=wait)
             self.sleep(wait)
 
     def _attempt(self, call: _Call, send) -> AdtResponse | CancelFailed:

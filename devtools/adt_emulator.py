@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import random
 import re
 import secrets
 import socket
@@ -108,6 +109,25 @@ class EmulatorConfig:
     latency: float = 0.0  # added to every answer
     max_jobs: int = 10_000
     page_size: int = 50
+    # Random faults for soak tests: the share of ADT requests (cancel, get) that get one.
+    chaos_rate: float = 0.0
+    chaos_slow_seconds: float = 1.0  # a "slow answer": longer than the client's read timeout
+    chaos_seed: int | None = None
+
+
+def chaos_fault(rng: random.Random, slow_seconds: float) -> Fault:
+    """One fault of the kinds a soak mixes: throttling, 5xx, drops, slowness, and
+    cancels that take effect but answer 500."""
+    kind = rng.choice(["429", "429ms", "500", "503", "drop", "slow", "effect500"])
+    return {
+        "429": Fault(status=429, headers={"Retry-After": "1"}),
+        "429ms": Fault(status=429, headers={"retry-after-ms": "50"}),
+        "500": Fault(status=500),
+        "503": Fault(status=503),
+        "drop": Fault(drop=True),
+        "slow": Fault(delay=slow_seconds),
+        "effect500": Fault(status=500, after_effect=True),
+    }[kind]
 
 
 class EmulatorState:
@@ -122,6 +142,8 @@ class EmulatorState:
         self.requests: deque[RecordedRequest] = deque(maxlen=100_000)
         self.faults: list[Fault] = []
         self.cancels_applied = 0
+        self.chaos_rng = random.Random()
+        self.faults_injected = 0
 
     def advance(self, job: Job, now: float) -> None:
         """Move a job along its life cycle according to the elapsed time."""
@@ -140,7 +162,11 @@ class EmulatorState:
             for fault in self.faults:
                 if fault.matches(op, job_id):
                     fault.times -= 1
+                    self.faults_injected += 1
                     return fault
+            if op in ("cancel", "get") and self.config.chaos_rate and self.chaos_rng.random() < self.config.chaos_rate:
+                self.faults_injected += 1
+                return chaos_fault(self.chaos_rng, self.config.chaos_slow_seconds)
         return None
 
 
@@ -449,8 +475,18 @@ def _run_discarding(handler: _Handler, action) -> None:
 class AdtEmulator:
     """The emulator on a loopback port, in a background thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, identity_header: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        identity_header: str | None = None,
+        token_authority: AdtEmulator | None = None,
+    ) -> None:
+        """``token_authority``: another emulator whose issued tokens this one accepts, as
+        two ADT instances in one tenant accept the same identity's token."""
         self.state = EmulatorState(identity_header or secrets.token_urlsafe(24))
+        if token_authority is not None:
+            self.state.tokens = token_authority.state.tokens
         self._server = _Server((host, port), _Handler)
         self._server.state = self.state
         self._thread: threading.Thread | None = None
@@ -522,6 +558,8 @@ class AdtEmulator:
                 if not hasattr(self.state.config, key):
                     raise AttributeError(key)
                 setattr(self.state.config, key, value)
+            if "chaos_seed" in values:
+                self.state.chaos_rng.seed(values["chaos_seed"])
 
     def reset(self) -> None:
         with self.state.lock:
@@ -530,6 +568,7 @@ class AdtEmulator:
             self.state.requests.clear()
             self.state.config = EmulatorConfig()
             self.state.cancels_applied = 0
+            self.state.faults_injected = 0
 
     @property
     def requests(self) -> list[RecordedRequest]:

@@ -1,0 +1,224 @@
+"""Fault-injection soak: N request messages through Azurite, the queue pump and the
+emulator while it injects throttling, 5xx, drops, slow answers and cancels that take
+effect but answer 500. Every message must be accounted for exactly once.
+
+    python -m devtools.soak --messages 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+from cancel_job.contract import FAILURES_QUEUE, POISON_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE
+from devtools.adt_emulator import AdtEmulator
+from devtools.azurite import Azurite, create_queues
+from devtools.queue_pump import PumpStats, QueueFunction, QueuePump
+
+# Short budgets so faults resolve quickly; the rules are the production ones.
+SOAK_SETTINGS = {
+    "CANCEL_DEADLINE_SECONDS": "6",
+    "CANCEL_MAX_ATTEMPTS": "4",
+    "ADT_READ_TIMEOUT_SECONDS": "0.5",
+    "ADT_CONNECT_TIMEOUT_SECONDS": "1",
+}
+
+
+@dataclass
+class SentMessage:
+    soak_id: str
+    job_id: str | None  # the job a result would name; None for unusable messages
+    raw: str  # what was put on the queue (encoded, as stored)
+
+
+@dataclass
+class SoakReport:
+    sent: int = 0
+    results: int = 0
+    failures: int = 0
+    poison: int = 0
+    lost: list[str] = field(default_factory=list)
+    double_counted: list[str] = field(default_factory=list)
+    cancelled_without_result: list[str] = field(default_factory=list)
+    poison_the_function_saw: list[str] = field(default_factory=list)  # must stay empty
+    failure_codes: Counter = field(default_factory=Counter)
+    faults_injected: int = 0
+    seconds: float = 0.0
+    pump: PumpStats = field(default_factory=PumpStats)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.double_counted or self.cancelled_without_result
+                    or self.poison_the_function_saw)
+
+    def table(self) -> str:
+        rows = [
+            ("messages sent", self.sent),
+            ("results", self.results),
+            ("failure records", self.failures),
+            ("poison", self.poison),
+            ("lost", len(self.lost)),
+            ("counted twice", len(self.double_counted)),
+            ("cancelled in ADT without a result", len(self.cancelled_without_result)),
+            ("poison the function had seen", len(self.poison_the_function_saw)),
+            ("faults injected", self.faults_injected),
+            ("failed invocations (redelivered)", self.pump.failed_invocations),
+            ("seconds", f"{self.seconds:.1f}"),
+        ]
+        rows += [(f"failure code {code}", n) for code, n in sorted(self.failure_codes.items())]
+        width = max(len(name) for name, _ in rows)
+        lines = [f"| {'what'.ljust(width)} | count |", f"|{'-' * (width + 2)}|-------|"]
+        lines += [f"| {name.ljust(width)} | {value} |" for name, value in rows]
+        return "\n".join(lines)
+
+
+def _messages(count: int, rng: random.Random, emulator: AdtEmulator) -> list[tuple[str, str | None, str]]:
+    """(soak id, job id a result would carry, body) per message; some unusable."""
+    plan: list[tuple[str, str | None, str]] = []
+    for i in range(count):
+        soak_id = f"m{i:05d}"
+        kind = rng.choices(
+            ["running", "duplicate", "missing", "finished", "invalid_id", "bad_json", "not_base64"],
+            weights=[70, 10, 5, 5, 4, 3, 3],
+        )[0]
+        if kind == "duplicate" and plan:
+            earlier = [p for p in plan if p[1] is not None]
+            job_id = rng.choice(earlier)[1] if earlier else None
+            if job_id is None:
+                kind = "running"
+        if kind == "running":
+            job_id = f"soak-job-{i:05d}"
+            emulator.add_job(job_id)
+        elif kind == "missing":
+            job_id = f"soak-missing-{i:05d}"
+        elif kind == "finished":
+            job_id = f"soak-done-{i:05d}"
+            emulator.add_job(job_id, status="succeeded")
+        if kind in ("running", "duplicate", "missing", "finished"):
+            plan.append((soak_id, job_id, json.dumps({"jobId": job_id, "soakId": soak_id})))
+        elif kind == "invalid_id":
+            plan.append((soak_id, None, json.dumps({"jobId": f"../{soak_id}", "soakId": soak_id})))
+        elif kind == "bad_json":
+            plan.append((soak_id, None, f'{{"soakId": "{soak_id}", broken'))
+        else:
+            plan.append((soak_id, None, f"!not-base64 {soak_id}"))
+    return plan
+
+
+def _drain(connection_string: str, queue: str) -> list[str]:
+    client = QueueClient.from_connection_string(connection_string, queue)
+    found: list[str] = []
+    while batch := list(client.receive_messages(max_messages=32)):
+        for message in batch:
+            found.append(message.content)
+            client.delete_message(message)
+    return found
+
+
+def run_soak(
+    emulator: AdtEmulator,
+    azurite: Azurite,
+    messages: int,
+    *,
+    seed: int = 7,
+    chaos_rate: float = 0.3,
+    pumps: int = 4,
+    max_seconds: float = 900,
+) -> SoakReport:
+    """Run the soak against a started emulator and Azurite; the app's settings must
+    already point at the emulator (see SOAK_SETTINGS)."""
+    import function_app
+
+    rng = random.Random(seed)
+    started = time.monotonic()
+    create_queues(azurite.connection_string)
+    plan = _messages(messages, rng, emulator)
+    emulator.configure(chaos_rate=chaos_rate, chaos_seed=seed, chaos_slow_seconds=1.0, cancel_duration=0.2)
+
+    encoded = QueueClient.from_connection_string(azurite.connection_string, REQUESTS_QUEUE,
+                                                 message_encode_policy=TextBase64EncodePolicy())
+    raw = QueueClient.from_connection_string(azurite.connection_string, REQUESTS_QUEUE)
+    sent: list[SentMessage] = []
+    for soak_id, job_id, body in plan:
+        if body.startswith("!not-base64"):
+            raw.send_message(body)
+            sent.append(SentMessage(soak_id, None, body))
+        else:
+            encoded.send_message(body)
+            sent.append(SentMessage(soak_id, job_id, base64.b64encode(body.encode()).decode()))
+
+    function = QueueFunction.from_app(function_app.app, "cancel_import_job_queue")
+    workers = [QueuePump(azurite.connection_string, function, visibility_timeout_seconds=1) for _ in range(pumps)]
+    threads = [threading.Thread(target=w.run_until_idle, kwargs={"idle_seconds": 3.0, "max_seconds": max_seconds})
+               for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    emulator.configure(chaos_rate=0.0)
+
+    report = SoakReport(sent=len(sent), faults_injected=emulator.state.faults_injected)
+    for worker in workers:
+        report.pump.completed += worker.stats.completed
+        report.pump.failed_invocations += worker.stats.failed_invocations
+        report.pump.poisoned += worker.stats.poisoned
+    results = [json.loads(base64.b64decode(m)) for m in _drain(azurite.connection_string, RESULTS_QUEUE)]
+    failures = [json.loads(base64.b64decode(m)) for m in _drain(azurite.connection_string, FAILURES_QUEUE)]
+    poison = _drain(azurite.connection_string, POISON_QUEUE)
+    report.results, report.failures, report.poison = len(results), len(failures), len(poison)
+    report.failure_codes = Counter(f["error"]["code"] for f in failures)
+    # Only bodies the host could not decode may reach poison; the rest get a record.
+    report.poison_the_function_saw = [content[:40] for content in poison if not content.startswith("!not-base64")]
+
+    seen: Counter = Counter()
+    by_raw = {m.raw: m.soak_id for m in sent}
+    for content in poison:
+        seen[by_raw.get(content, f"unknown:{content[:40]}")] += 1
+    for record in failures:
+        soak_id = next((m.soak_id for m in sent if f'"soakId": "{m.soak_id}"' in record["request"]), None)
+        seen[soak_id or f"unknown:{record['request'][:40]}"] += 1
+    # Results carry only the ImportJob, so they are matched to messages by job id.
+    results_by_job = Counter(r.get("id") for r in results)
+    for message in sent:
+        if seen[message.soak_id] == 0 and message.job_id is not None and results_by_job[message.job_id] > 0:
+            results_by_job[message.job_id] -= 1
+            seen[message.soak_id] += 1
+    report.lost = [m.soak_id for m in sent if seen[m.soak_id] == 0]
+    report.double_counted = [k for k, n in seen.items() if n > 1 or str(k).startswith("unknown:")]
+    report.double_counted += [f"result:{job}" for job, n in results_by_job.items() if n > 0]
+    result_jobs = {r.get("id") for r in results}
+    report.cancelled_without_result = [
+        job_id for job_id, job in list(emulator.state.jobs.items())
+        if emulator.job_status(job_id) in ("cancelling", "cancelled") and job_id not in result_jobs
+    ]
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--chaos-rate", type=float, default=0.3, help="share of ADT requests given a fault")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    with AdtEmulator() as emulator, Azurite() as azurite:
+        os.environ.update({**emulator.environment(), **SOAK_SETTINGS})
+        report = run_soak(emulator, azurite, args.messages, seed=args.seed, chaos_rate=args.chaos_rate)
+    print(report.table())
+    print("\nOK: every message accounted for exactly once" if report.ok else "\nFAILED: see the counts above")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

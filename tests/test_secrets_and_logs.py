@@ -1,0 +1,63 @@
+"""No token, identity header or function key in logs, records or errors; logs escaped."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from cancel_job.entrypoints import RetryDelivery
+from devtools.adt_emulator import Fault
+from tests.conftest import invoke_http, invoke_queue
+
+FUNCTION_KEY = "fk-8d2f0c3a9b7e4f1aa5c6d7e8f9a0b1c2"
+
+
+def test_no_secret_anywhere(app_env, emulator, captured_logs: pytest.LogCaptureFixture) -> None:
+    emulator.add_job("job1")
+    emulator.add_job("done", status="succeeded")
+    texts: list[str] = []
+    headers = {"x-functions-key": FUNCTION_KEY, "traceparent": "garbage"}
+    for job_id in ("job1", "done", "missing", "bad/id"):
+        invoked = invoke_http(job_id, headers=headers, params={"code": FUNCTION_KEY})
+        texts += [invoked.returned.get_body().decode(), str(invoked.failure), str(invoked.result)]
+    emulator.inject(Fault(op="cancel", status=401, times=2,
+                          body={"error": {"code": "Unauthorized", "message": "token eyJabc.eyJdef.sig rejected"}}))
+    emulator.add_job("job2")
+    texts.append(invoke_http("job2").returned.get_body().decode())
+    with pytest.raises(RetryDelivery) as retry:
+        invoke_queue(b"job2", dequeue_count=1)
+    texts.append(str(retry.value))
+    emulator.inject(Fault(op="token", status=400, times=20))
+    from cancel_job.runtime import reset_service
+
+    reset_service()  # a new credential, so the identity endpoint is asked (and fails)
+    texts.append(invoke_http("job2").returned.get_body().decode())
+
+    everything = "\n".join(texts + [r.getMessage() for r in captured_logs.records]
+                           + [json.dumps(r.__dict__, default=str) for r in captured_logs.records])
+    tokens = list(emulator.state.tokens)
+    assert tokens, "the test must have issued tokens to be meaningful"
+    for secret in [*tokens, emulator.identity_header, FUNCTION_KEY, "eyJabc.eyJdef.sig"]:
+        assert secret not in everything
+    assert "[redacted" in everything  # the token-shaped text in ADT's error was caught
+
+
+def test_untrusted_values_are_escaped_in_logs(app_env, emulator, captured_logs) -> None:
+    invoke_queue(json.dumps({"jobId": "evil\r\nFAKE outcome=cancelled\x1b[31m"}).encode())
+    [record] = [r for r in captured_logs.records if r.name == "cancel_job"]
+    message = record.getMessage()
+    assert "\n" not in message and "\r" not in message and "\x1b" not in message
+    assert "evil\\r\\nFAKE" in message
+    assert record.jobId == "evil\\r\\nFAKE outcome=cancelled\\x1b[31m"
+
+
+def test_one_structured_record_per_outcome(app_env, emulator, captured_logs) -> None:
+    emulator.add_job("job1")
+    invoke_queue(b"job1", dequeue_count=2)
+    [record] = [r for r in captured_logs.records if r.name == "cancel_job"]
+    assert record.levelno == logging.INFO
+    assert (record.jobId, record.outcome, record.adtStatus, record.dequeueCount) == ("job1", "cancelling", 200, 2)
+    assert record.instance == "127.0.0.1" and record.attempts == 1 and len(record.traceId) == 32
+    assert record.invocationId and record.durationMs >= 0

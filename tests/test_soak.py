@@ -1,0 +1,25 @@
+"""A small fault-injection soak in CI; `make soak` runs N = 1,000."""
+
+import pytest
+
+from devtools.soak import SOAK_SETTINGS, run_soak
+
+pytestmark = [pytest.mark.azurite, pytest.mark.soak]
+
+
+def test_every_message_is_accounted_for_exactly_once(app_env, emulator, azurite, monkeypatch) -> None:
+    for key, value in SOAK_SETTINGS.items():
+        monkeypatch.setenv(key, value)
+    from cancel_job.runtime import reset_service
+
+    reset_service()
+    report = run_soak(emulator, azurite, messages=60, seed=11, chaos_rate=0.35, max_seconds=240)
+    print(report.table())
+    assert report.sent == 60
+    assert report.faults_injected > 0
+    assert report.lost == []
+    assert report.double_counted == []
+    assert report.cancelled_without_result == []
+    assert report.poison_the_function_saw == []
+    assert report.results + report.failures + report.poison == report.sent
+    assert report.poison >= 1  # the undecodable bodies, which the function never saw
