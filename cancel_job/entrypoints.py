@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from .contract import ERROR_CODE_HEADER, ErrorCode
 from .messages import CancelRequest, InvalidMessageError, body_text, parse_message
 from .observability import log_outcome
-from .outcomes import CancelFailed, CancelSucceeded, Outcome, failure_record, to_json
+from .outcomes import Failure, Outcome, Success, failure_record, to_json
 from .service import CancelService
 from .settings import ConfigurationError
 
@@ -55,7 +55,7 @@ def _run(provider: ServiceProvider, request: CancelRequest, invocation: Invocati
     try:
         service = provider()
     except ConfigurationError as exc:
-        return CancelFailed(ErrorCode.CONFIGURATION_ERROR.value, str(exc), transient=True)
+        return Failure(ErrorCode.CONFIGURATION_ERROR.value, str(exc), transient=True)
     return service.cancel(request, invocation.traceparent, invocation.tracestate)
 
 
@@ -76,7 +76,7 @@ def handle_http_cancel(
     outcome = _run(provider, request, invocation)
     log_outcome(outcome, entry="http", duration_seconds=time.monotonic() - started,
                 invocation_id=invocation.invocation_id)
-    if isinstance(outcome, CancelSucceeded):
+    if isinstance(outcome, Success):
         body = to_json(outcome.job)
         return HttpReply(200, body, {"Content-Type": "application/json"}, result=body)
     headers_out = {"Content-Type": "application/json", ERROR_CODE_HEADER: outcome.code}
@@ -99,11 +99,11 @@ def handle_queue_message(
     try:
         request = parse_message(body)
     except InvalidMessageError as exc:
-        outcome: Outcome = CancelFailed(ErrorCode.INVALID_MESSAGE.value, str(exc), job_id=exc.job_id)
+        outcome: Outcome = Failure(ErrorCode.INVALID_MESSAGE.value, str(exc), job_id=exc.job_id)
     else:
         outcome = _run(provider, request, invocation)
     duration = time.monotonic() - started
-    if isinstance(outcome, CancelSucceeded):
+    if isinstance(outcome, Success):
         log_outcome(outcome, entry="queue", duration_seconds=duration,
                     invocation_id=invocation.invocation_id, dequeue_count=dequeue_count)
         return QueueReply(result=to_json(outcome.job))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .outcomes import CancelFailed, Outcome
+from .outcomes import Failure, Outcome
 from .redact import escape_untrusted, redact
 
 logger = logging.getLogger("cancel_job")
@@ -14,7 +14,7 @@ logger = logging.getLogger("cancel_job")
 def outcome_name(outcome: Outcome, *, retrying: bool = False) -> str:
     if retrying:
         return "retrying"
-    if isinstance(outcome, CancelFailed):
+    if isinstance(outcome, Failure):
         return "failed"
     return "cancelled" if outcome.job_status == "cancelled" else "cancelling"
 
@@ -28,7 +28,7 @@ def outcome_fields(
     dequeue_count: int | None = None,
     retrying: bool = False,
 ) -> dict[str, Any]:
-    failed = outcome if isinstance(outcome, CancelFailed) else None
+    failed = outcome if isinstance(outcome, Failure) else None
     fields: dict[str, Any] = {
         "entry": entry,
         "jobId": escape_untrusted(outcome.job_id) if outcome.job_id is not None else None,

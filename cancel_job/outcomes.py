@@ -1,6 +1,6 @@
 """What a cancel ended in, and how each entry point reports it.
 
-A cancel ends in :class:`CancelSucceeded` or :class:`CancelFailed`. ``transient`` on a
+A cancel ends in :class:`Success` or :class:`Failure`. ``transient`` on a
 failure means "the same request may succeed later"; the HTTP entry point turns it into
 429/503 with ``Retry-After``, the queue entry point into a redelivery.
 """
@@ -33,7 +33,7 @@ _OWN_HTTP_STATUS = {
 
 
 @dataclass(frozen=True)
-class CancelSucceeded:
+class Success:
     job_id: str
     job: dict[str, Any]
     endpoint: Endpoint
@@ -48,7 +48,7 @@ class CancelSucceeded:
 
 
 @dataclass(frozen=True)
-class CancelFailed:
+class Failure:
     code: str
     message: str
     job_id: str | None = None
@@ -84,7 +84,7 @@ class CancelFailed:
         return {"error": {"code": self.code, "message": self.message}}
 
 
-Outcome = CancelSucceeded | CancelFailed
+Outcome = Success | Failure
 
 
 def utc_now_rfc3339() -> str:
@@ -95,7 +95,7 @@ def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "...[truncated]"
 
 
-def failure_record(failed: CancelFailed, *, request_text: str, dequeue_count: int) -> dict[str, Any]:
+def failure_record(failed: Failure, *, request_text: str, dequeue_count: int) -> dict[str, Any]:
     record: dict[str, Any] = {
         "jobId": None if failed.job_id is None else _cap(failed.job_id, MAX_RECORDED_JOB_ID_CHARS),
         "error": {"code": failed.code, "message": failed.message},

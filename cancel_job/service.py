@@ -17,7 +17,7 @@ from .contract import ADT_JOB_NOT_FOUND, ErrorCode
 from .endpoints import Endpoint, InstanceNotAllowedError
 from .job_id import InvalidJobIdError, validate_job_id
 from .messages import CancelRequest
-from .outcomes import CancelFailed, CancelSucceeded, Outcome
+from .outcomes import Failure, Outcome, Success
 from .retry import RetryBudget, RetryPolicy, is_retryable_status, server_retry_after
 from .settings import Settings
 from .trace import TraceContext, resolve_trace
@@ -33,8 +33,8 @@ class _Call:
     budget: RetryBudget
     attempts: int = 0
 
-    def failed(self, code: str, message: str, **kwargs) -> CancelFailed:
-        return CancelFailed(
+    def failed(self, code: str, message: str, **kwargs) -> Failure:
+        return Failure(
             code=code, message=message, job_id=self.job_id, endpoint=self.endpoint,
             trace=self.trace, attempts=self.attempts, **kwargs,
         )
@@ -65,17 +65,17 @@ class CancelService:
         try:
             job_id = validate_job_id(request.job_id)
         except InvalidJobIdError as exc:
-            return CancelFailed(ErrorCode.INVALID_JOB_ID.value, str(exc), job_id=requested_id, trace=trace)
+            return Failure(ErrorCode.INVALID_JOB_ID.value, str(exc), job_id=requested_id, trace=trace)
         try:
             endpoint = self.settings.allowlist.resolve(request.instance)
         except InstanceNotAllowedError as exc:
-            return CancelFailed(ErrorCode.INSTANCE_NOT_ALLOWED.value, str(exc), job_id=job_id, trace=trace)
+            return Failure(ErrorCode.INSTANCE_NOT_ALLOWED.value, str(exc), job_id=job_id, trace=trace)
         call = _Call(endpoint, job_id, trace, RetryBudget(self.policy, self.clock))
         return self._cancel(call)
 
     def _cancel(self, call: _Call) -> Outcome:
         answer = self._send_with_retries(call, self.client.cancel)
-        if isinstance(answer, CancelFailed):
+        if isinstance(answer, Failure):
             return answer
         if answer.status == 200:
             return self._succeeded(call, answer)
@@ -93,7 +93,7 @@ class CancelService:
         delivery of a cancel that already succeeded.
         """
         answer = self._send_with_retries(call, self.client.get)
-        if isinstance(answer, CancelFailed):
+        if isinstance(answer, Failure):
             return answer
         if answer.status != 200:
             if answer.status == 404 and answer.error_code == ADT_JOB_NOT_FOUND:
@@ -112,13 +112,13 @@ class CancelService:
             )
         return self._adt_failure(call, refusal, job=job)
 
-    def _succeeded(self, call: _Call, answer: AdtResponse, *, already_in_effect: bool = False) -> CancelSucceeded:
-        return CancelSucceeded(
+    def _succeeded(self, call: _Call, answer: AdtResponse, *, already_in_effect: bool = False) -> Success:
+        return Success(
             job_id=call.job_id, job=answer.json_object() or {}, endpoint=call.endpoint,
             trace=call.trace, attempts=call.attempts, already_in_effect=already_in_effect,
         )
 
-    def _adt_failure(self, call: _Call, answer: AdtResponse, **kwargs) -> CancelFailed:
+    def _adt_failure(self, call: _Call, answer: AdtResponse, **kwargs) -> Failure:
         status = answer.status
         if 300 <= status < 400:
             return call.failed(
@@ -137,11 +137,11 @@ class CancelService:
 
     def _send_with_retries(
         self, call: _Call, send: Callable[[Endpoint, str, dict[str, str]], AdtResponse]
-    ) -> AdtResponse | CancelFailed:
+    ) -> AdtResponse | Failure:
         """Send until an answer that retrying cannot change, or until the budget is spent.
 
         Returns ADT's answer (a 200 with a JSON object, or a status not worth retrying)
-        or a transient CancelFailed carrying when to try again.
+        or a transient Failure carrying when to try again.
         """
         retries = 0
         while True:
@@ -157,7 +157,7 @@ class CancelService:
                 return replace(problem, retry_after=wait)
             self.sleep(wait)
 
-    def _attempt(self, call: _Call, send) -> AdtResponse | CancelFailed:
+    def _attempt(self, call: _Call, send) -> AdtResponse | Failure:
         try:
             answer = send(call.endpoint, call.job_id, call.trace.outgoing_headers())
         except IdentityError as exc:

@@ -9,7 +9,7 @@ import pytest
 from cancel_job.entrypoints import RetryDelivery, handle_queue_message
 from cancel_job.hostconfig import load_queue_host_config
 from cancel_job.messages import CancelRequest
-from cancel_job.outcomes import CancelFailed, CancelSucceeded
+from cancel_job.outcomes import Failure, Success
 from cancel_job.runtime import build_service
 from cancel_job.service import CancelService
 from cancel_job.settings import Settings
@@ -35,7 +35,7 @@ def test_retryable_statuses_are_retried(service, emulator, status: int) -> None:
     emulator.add_job("job1")
     emulator.inject(Fault(op="cancel", status=status, times=2))
     outcome = service.cancel(CancelRequest("job1"))
-    assert isinstance(outcome, CancelSucceeded)
+    assert isinstance(outcome, Success)
     assert outcome.attempts == 3
     assert len(service.sleeps) == 2
 
@@ -45,7 +45,7 @@ def test_other_4xx_are_not_retried(service, emulator, status: int) -> None:
     emulator.add_job("job1")
     emulator.inject(Fault(op="cancel", status=status, times=5, headers={"x-ms-error-code": "Nope"}))
     outcome = service.cancel(CancelRequest("job1"))
-    assert isinstance(outcome, CancelFailed) and not outcome.transient
+    assert isinstance(outcome, Failure) and not outcome.transient
     assert outcome.adt_status == status and outcome.code == "Nope"
     assert job_calls(emulator) == [("POST", "/jobs/imports/job1/cancel")]
     assert service.sleeps == []
@@ -58,14 +58,14 @@ def test_other_4xx_are_not_retried(service, emulator, status: int) -> None:
 def test_server_wait_is_honoured(service, emulator, headers: dict[str, str], expected_wait: float) -> None:
     emulator.add_job("job1")
     emulator.inject(Fault(op="cancel", status=429, headers=headers))
-    assert isinstance(service.cancel(CancelRequest("job1")), CancelSucceeded)
+    assert isinstance(service.cancel(CancelRequest("job1")), Success)
     assert service.sleeps == [pytest.approx(expected_wait)]
 
 
 def test_backoff_without_server_wait_is_jittered(service, emulator) -> None:
     emulator.add_job("job1")
     emulator.inject(Fault(op="cancel", status=503, times=3))
-    assert isinstance(service.cancel(CancelRequest("job1")), CancelSucceeded)
+    assert isinstance(service.cancel(CancelRequest("job1")), Success)
     assert len(service.sleeps) == 3
     assert all(0 <= wait <= 0.5 * 2**i for i, wait in enumerate(service.sleeps))
 
@@ -74,7 +74,7 @@ def test_wait_past_the_deadline_stops_with_retry_after(service, emulator) -> Non
     emulator.add_job("job1")
     emulator.inject(Fault(op="cancel", status=429, headers={"Retry-After": "120"}))
     outcome = service.cancel(CancelRequest("job1"))
-    assert isinstance(outcome, CancelFailed) and outcome.transient
+    assert isinstance(outcome, Failure) and outcome.transient
     assert outcome.http_status == 429 and outcome.retry_after_header == "120"
     assert service.sleeps == [] and len(job_calls(emulator)) == 1
 
@@ -83,7 +83,7 @@ def test_max_attempts_bound(service, emulator) -> None:
     emulator.add_job("job1")
     emulator.inject(Fault(op="cancel", status=500, times=50))
     outcome = service.cancel(CancelRequest("job1"))
-    assert isinstance(outcome, CancelFailed) and outcome.transient and outcome.http_status == 503
+    assert isinstance(outcome, Failure) and outcome.transient and outcome.http_status == 503
     assert len(job_calls(emulator)) == service.settings.max_attempts
 
 
@@ -98,7 +98,7 @@ def test_dropped_connection_is_retried(service, emulator) -> None:
     emulator.add_job("job1")
     emulator.inject(Fault(op="cancel", drop=True))
     outcome = service.cancel(CancelRequest("job1"))
-    assert isinstance(outcome, CancelSucceeded) and outcome.attempts == 2
+    assert isinstance(outcome, Success) and outcome.attempts == 2
 
 
 def test_read_timeout_after_the_cancel_took_effect_settles_by_reading_the_job(app_env, emulator, monkeypatch) -> None:
@@ -107,7 +107,7 @@ def test_read_timeout_after_the_cancel_took_effect_settles_by_reading_the_job(ap
     emulator.add_job("job1")
     emulator.inject(Fault(op="cancel", after_effect=True, delay=1.0, status=200))
     outcome = svc.cancel(CancelRequest("job1"))
-    assert isinstance(outcome, CancelSucceeded) and outcome.already_in_effect
+    assert isinstance(outcome, Success) and outcome.already_in_effect
     assert outcome.job["status"] in ("cancelling", "cancelled")
     assert job_calls(emulator) == [("POST", "/jobs/imports/job1/cancel")] * 2 + [("GET", "/jobs/imports/job1")]
     svc.client.close()
@@ -117,7 +117,7 @@ def test_500_after_the_cancel_took_effect_is_a_success(service, emulator) -> Non
     emulator.add_job("job1")
     emulator.inject(Fault(op="cancel", status=500, after_effect=True))
     outcome = service.cancel(CancelRequest("job1"))
-    assert isinstance(outcome, CancelSucceeded) and outcome.already_in_effect
+    assert isinstance(outcome, Success) and outcome.already_in_effect
     assert emulator.state.cancels_applied == 1
 
 
@@ -142,7 +142,7 @@ def test_finished_job_is_not_cancellable(app_env, emulator, status: str) -> None
 def test_refused_cancel_of_a_vanished_job_reports_not_found(service, emulator) -> None:
     emulator.inject(Fault(op="cancel", status=400, headers={"x-ms-error-code": "ValidationFailed"}))
     outcome = service.cancel(CancelRequest("ghost"))
-    assert isinstance(outcome, CancelFailed) and outcome.code == "ImportJobNotFound"
+    assert isinstance(outcome, Failure) and outcome.code == "ImportJobNotFound"
 
 
 @pytest.mark.parametrize("status", [401, 403])
