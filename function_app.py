@@ -9,13 +9,28 @@ from __future__ import annotations
 import azure.functions as func
 
 from cancel_job.contract import FAILURES_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE, STORAGE_CONNECTION
-from cancel_job.entrypoints import Invocation, handle_http_cancel, handle_queue_message
+from cancel_job.entrypoints import (
+    HttpCall,
+    Invocation,
+    handle_http_cancel,
+    handle_http_status,
+    handle_queue_message,
+)
 from cancel_job.hostconfig import load_queue_host_config
 from cancel_job.runtime import get_service
 
 CANCEL_ROUTE = "jobs/imports/{id}/cancel"
+STATUS_ROUTE = "jobs/imports/{id}"
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+def _http_call(req: func.HttpRequest) -> HttpCall:
+    return HttpCall(req.route_params.get("id"), req.headers, req.params, req.url)
+
+
+def _http_response(reply) -> func.HttpResponse:
+    return func.HttpResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
 
 def _invocation(context: func.Context | None) -> Invocation:
@@ -39,14 +54,18 @@ def cancel_import_job_http(
     results: func.Out[str],
     failures: func.Out[str],
 ) -> func.HttpResponse:
-    reply = handle_http_cancel(
-        get_service, req.route_params.get("id"), req.headers, req.params, _invocation(context)
-    )
+    reply = handle_http_cancel(get_service, _http_call(req), _invocation(context))
     if reply.result is not None:
         results.set(reply.result)
     if reply.failure is not None:
         failures.set(reply.failure)
-    return func.HttpResponse(reply.body, status_code=reply.status, headers=reply.headers)
+    return _http_response(reply)
+
+
+@app.function_name("import_job_status")
+@app.route(route=STATUS_ROUTE, methods=[func.HttpMethod.GET], auth_level=func.AuthLevel.FUNCTION)
+def import_job_status(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return _http_response(handle_http_status(get_service, _http_call(req), _invocation(context)))
 
 
 @app.function_name("cancel_import_job_queue")

@@ -24,3 +24,7 @@ NOTHING_TO_CANCEL_STATUSES = frozenset({"succeeded", "failed"})
 
 # Terminal statuses: the job will not change any more.
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+# Statuses a poller should wait out. The status enum is extensible: a status in neither
+# set is reported as it is (HTTP 200), so a poller stops rather than polls forever.
+IN_PROGRESS_STATUSES = frozenset({"notstarted", "running", "cancelling"})

@@ -37,6 +37,7 @@ class Setting(StrEnum):
     CANCEL_MAX_ATTEMPTS = "CANCEL_MAX_ATTEMPTS"
     ADT_CONNECT_TIMEOUT_SECONDS = "ADT_CONNECT_TIMEOUT_SECONDS"
     ADT_READ_TIMEOUT_SECONDS = "ADT_READ_TIMEOUT_SECONDS"
+    STATUS_POLL_SECONDS = "STATUS_POLL_SECONDS"
 
 
 # Settings the platform sets by itself; a deployment must not set them.
@@ -54,6 +55,7 @@ class ErrorCode(StrEnum):
     UPSTREAM_UNAVAILABLE = "UpstreamUnavailable"
     IDENTITY_UNAVAILABLE = "IdentityUnavailable"
     CONFIGURATION_ERROR = "ConfigurationError"
+    INVALID_REQUEST = "InvalidRequest"
 
 
 # ADT's codes that the app reads (it never invents them).

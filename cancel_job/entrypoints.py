@@ -6,16 +6,18 @@ returned replies to the HTTP response and the output queues.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .contract import ERROR_CODE_HEADER, ErrorCode
 from .messages import CancelRequest, InvalidMessageError, body_text, parse_message
 from .observability import log_outcome
 from .outcomes import Failure, Outcome, Success, failure_record, to_json
 from .service import CancelService
-from .settings import ConfigurationError
+from .settings import DEFAULT_STATUS_POLL_SECONDS, ConfigurationError
 
 ServiceProvider = Callable[[], CancelService]
 
@@ -51,40 +53,112 @@ class RetryDelivery(Exception):
     """Raised to the host so it redelivers the message later."""
 
 
-def _run(provider: ServiceProvider, request: CancelRequest, invocation: Invocation) -> Outcome:
+def _run(provider: ServiceProvider, request: CancelRequest, invocation: Invocation, *, read: bool = False) -> Outcome:
+    """Cancel (or, with ``read``, read) the job; a configuration error is an outcome too."""
     try:
         service = provider()
     except ConfigurationError as exc:
         return Failure(ErrorCode.CONFIGURATION_ERROR.value, str(exc), transient=True)
-    return service.cancel(request, invocation.traceparent, invocation.tracestate)
+    operation = service.read if read else service.cancel
+    return operation(request, invocation.traceparent, invocation.tracestate)
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    """The parts of an HTTP request the entry points read."""
+
+    job_id: object
+    headers: Mapping[str, str]
+    params: Mapping[str, str]
+    url: str = ""
+
+    def request(self) -> CancelRequest:
+        return CancelRequest(
+            job_id=self.job_id,
+            instance=self.params.get("instance"),
+            traceparent=self.headers.get("traceparent"),
+            tracestate=self.headers.get("tracestate"),
+        )
+
+
+# Query parameters a status URL keeps: the instance, and the function key when the caller
+# authenticated with ``code=`` (a Logic App polls Location with the URL alone).
+_LOCATION_PARAMS = ("instance", "code")
+_FLAG_VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+
+def status_location(call: HttpCall, job_id: str) -> str:
+    """The status route's absolute URL for ``job_id``, on the host the caller used."""
+    parts = urlsplit(call.url)
+    prefix = parts.path.split("/jobs/imports/", 1)[0]
+    query = urlencode([(name, call.params[name]) for name in _LOCATION_PARAMS if call.params.get(name)])
+    return urlunsplit((parts.scheme, parts.netloc, f"{prefix}/jobs/imports/{job_id}", query, ""))
+
+
+def _error_reply(outcome: Failure, *, record: bool, request_text: str) -> HttpReply:
+    headers = {"Content-Type": "application/json", ERROR_CODE_HEADER: outcome.code}
+    retry_after = outcome.retry_after_header
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    failure = to_json(failure_record(outcome, request_text=request_text, dequeue_count=0)) if record else None
+    return HttpReply(outcome.http_status, to_json(outcome.error_body()), headers, failure=failure)
+
+
+def _job_reply(outcome: Success, call: HttpCall, *, poll: bool, poll_seconds: float) -> HttpReply:
+    """200 with the ImportJob; with ``poll`` and a job in progress, 202 + Location."""
+    body = to_json(outcome.job)
+    headers = {"Content-Type": "application/json"}
+    if poll and outcome.in_progress:
+        headers["Location"] = status_location(call, outcome.job_id)
+        headers["Retry-After"] = str(max(1, math.ceil(poll_seconds)))
+        return HttpReply(202, body, headers)
+    return HttpReply(200, body, headers)
+
+
+def _poll_seconds(provider: ServiceProvider) -> float:
+    try:
+        return provider().settings.status_poll_seconds
+    except ConfigurationError:
+        return DEFAULT_STATUS_POLL_SECONDS
 
 
 def handle_http_cancel(
     provider: ServiceProvider,
-    job_id: object,
-    headers: Mapping[str, str],
-    params: Mapping[str, str],
+    call: HttpCall,
     invocation: Invocation = Invocation(),
 ) -> HttpReply:
+    """POST .../cancel[?wait=true]: 200 with the ImportJob, or with ``wait`` 202 + Location
+    while the job is still in progress (Logic Apps' asynchronous pattern)."""
     started = time.monotonic()
-    request = CancelRequest(
-        job_id=job_id,
-        instance=params.get("instance"),
-        traceparent=headers.get("traceparent"),
-        tracestate=headers.get("tracestate"),
-    )
-    outcome = _run(provider, request, invocation)
+    request_text = call.job_id if isinstance(call.job_id, str) else ""
+    wait = _FLAG_VALUES.get(str(call.params.get("wait", "false")).lower())
+    if wait is None:
+        outcome: Outcome = Failure(ErrorCode.INVALID_REQUEST.value, "wait must be true or false",
+                                   job_id=request_text or None)
+    else:
+        outcome = _run(provider, call.request(), invocation)
     log_outcome(outcome, entry="http", duration_seconds=time.monotonic() - started,
                 invocation_id=invocation.invocation_id)
-    if isinstance(outcome, Success):
-        body = to_json(outcome.job)
-        return HttpReply(200, body, {"Content-Type": "application/json"}, result=body)
-    headers_out = {"Content-Type": "application/json", ERROR_CODE_HEADER: outcome.code}
-    retry_after = outcome.retry_after_header
-    if retry_after is not None:
-        headers_out["Retry-After"] = retry_after
-    record = failure_record(outcome, request_text=job_id if isinstance(job_id, str) else "", dequeue_count=0)
-    return HttpReply(outcome.http_status, to_json(outcome.error_body()), headers_out, failure=to_json(record))
+    if isinstance(outcome, Failure):
+        return _error_reply(outcome, record=True, request_text=request_text)
+    reply = _job_reply(outcome, call, poll=bool(wait), poll_seconds=_poll_seconds(provider))
+    return replace(reply, result=reply.body)
+
+
+def handle_http_status(
+    provider: ServiceProvider,
+    call: HttpCall,
+    invocation: Invocation = Invocation(),
+) -> HttpReply:
+    """GET jobs/imports/{id}: 202 + Location + Retry-After while the job is in progress,
+    200 with the final ImportJob once it is not. Reads write nothing to the queues."""
+    started = time.monotonic()
+    outcome = _run(provider, call.request(), invocation, read=True)
+    log_outcome(outcome, entry="status", duration_seconds=time.monotonic() - started,
+                invocation_id=invocation.invocation_id)
+    if isinstance(outcome, Failure):
+        return _error_reply(outcome, record=False, request_text="")
+    return _job_reply(outcome, call, poll=True, poll_seconds=_poll_seconds(provider))
 
 
 def handle_queue_message(

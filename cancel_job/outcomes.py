@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from . import assumptions
 from .contract import ErrorCode
 from .endpoints import Endpoint
 from .trace import TraceContext
@@ -24,6 +25,7 @@ MAX_RECORDED_JOB_ID_CHARS = 256
 
 _OWN_HTTP_STATUS = {
     ErrorCode.INVALID_MESSAGE: 400,
+    ErrorCode.INVALID_REQUEST: 400,
     ErrorCode.INVALID_JOB_ID: 400,
     ErrorCode.INSTANCE_NOT_ALLOWED: 403,
     ErrorCode.JOB_NOT_CANCELLABLE: 409,
@@ -45,6 +47,11 @@ class Success:
     def job_status(self) -> str | None:
         status = self.job.get("status")
         return status if isinstance(status, str) else None
+
+    @property
+    def in_progress(self) -> bool:
+        """Will the job still change? (Unknown statuses count as settled.)"""
+        return self.job_status in assumptions.IN_PROGRESS_STATUSES
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,27 @@ class CancelService:
         invocation_traceparent: object = None,
         invocation_tracestate: object = None,
     ) -> Outcome:
+        call = self._prepare(request, invocation_traceparent, invocation_tracestate)
+        return call if isinstance(call, Failure) else self._cancel(call)
+
+    def read(
+        self,
+        request: CancelRequest,
+        invocation_traceparent: object = None,
+        invocation_tracestate: object = None,
+    ) -> Outcome:
+        """Read the job (GET), under the same validation, identity, trace and retry rules."""
+        call = self._prepare(request, invocation_traceparent, invocation_tracestate)
+        if isinstance(call, Failure):
+            return call
+        answer = self._send_with_retries(call, self.client.get)
+        if isinstance(answer, Failure):
+            return answer
+        return self._succeeded(call, answer) if answer.status == 200 else self._adt_failure(call, answer)
+
+    def _prepare(self, request: CancelRequest, invocation_traceparent: object, invocation_tracestate: object
+                 ) -> _Call | Failure:
+        """Apply the trace, job-id and instance rules; nothing has been sent yet."""
         trace = resolve_trace(
             request.traceparent, request.tracestate, invocation_traceparent, invocation_tracestate
         )
@@ -70,8 +91,7 @@ class CancelService:
             endpoint = self.settings.allowlist.resolve(request.instance)
         except InstanceNotAllowedError as exc:
             return Failure(ErrorCode.INSTANCE_NOT_ALLOWED.value, str(exc), job_id=job_id, trace=trace)
-        call = _Call(endpoint, job_id, trace, RetryBudget(self.policy, self.clock))
-        return self._cancel(call)
+        return _Call(endpoint, job_id, trace, RetryBudget(self.policy, self.clock))
 
     def _cancel(self, call: _Call) -> Outcome:
         answer = self._send_with_retries(call, self.client.cancel)

@@ -14,6 +14,9 @@ DEFAULT_DEADLINE_SECONDS = 25.0
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 3.05
 DEFAULT_READ_TIMEOUT_SECONDS = 10.0
+# Retry-After of a 202 while a job is in progress. ADT's Jobs API allows about one
+# request per second per instance, so pollers are asked to come back slowly.
+DEFAULT_STATUS_POLL_SECONDS = 5.0
 
 
 class ConfigurationError(Exception):
@@ -29,6 +32,7 @@ class Settings:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
+    status_poll_seconds: float = DEFAULT_STATUS_POLL_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -53,6 +57,7 @@ class Settings:
                 env, Setting.ADT_CONNECT_TIMEOUT_SECONDS, DEFAULT_CONNECT_TIMEOUT_SECONDS
             ),
             read_timeout_seconds=_positive(env, Setting.ADT_READ_TIMEOUT_SECONDS, DEFAULT_READ_TIMEOUT_SECONDS),
+            status_poll_seconds=_positive(env, Setting.STATUS_POLL_SECONDS, DEFAULT_STATUS_POLL_SECONDS),
         )
 
 

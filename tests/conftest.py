@@ -101,13 +101,25 @@ def invoke_http(
 ) -> Invoked:
     fn = functions_by_name()["cancel_import_job_http"].get_user_function()
     request = func.HttpRequest(
-        "POST", f"http://localhost:7071/api/jobs/imports/{job_id}/cancel",
+        "POST", f"https://myapp.azurewebsites.net/api/jobs/imports/{job_id}/cancel",
         headers=headers or {}, params=params or {},
         route_params={} if job_id is None else {"id": job_id}, body=b"",
     )
     outputs = {"results": OutBinding(), "failures": OutBinding()}
     returned = fn(req=request, context=context or HostContext("cancel_import_job_http"), **outputs)
     return Invoked(returned, outputs)
+
+
+def invoke_status(
+    job_id: str | None, *, params: dict[str, str] | None = None, headers: dict[str, str] | None = None
+) -> Any:
+    fn = functions_by_name()["import_job_status"].get_user_function()
+    request = func.HttpRequest(
+        "GET", f"https://myapp.azurewebsites.net/api/jobs/imports/{job_id}",
+        headers=headers or {}, params=params or {},
+        route_params={} if job_id is None else {"id": job_id}, body=b"",
+    )
+    return fn(req=request, context=HostContext("import_job_status"))
 
 
 def invoke_queue(body: bytes | str, *, dequeue_count: int = 1, context: HostContext | None = None) -> Invoked:

@@ -30,9 +30,17 @@ def adt_calls(emulator: AdtEmulator) -> list:
 # -- indexing -------------------------------------------------------------------------
 
 
-def test_function_app_indexes_both_functions_with_their_bindings() -> None:
+ALL_FUNCTIONS = {"cancel_import_job_http", "cancel_import_job_queue", "import_job_status"}
+
+
+def test_function_app_indexes_its_functions_with_their_bindings() -> None:
     functions = functions_by_name()
-    assert set(functions) == {"cancel_import_job_http", "cancel_import_job_queue"}
+    assert set(functions) == ALL_FUNCTIONS
+
+    status = {b["name"]: b for b in json.loads(functions["import_job_status"].get_function_json())["bindings"]}
+    assert status["req"]["route"] == "jobs/imports/{id}"
+    assert status["req"]["methods"] == ["GET"] and status["req"]["authLevel"] == "FUNCTION"
+    assert set(status) == {"req", "$return"}  # reads write nothing to the queues
 
     http = {b["name"]: b for b in json.loads(functions["cancel_import_job_http"].get_function_json())["bindings"]}
     assert http["req"]["type"] == "httpTrigger"
@@ -57,7 +65,7 @@ def test_importing_the_app_needs_no_settings(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.delenv("ADT_ENDPOINT", raising=False)
     reloaded = importlib.reload(function_app)
-    assert set(indexed_functions(reloaded.app)) == {"cancel_import_job_http", "cancel_import_job_queue"}
+    assert set(indexed_functions(reloaded.app)) == ALL_FUNCTIONS
 
 
 def test_host_json_keeps_base64_encoding() -> None:
