@@ -44,6 +44,50 @@ class Setting(StrEnum):
 PLATFORM_SETTINGS = frozenset({Setting.IDENTITY_ENDPOINT, Setting.IDENTITY_HEADER})
 
 
+def identity_connection_settings(connection: str, service: str) -> frozenset[str]:
+    """An identity-based connection with a user-assigned identity: the service URI, the
+    credential kind and the identity's client id (the resource id is not supported)."""
+    return frozenset({f"{connection}__{service}ServiceUri", f"{connection}__credential", f"{connection}__clientId"})
+
+
+# Settings the Functions host reads: identity-based host storage and Entra-authenticated telemetry.
+HOST_SETTINGS = frozenset({
+    "AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__clientId",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+})
+
+# Every app setting a deployment sets: the app's own (less the platform's), the queue
+# connection and the host's. infra/ must set exactly these (tests/test_infra.py).
+DEPLOYED_SETTINGS = (
+    frozenset(s.value for s in Setting if s not in PLATFORM_SETTINGS)
+    | identity_connection_settings(STORAGE_CONNECTION, "queue")
+    | HOST_SETTINGS
+)
+
+# Settings Flex Consumption rejects.
+FLEX_REJECTED_SETTINGS = frozenset({
+    "FUNCTIONS_WORKER_RUNTIME",
+    "FUNCTIONS_EXTENSION_VERSION",
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "WEBSITE_CONTENTSHARE",
+    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+    "SCM_DO_BUILD_DURING_DEPLOYMENT",
+    "ENABLE_ORYX_BUILD",
+})
+
+# Built-in role definition ids the deployment assigns (the same in every tenant).
+ROLE_IDS = {
+    "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+    "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+    "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
+    "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
+    "Azure Digital Twins Data Owner": "bcd981a7-7f74-457b-83e1-cceb9e632ffe",
+}
+
+
 class ErrorCode(StrEnum):
     """Error codes this app produces itself. ADT's own codes pass through unchanged."""
 

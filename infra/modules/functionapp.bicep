@@ -1,0 +1,147 @@
+// The Flex Consumption plan and function app (Linux, Python 3.11). Every connection uses
+// the user-assigned identity: host storage, the deployment package, the queues, telemetry
+// and ADT. The app settings are exactly those the code reads (cancel_job/contract.py).
+
+param name string
+param planName string
+param location string
+param tags object = {}
+
+@description('Resource id of the user-assigned identity.')
+param identityId string
+
+@description('Client id of the user-assigned identity.')
+param identityClientId string
+
+param storageAccountName string
+param deploymentContainerName string
+param applicationInsightsName string
+
+@description('https://<host> of the ADT instance (ADT_ENDPOINT).')
+param adtEndpoint string
+
+@description('Further allowed ADT endpoints, comma-separated (ADT_ALLOWED_ENDPOINTS).')
+param adtAllowedEndpoints string = ''
+
+param cancelDeadlineSeconds int = 25
+param cancelMaxAttempts int = 5
+param statusPollSeconds int = 5
+
+@description('Per-attempt connect timeout to ADT, seconds (a string: it may be fractional).')
+param adtConnectTimeoutSeconds string = '3.05'
+
+@description('Per-attempt read timeout to ADT, seconds.')
+param adtReadTimeoutSeconds string = '10'
+
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+@secure()
+@description('When not empty, a host key named "logicapp" with this value is created for the Logic App.')
+param logicAppFunctionKey string = ''
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+
+  // None of the settings Flex Consumption rejects (worker runtime, extension version,
+  // run-from-package, content share, build flags) is set: functionAppConfig covers them.
+  resource appSettings 'config' = {
+    name: 'appsettings'
+    properties: {
+      // Host storage, identity-based.
+      AzureWebJobsStorage__accountName: storage.name
+      AzureWebJobsStorage__credential: 'managedidentity'
+      AzureWebJobsStorage__clientId: identityClientId
+      // The queue binding's connection (STORAGE_CONNECTION), identity-based.
+      STORAGE_CONNECTION__queueServiceUri: storage.properties.primaryEndpoints.queue
+      STORAGE_CONNECTION__credential: 'managedidentity'
+      STORAGE_CONNECTION__clientId: identityClientId
+      // Telemetry with Entra authentication (local auth is off on the component).
+      APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
+      APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+      // The app's own settings.
+      ADT_ENDPOINT: adtEndpoint
+      ADT_ALLOWED_ENDPOINTS: adtAllowedEndpoints
+      AZURE_CLIENT_ID: identityClientId
+      CANCEL_DEADLINE_SECONDS: string(cancelDeadlineSeconds)
+      CANCEL_MAX_ATTEMPTS: string(cancelMaxAttempts)
+      ADT_CONNECT_TIMEOUT_SECONDS: adtConnectTimeoutSeconds
+      ADT_READ_TIMEOUT_SECONDS: adtReadTimeoutSeconds
+      STATUS_POLL_SECONDS: string(statusPollSeconds)
+    }
+  }
+}
+
+resource logicAppKey 'Microsoft.Web/sites/host/functionKeys@2024-04-01' = if (!empty(logicAppFunctionKey)) {
+  name: '${site.name}/default/logicapp'
+  properties: {
+    name: 'logicapp'
+    value: logicAppFunctionKey
+  }
+}
+
+output name string = site.name
+output defaultHostName string = site.properties.defaultHostName

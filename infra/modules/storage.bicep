@@ -1,0 +1,103 @@
+// Storage for the host, the deployment package and the app's queues. Keyless: shared-key
+// access is off, so everything authenticates with Entra ID.
+
+@description('Storage account name (3-24 lowercase letters and digits).')
+param name string
+param location string
+param tags object = {}
+
+@description('Blob container that holds the deployment package (Flex Consumption).')
+param deploymentContainerName string
+
+@description('Principal id of the function app\'s user-assigned identity.')
+param identityPrincipalId string
+
+@description('Optional principal id of a developer, given the same data roles for local runs against Azure.')
+param userPrincipalId string = ''
+
+// Built-in role definitions (ids are the same in every tenant).
+var roles = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+}
+
+// The trigger's queue, its poison queue and the two output queues. Creating them here means
+// the identity never needs to create queues at run time.
+var queueNames = [
+  'import-cancel-requests'
+  'import-cancel-results'
+  'import-cancel-failures'
+  'import-cancel-requests-poison'
+]
+
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: { name: 'Standard_LRS' }
+  properties: {
+    allowSharedKeyAccess: false
+    allowBlobPublicAccess: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    defaultToOAuthAuthentication: true
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainerName
+  properties: { publicAccess: 'None' }
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for queueName in queueNames: {
+  parent: queueService
+  name: queueName
+}]
+
+// Blob Data Owner: host storage and the deployment package. Queue Data Contributor: the
+// trigger updates and deletes messages and the outputs add them (Reader plus Message
+// Processor cannot put a failed message back). Table Data Contributor: the host keeps
+// timer and diagnostics state in tables when AzureWebJobsStorage is identity-based.
+var identityRoles = [
+  roles.storageBlobDataOwner
+  roles.storageQueueDataContributor
+  roles.storageTableDataContributor
+]
+
+resource identityRoleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for roleId in identityRoles: {
+  name: guid(account.id, identityPrincipalId, roleId)
+  scope: account
+  properties: {
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+  }
+}]
+
+resource userRoleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for roleId in identityRoles: if (!empty(userPrincipalId)) {
+  name: guid(account.id, userPrincipalId, roleId)
+  scope: account
+  properties: {
+    principalId: userPrincipalId
+    principalType: 'User'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+  }
+}]
+
+output name string = account.name
+output blobEndpoint string = account.properties.primaryEndpoints.blob
+output queueEndpoint string = account.properties.primaryEndpoints.queue
