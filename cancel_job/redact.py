@@ -12,18 +12,20 @@ import re
 
 from .contract import Setting
 
-_PATTERNS = (
-    re.compile(r"(?i)bearer\s+[^\s\"',;]+"),
-    re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),
-    re.compile(r"(?i)(x-functions-key|code|sig|x-identity-header|access_token)([\"']?\s*[=:]\s*[\"']?)[^\s&\"',;]+"),
+_REPLACEMENTS = (
+    (re.compile(r"(?i)bearer\s+[^\s\"',;]+"), "Bearer [redacted]"),
+    (re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
+    (re.compile(r"(?i)\b(x-functions-key|x-identity-header|access_token)([\"']?\s*[=:]\s*[\"']?)[^\s&\"',;]+"),
+     r"\1\2[redacted]"),
+    # Function keys and SAS signatures in URLs.
+    (re.compile(r"(?i)([?&](?:code|sig)=)[^&\s\"']+"), r"\1[redacted]"),
 )
 _MIN_SECRET_LENGTH = 8
 
 
 def redact(text: str) -> str:
-    text = _PATTERNS[0].sub("Bearer [redacted]", text)
-    text = _PATTERNS[1].sub("[redacted-jwt]", text)
-    text = _PATTERNS[2].sub(r"\1\2[redacted]", text)
+    for pattern, replacement in _REPLACEMENTS:
+        text = pattern.sub(replacement, text)
     secret = os.environ.get(Setting.IDENTITY_HEADER.value, "")
     if len(secret) >= _MIN_SECRET_LENGTH:
         text = text.replace(secret, "[redacted]")

@@ -1,0 +1,132 @@
+"""Unit tests of the smaller core modules: outcomes, ADT responses, redaction, host
+config and the credential choice."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+from requests.structures import CaseInsensitiveDict
+
+from cancel_job.adt import AdtClient, AdtResponse, TransportError, job_url
+from cancel_job.contract import ErrorCode
+from cancel_job.endpoints import parse_endpoint
+from cancel_job.hostconfig import load_queue_host_config, parse_timespan
+from cancel_job.identity import build_credential
+from cancel_job.outcomes import (
+    MAX_RECORDED_REQUEST_CHARS,
+    Failure,
+    failure_record,
+    to_json,
+)
+from cancel_job.redact import escape_untrusted, redact
+from cancel_job.settings import Settings
+from devtools.azurite import free_loopback_port
+
+ADT = "https://x.api.weu.digitaltwins.azure.net"
+
+
+@pytest.mark.parametrize(
+    ("failure", "status"),
+    [
+        (Failure(ErrorCode.INVALID_JOB_ID.value, "m"), 400),
+        (Failure(ErrorCode.INSTANCE_NOT_ALLOWED.value, "m"), 403),
+        (Failure(ErrorCode.JOB_NOT_CANCELLABLE.value, "m", adt_status=400), 409),
+        (Failure("ImportJobNotFound", "m", adt_status=404), 404),
+        (Failure("ValidationFailed", "m", adt_status=400), 400),
+        (Failure("Unauthorized", "m", adt_status=401), 401),
+        (Failure(ErrorCode.UPSTREAM_ERROR.value, "m", adt_status=307), 502),
+        (Failure("Throttled", "m", adt_status=429, transient=True, retry_after=3), 429),
+        (Failure(ErrorCode.UPSTREAM_UNAVAILABLE.value, "m", transient=True), 503),
+        (Failure("InternalError", "m", adt_status=500, transient=True), 503),
+        (Failure(ErrorCode.CONFIGURATION_ERROR.value, "m", transient=True), 500),
+    ],
+)
+def test_http_status_of_each_failure(failure: Failure, status: int) -> None:
+    assert failure.http_status == status
+    assert (failure.retry_after_header is not None) == failure.transient
+
+
+def test_retry_after_header_rounds_up_and_is_at_least_one() -> None:
+    assert Failure("x", "m", transient=True, retry_after=2.1).retry_after_header == "3"
+    assert Failure("x", "m", transient=True, retry_after=0.0).retry_after_header == "1"
+
+
+def test_failure_record_is_capped_to_fit_one_queue_message() -> None:
+    hostile = "\x00" * 50_000
+    record = failure_record(Failure("InvalidJobId", "m", job_id=hostile), request_text=hostile, dequeue_count=3)
+    assert len(record["request"]) <= MAX_RECORDED_REQUEST_CHARS + 20
+    encoded = base64.b64encode(to_json(record).encode())
+    assert len(encoded) <= 64 * 1024
+    assert record["dequeueCount"] == 3 and "job" not in record
+
+
+def test_adt_response_reads_codes_from_header_or_body() -> None:
+    body = json.dumps({"error": {"code": "FromBody", "message": "a Bearer abc.def.ghi secret"}}).encode()
+    assert AdtResponse(400, CaseInsensitiveDict({"x-ms-error-code": "FromHeader"}), body).error_code == "FromHeader"
+    response = AdtResponse(400, CaseInsensitiveDict(), body)
+    assert response.error_code == "FromBody"
+    assert "abc.def.ghi" not in response.error_message
+    assert AdtResponse(500, CaseInsensitiveDict(), b"<html>").error_message == "ADT answered 500"
+    assert AdtResponse(200, CaseInsensitiveDict(), b"[1]").json_object() is None
+
+
+def test_job_url_uses_the_configured_endpoint_and_api_version() -> None:
+    assert job_url(parse_endpoint(ADT), "job1", "/cancel") == f"{ADT}/jobs/imports/job1/cancel?api-version=2023-10-31"
+
+
+def test_next_link_must_stay_on_the_endpoint() -> None:
+    client = AdtClient(DefaultAzureCredential(), connect_timeout=1, read_timeout=1)
+    with pytest.raises(TransportError, match="outside"):
+        client.list_page(parse_endpoint(ADT), {}, next_link="https://evil.example/jobs/imports?api-version=x")
+    client.close()
+
+
+def test_refused_connection_is_known_not_sent() -> None:
+    class Token:
+        def get_token(self, *scopes, **kwargs):
+            return type("T", (), {"token": "t"})()
+
+    client = AdtClient(Token(), connect_timeout=1, read_timeout=1)
+    with pytest.raises(TransportError) as info:
+        client.cancel(parse_endpoint(f"http://127.0.0.1:{free_loopback_port()}"), "job1", {})
+    assert info.value.request_sent is False
+    client.close()
+
+
+def test_redact_and_escape() -> None:
+    assert "tok" not in redact("Authorization: Bearer tok123456")
+    assert "s3cr3t" not in redact("x-functions-key=s3cr3tvalue&a=1")
+    assert "s3cr3t" not in redact("https://app/api/x?code=s3cr3tvalue")
+    assert escape_untrusted("a\r\nb\x1b") == "a\\r\\nb\\x1b"
+    assert escape_untrusted("x" * 500).endswith("...")
+
+
+def test_identity_header_value_is_redacted(monkeypatch) -> None:
+    monkeypatch.setenv("IDENTITY_HEADER", "the-identity-header-value")
+    assert "the-identity-header-value" not in redact("error: header the-identity-header-value rejected")
+
+
+def test_host_config_is_read_from_host_json() -> None:
+    config = load_queue_host_config()
+    assert config.max_dequeue_count == 5 and config.visibility_timeout_seconds == 30
+    assert config.message_encoding == "base64" and config.batch_size == 4
+    assert parse_timespan("1.02:03:04.5") == 86400 + 7200 + 180 + 4.5
+    with pytest.raises(ValueError):
+        parse_timespan("30s")
+
+
+def test_credential_choice(monkeypatch) -> None:
+    monkeypatch.setenv("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", "h" * 10)
+    managed = build_credential(Settings.from_env({"ADT_ENDPOINT": ADT, "IDENTITY_ENDPOINT": "e",
+                                                  "IDENTITY_HEADER": "h"}))
+    assert isinstance(managed, ManagedIdentityCredential)
+    developer = build_credential(Settings.from_env({"ADT_ENDPOINT": ADT}))
+    assert isinstance(developer, DefaultAzureCredential)
+
+
+def test_redaction_leaves_ordinary_error_text_alone() -> None:
+    assert redact("error code: ImportJobNotFound") == "error code: ImportJobNotFound"
