@@ -57,6 +57,7 @@ HOST_SETTINGS = frozenset({
     "AzureWebJobsStorage__clientId",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
 })
 
 # Every app setting a deployment sets: the app's own (less the platform's), the queue

@@ -20,6 +20,7 @@ from .messages import CancelRequest
 from .outcomes import Failure, Outcome, Success
 from .retry import RetryBudget, RetryPolicy, is_retryable_status, server_retry_after
 from .settings import Settings
+from .telemetry import SpanHandle, client_span, operation_span
 from .trace import TraceContext, resolve_trace
 
 
@@ -38,6 +39,23 @@ class _Call:
             code=code, message=message, job_id=self.job_id, endpoint=self.endpoint,
             trace=self.trace, attempts=self.attempts, **kwargs,
         )
+
+
+# The ADT operations, named for spans by their route (low cardinality: never the job id).
+CANCEL = ("POST", "/jobs/imports/{id}/cancel")
+GET = ("GET", "/jobs/imports/{id}")
+
+
+def _traced(span: SpanHandle, call: _Call, outcome: Outcome) -> Outcome:
+    span.set("adt.import_job.id", call.job_id)
+    span.set("server.address", call.endpoint.host)
+    span.set("adt.attempts", call.attempts)
+    if isinstance(outcome, Failure):
+        span.set("error.type", outcome.code)
+        span.error(outcome.code)
+    else:
+        span.set("adt.import_job.status", outcome.job_status)
+    return outcome
 
 
 @dataclass
@@ -59,7 +77,10 @@ class CancelService:
         invocation_tracestate: object = None,
     ) -> Outcome:
         call = self._prepare(request, invocation_traceparent, invocation_tracestate)
-        return call if isinstance(call, Failure) else self._cancel(call)
+        if isinstance(call, Failure):
+            return call
+        with operation_span("cancel import job", call.trace) as span:
+            return _traced(span, call, self._cancel(call))
 
     def read(
         self,
@@ -71,10 +92,11 @@ class CancelService:
         call = self._prepare(request, invocation_traceparent, invocation_tracestate)
         if isinstance(call, Failure):
             return call
-        answer = self._send_with_retries(call, self.client.get)
-        if isinstance(answer, Failure):
-            return answer
-        return self._succeeded(call, answer) if answer.status == 200 else self._adt_failure(call, answer)
+        with operation_span("read import job", call.trace) as span:
+            answer = self._send_with_retries(call, self.client.get, GET)
+            if not isinstance(answer, Failure):
+                answer = self._succeeded(call, answer) if answer.status == 200 else self._adt_failure(call, answer)
+            return _traced(span, call, answer)
 
     def _prepare(self, request: CancelRequest, invocation_traceparent: object, invocation_tracestate: object
                  ) -> _Call | Failure:
@@ -94,7 +116,7 @@ class CancelService:
         return _Call(endpoint, job_id, trace, RetryBudget(self.policy, self.clock))
 
     def _cancel(self, call: _Call) -> Outcome:
-        answer = self._send_with_retries(call, self.client.cancel)
+        answer = self._send_with_retries(call, self.client.cancel, CANCEL)
         if isinstance(answer, Failure):
             return answer
         if answer.status == 200:
@@ -112,7 +134,7 @@ class CancelService:
         This settles both a retry of a cancel whose first answer was lost and a repeated
         delivery of a cancel that already succeeded.
         """
-        answer = self._send_with_retries(call, self.client.get)
+        answer = self._send_with_retries(call, self.client.get, GET)
         if isinstance(answer, Failure):
             return answer
         if answer.status != 200:
@@ -156,7 +178,7 @@ class CancelService:
         )
 
     def _send_with_retries(
-        self, call: _Call, send: Callable[[Endpoint, str, dict[str, str]], AdtResponse]
+        self, call: _Call, send: Callable[[Endpoint, str, dict[str, str]], AdtResponse], operation: tuple[str, str]
     ) -> AdtResponse | Failure:
         """Send until an answer that retrying cannot change, or until the budget is spent.
 
@@ -166,7 +188,7 @@ class CancelService:
         retries = 0
         while True:
             call.attempts += 1
-            problem = self._attempt(call, send)
+            problem = self._attempt(call, send, operation)
             if isinstance(problem, AdtResponse):
                 return problem
             retries += 1
@@ -177,13 +199,23 @@ class CancelService:
                 return replace(problem, retry_after=wait)
             self.sleep(wait)
 
-    def _attempt(self, call: _Call, send) -> AdtResponse | Failure:
-        try:
-            answer = send(call.endpoint, call.job_id, call.trace.outgoing_headers())
-        except IdentityError as exc:
-            return call.failed(ErrorCode.IDENTITY_UNAVAILABLE.value, str(exc), transient=True)
-        except TransportError as exc:
-            return call.failed(ErrorCode.UPSTREAM_UNAVAILABLE.value, str(exc), transient=True)
+    def _attempt(self, call: _Call, send, operation: tuple[str, str]) -> AdtResponse | Failure:
+        method, route = operation
+        with client_span(f"{method} {route}", call.trace) as (headers, span):
+            span.set("http.request.method", method)
+            span.set("url.template", route)
+            span.set("server.address", call.endpoint.host)
+            try:
+                answer = send(call.endpoint, call.job_id, headers)
+            except IdentityError as exc:
+                span.error("IdentityUnavailable")
+                return call.failed(ErrorCode.IDENTITY_UNAVAILABLE.value, str(exc), transient=True)
+            except TransportError as exc:
+                span.error(str(exc))
+                return call.failed(ErrorCode.UPSTREAM_UNAVAILABLE.value, str(exc), transient=True)
+            span.set("http.response.status_code", answer.status)
+            if answer.status >= 400:
+                span.error(answer.error_code or str(answer.status))
         if is_retryable_status(answer.status):
             failure = self._adt_failure(call, answer)
             return replace(failure, transient=True, retry_after=server_retry_after(answer.headers))

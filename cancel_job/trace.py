@@ -39,10 +39,6 @@ class TraceParent:
     def header(self) -> str:
         return f"00-{self.trace_id}-{self.parent_id}-{self.flags}"
 
-    def child(self) -> TraceParent:
-        """The same trace and flags under a new span id (the span of our ADT call)."""
-        return TraceParent(self.trace_id, new_span_id(), self.flags)
-
 
 def new_span_id() -> str:
     while True:
@@ -118,7 +114,12 @@ class TraceContext:
 
     def outgoing_headers(self) -> dict[str, str]:
         """Headers for one ADT call: a child span of this context."""
-        headers = {"traceparent": self.parent.child().header}
+        return self.headers_for(new_span_id())
+
+    def headers_for(self, span_id: str, flags: str | None = None) -> dict[str, str]:
+        """Headers naming ``span_id`` (the span of the call) in this trace."""
+        parent = TraceParent(self.parent.trace_id, span_id, flags or self.parent.flags)
+        headers = {"traceparent": parent.header}
         if self.state:
             headers["tracestate"] = self.state
         return headers

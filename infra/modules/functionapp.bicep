@@ -122,6 +122,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       // Telemetry with Entra authentication (local auth is off on the component).
       APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+      // With host.json telemetryMode OpenTelemetry, the worker calls configure_azure_monitor().
+      PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
       // The app's own settings.
       ADT_ENDPOINT: adtEndpoint
       ADT_ALLOWED_ENDPOINTS: adtAllowedEndpoints

@@ -1,0 +1,99 @@
+"""OpenTelemetry spans for a cancel, when OpenTelemetry is there; nothing when it is not.
+
+Each cancel gets a span for the function's work, whose parent is the trace the trace rule
+chose (the caller's or the message's traceparent, else the invocation's), not the new
+trace the host starts for a queue delivery. Each ADT call gets a CLIENT span, and the
+``traceparent`` sent to ADT is exactly that span's context. HTTP auto-instrumentation
+(requests, urllib3) is suppressed for these calls: it would start a span of its own and
+overwrite the header with it.
+
+In Azure, host.json ``telemetryMode: OpenTelemetry`` plus
+``PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true`` make the worker call
+``configure_azure_monitor()``, which installs the tracer provider these spans go to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .trace import TraceContext, new_span_id
+
+try:  # OpenTelemetry is optional: the app works the same without it.
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
+except ImportError:  # pragma: no cover - exercised by a test that hides the package
+    otel_trace = None
+
+TRACER_NAME = "cancel_job"
+
+
+def enabled() -> bool:
+    return otel_trace is not None
+
+
+def _parent_context(trace: TraceContext) -> Any:
+    parent = otel_trace.SpanContext(
+        trace_id=int(trace.parent.trace_id, 16),
+        span_id=int(trace.parent.parent_id, 16),
+        is_remote=True,
+        trace_flags=otel_trace.TraceFlags(int(trace.parent.flags, 16)),
+    )
+    return otel_trace.set_span_in_context(otel_trace.NonRecordingSpan(parent))
+
+
+class SpanHandle:
+    """What the code may record on a span; a no-op without OpenTelemetry."""
+
+    def __init__(self, span: Any = None) -> None:
+        self._span = span
+
+    def set(self, key: str, value: Any) -> None:
+        if self._span is not None and value is not None:
+            self._span.set_attribute(key, value)
+
+    def error(self, description: str) -> None:
+        if self._span is not None:
+            self._span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR, description))
+
+
+@contextmanager
+def operation_span(name: str, trace: TraceContext) -> Iterator[SpanHandle]:
+    """The function's own span, a child of ``trace``; the current span while it runs."""
+    if otel_trace is None:
+        yield SpanHandle()
+        return
+    tracer = otel_trace.get_tracer(TRACER_NAME)
+    with tracer.start_as_current_span(
+        name, context=_parent_context(trace), kind=otel_trace.SpanKind.INTERNAL
+    ) as span:
+        yield SpanHandle(span)
+
+
+@contextmanager
+def client_span(name: str, trace: TraceContext) -> Iterator[tuple[dict[str, str], SpanHandle]]:
+    """A CLIENT span for one ADT call, and the trace headers that carry exactly it."""
+    if otel_trace is None:
+        yield trace.outgoing_headers(), SpanHandle()
+        return
+    tracer = otel_trace.get_tracer(TRACER_NAME)
+    current = otel_trace.get_current_span().get_span_context()
+    parent = None if current.is_valid else _parent_context(trace)
+    with tracer.start_as_current_span(name, context=parent, kind=otel_trace.SpanKind.CLIENT) as span:
+        context = span.get_span_context()
+        own_span = (
+            context.is_valid
+            and format(context.trace_id, "032x") == trace.trace_id
+            and context.span_id not in (current.span_id, int(trace.parent.parent_id, 16))
+        )
+        if own_span:
+            headers = trace.headers_for(format(context.span_id, "016x"), format(context.trace_flags, "02x"))
+        else:  # no SDK configured: the no-op span carries its parent's id, so make our own
+            headers = trace.headers_for(new_span_id())
+        token = otel_context.attach(otel_context.set_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY, True))
+        try:
+            yield headers, SpanHandle(span)
+        finally:
+            otel_context.detach(token)
