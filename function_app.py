@@ -17,7 +17,7 @@ from cancel_job.entrypoints import (
     handle_queue_message,
 )
 from cancel_job.hostconfig import load_queue_host_config
-from cancel_job.runtime import get_service
+from cancel_job.runtime import get_service, send_follow_up
 
 CANCEL_ROUTE = "jobs/imports/{id}/cancel"
 STATUS_ROUTE = "jobs/imports/{id}"
@@ -84,6 +84,7 @@ def cancel_import_job_queue(
         msg.dequeue_count or 1,
         load_queue_host_config().max_dequeue_count,
         _invocation(context),
+        send_follow_up,
     )
     if reply.result is not None:
         results.set(reply.result)

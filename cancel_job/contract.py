@@ -38,6 +38,10 @@ class Setting(StrEnum):
     ADT_CONNECT_TIMEOUT_SECONDS = "ADT_CONNECT_TIMEOUT_SECONDS"
     ADT_READ_TIMEOUT_SECONDS = "ADT_READ_TIMEOUT_SECONDS"
     STATUS_POLL_SECONDS = "STATUS_POLL_SECONDS"
+    FOLLOW_THROUGH_DEFAULT = "FOLLOW_THROUGH_DEFAULT"
+    FOLLOW_THROUGH_INTERVAL_SECONDS = "FOLLOW_THROUGH_INTERVAL_SECONDS"
+    FOLLOW_THROUGH_MAX_CHECKS = "FOLLOW_THROUGH_MAX_CHECKS"
+    FOLLOW_THROUGH_DEADLINE_SECONDS = "FOLLOW_THROUGH_DEADLINE_SECONDS"
 
 
 # Settings the platform sets by itself; a deployment must not set them.
@@ -101,6 +105,11 @@ class ErrorCode(StrEnum):
     IDENTITY_UNAVAILABLE = "IdentityUnavailable"
     CONFIGURATION_ERROR = "ConfigurationError"
     INVALID_REQUEST = "InvalidRequest"
+    FOLLOW_THROUGH_EXPIRED = "FollowThroughExpired"
+
+
+# Codes only the queue path produces (in failure records); the HTTP API never answers them.
+QUEUE_ONLY_CODES = frozenset({ErrorCode.INVALID_MESSAGE, ErrorCode.FOLLOW_THROUGH_EXPIRED})
 
 
 # ADT's codes that the app reads (it never invents them).

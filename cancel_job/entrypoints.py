@@ -10,9 +10,11 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .contract import ERROR_CODE_HEADER, ErrorCode
+from .follow_through import Expired, Scheduled, next_step
 from .messages import CancelRequest, InvalidMessageError, body_text, parse_message
 from .observability import log_outcome
 from .outcomes import Failure, Outcome, Success, failure_record, to_json
@@ -51,6 +53,26 @@ class QueueReply:
 
 class RetryDelivery(Exception):
     """Raised to the host so it redelivers the message later."""
+
+
+def _follow_through(
+    provider: ServiceProvider, request: CancelRequest, outcome: Success, send: FollowUpSender | None
+) -> Outcome | Scheduled:
+    """Schedule the next check of a job still in progress, or end the follow-through."""
+    step = next_step(request, outcome, provider().settings, datetime.now(UTC))
+    if isinstance(step, Expired):
+        return step.failure
+    if isinstance(step, Scheduled):
+        try:
+            if send is None:
+                raise RuntimeError("no queue to send follow-up checks to")
+            send(step.body, step.delay_seconds)
+        except Exception as exc:  # any failure to schedule: try the whole delivery again
+            return Failure(ErrorCode.UPSTREAM_UNAVAILABLE.value,
+                           f"could not schedule the follow-up check ({type(exc).__name__})",
+                           job_id=outcome.job_id, endpoint=outcome.endpoint, trace=outcome.trace, transient=True)
+        return step
+    return outcome
 
 
 def _run(provider: ServiceProvider, request: CancelRequest, invocation: Invocation, *, read: bool = False) -> Outcome:
@@ -161,21 +183,36 @@ def handle_http_status(
     return _job_reply(outcome, call, poll=True, poll_seconds=_poll_seconds(provider))
 
 
+FollowUpSender = Callable[[str, int], None]  # (message body, delay in seconds)
+
+
 def handle_queue_message(
     provider: ServiceProvider,
     body: bytes | str | None,
     dequeue_count: int,
     max_dequeue_count: int,
     invocation: Invocation = Invocation(),
+    send_follow_up: FollowUpSender | None = None,
 ) -> QueueReply:
-    """Returns what to write; raises RetryDelivery when the host should try again."""
+    """Returns what to write; raises RetryDelivery when the host should try again.
+
+    A follow-up message (see follow_through.py) reads the job instead of cancelling it.
+    """
     started = time.monotonic()
     try:
         request = parse_message(body)
     except InvalidMessageError as exc:
         outcome: Outcome = Failure(ErrorCode.INVALID_MESSAGE.value, str(exc), job_id=exc.job_id)
     else:
-        outcome = _run(provider, request, invocation)
+        outcome = _run(provider, request, invocation, read=request.follow_up is not None)
+        if isinstance(outcome, Success):
+            step = _follow_through(provider, request, outcome, send_follow_up)
+            if isinstance(step, Scheduled):
+                log_outcome(outcome, entry="queue", duration_seconds=time.monotonic() - started,
+                            invocation_id=invocation.invocation_id, dequeue_count=dequeue_count,
+                            next_check_seconds=step.delay_seconds)
+                return QueueReply()
+            outcome = step
     duration = time.monotonic() - started
     if isinstance(outcome, Success):
         log_outcome(outcome, entry="queue", duration_seconds=duration,

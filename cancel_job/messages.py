@@ -1,14 +1,16 @@
 """Queue message parsing: a JSON object, or a bare job id.
 
 The body is what the host hands over after base64-decoding. A JSON object (the trimmed
-text starts with ``{``) carries ``jobId`` and optionally ``traceparent``, ``tracestate``
-and ``instance``; unknown fields are ignored. Anything else is a bare job id.
+text starts with ``{``) carries ``jobId`` and optionally ``traceparent``, ``tracestate``,
+``instance`` and ``waitForCompletion``; unknown fields are ignored. Anything else is a
+bare job id. ``followUp`` marks a message the app sent itself to re-check a job.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from .contract import MAX_MESSAGE_BYTES
 
@@ -22,11 +24,24 @@ class InvalidMessageError(ValueError):
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """A re-check the app scheduled: how many checks so far, and until when to keep going."""
+
+    checks: int
+    deadline: datetime
+
+    def to_json(self) -> dict[str, object]:
+        return {"checks": self.checks, "deadline": self.deadline.isoformat().replace("+00:00", "Z")}
+
+
+@dataclass(frozen=True)
 class CancelRequest:
     job_id: object  # not yet validated: the service applies the job-id rule
     instance: str | None = None
     traceparent: object = None
     tracestate: object = None
+    wait_for_completion: bool | None = None  # None: the app's default applies
+    follow_up: FollowUp | None = None
 
 
 def body_bytes(body: bytes | str | None) -> bytes:
@@ -65,12 +80,33 @@ def parse_message(body: bytes | str | None) -> CancelRequest:
     instance = document.get("instance")
     if instance is not None and not isinstance(instance, str):
         raise InvalidMessageError(f"instance must be a string, not {_json_type(instance)}", job_id)
+    wait = document.get("waitForCompletion")
+    if wait is not None and not isinstance(wait, bool):
+        raise InvalidMessageError(f"waitForCompletion must be true or false, not {_json_type(wait)}", job_id)
     return CancelRequest(
         job_id=job_id,
         instance=instance,
         traceparent=document.get("traceparent"),
         tracestate=document.get("tracestate"),
+        wait_for_completion=wait,
+        follow_up=_follow_up(document.get("followUp"), job_id),
     )
+
+
+def _follow_up(value: object, job_id: str) -> FollowUp | None:
+    if value is None:
+        return None
+    checks = value.get("checks") if isinstance(value, dict) else None
+    deadline = value.get("deadline") if isinstance(value, dict) else None
+    if isinstance(checks, bool) or not isinstance(checks, int) or checks < 0 or not isinstance(deadline, str):
+        raise InvalidMessageError("followUp must be an object with checks and deadline", job_id)
+    try:
+        when = datetime.fromisoformat(deadline.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidMessageError("followUp.deadline is not an RFC 3339 time", job_id) from None
+    if when.tzinfo is None:
+        raise InvalidMessageError("followUp.deadline needs a time zone", job_id)
+    return FollowUp(checks, when)
 
 
 def _json_type(value: object) -> str:

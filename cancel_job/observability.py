@@ -27,6 +27,7 @@ def outcome_fields(
     invocation_id: str | None = None,
     dequeue_count: int | None = None,
     retrying: bool = False,
+    next_check_seconds: int | None = None,
 ) -> dict[str, Any]:
     failed = outcome if isinstance(outcome, Failure) else None
     fields: dict[str, Any] = {
@@ -43,6 +44,8 @@ def outcome_fields(
     }
     if dequeue_count is not None:
         fields["dequeueCount"] = dequeue_count
+    if next_check_seconds is not None:  # follow-through: the job is checked again later
+        fields["nextCheckSeconds"] = next_check_seconds
     if failed:
         fields["errorMessage"] = escape_untrusted(redact(failed.message), limit=500)
     return fields

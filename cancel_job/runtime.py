@@ -10,12 +10,15 @@ from __future__ import annotations
 import threading
 
 from .adt import AdtClient
+from .contract import REQUESTS_QUEUE
 from .identity import build_credential
+from .queues import queue_client
 from .service import CancelService
 from .settings import Settings
 
 _lock = threading.Lock()
 _service: CancelService | None = None
+_requests_queue = None
 
 
 def build_service(settings: Settings) -> CancelService:
@@ -38,10 +41,21 @@ def get_service() -> CancelService:
         return _service
 
 
+def send_follow_up(body: str, delay_seconds: int) -> None:
+    """Put a follow-up check on the requests queue, invisible for ``delay_seconds``."""
+    global _requests_queue
+    with _lock:
+        if _requests_queue is None:
+            _requests_queue = queue_client(REQUESTS_QUEUE)
+        queue = _requests_queue
+    queue.send_message(body, visibility_timeout=delay_seconds)
+
+
 def reset_service() -> None:
-    """Forget the shared service so the next use reads the settings again."""
-    global _service
+    """Forget the shared service and queue client so the next use reads the settings again."""
+    global _service, _requests_queue
     with _lock:
         if _service is not None:
             _service.client.close()
         _service = None
+        _requests_queue = None

@@ -17,6 +17,11 @@ DEFAULT_READ_TIMEOUT_SECONDS = 10.0
 # Retry-After of a 202 while a job is in progress. ADT's Jobs API allows about one
 # request per second per instance, so pollers are asked to come back slowly.
 DEFAULT_STATUS_POLL_SECONDS = 5.0
+# Follow-through on the queue path: re-check a cancelled job until it is final.
+DEFAULT_FOLLOW_THROUGH_INTERVAL_SECONDS = 30.0
+DEFAULT_FOLLOW_THROUGH_MAX_CHECKS = 40
+DEFAULT_FOLLOW_THROUGH_DEADLINE_SECONDS = 3600.0
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False, "": False}
 
 
 class ConfigurationError(Exception):
@@ -33,6 +38,10 @@ class Settings:
     connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
     status_poll_seconds: float = DEFAULT_STATUS_POLL_SECONDS
+    follow_through_default: bool = False
+    follow_through_interval_seconds: float = DEFAULT_FOLLOW_THROUGH_INTERVAL_SECONDS
+    follow_through_max_checks: int = DEFAULT_FOLLOW_THROUGH_MAX_CHECKS
+    follow_through_deadline_seconds: float = DEFAULT_FOLLOW_THROUGH_DEADLINE_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +67,16 @@ class Settings:
             ),
             read_timeout_seconds=_positive(env, Setting.ADT_READ_TIMEOUT_SECONDS, DEFAULT_READ_TIMEOUT_SECONDS),
             status_poll_seconds=_positive(env, Setting.STATUS_POLL_SECONDS, DEFAULT_STATUS_POLL_SECONDS),
+            follow_through_default=_boolean(env, Setting.FOLLOW_THROUGH_DEFAULT),
+            follow_through_interval_seconds=_positive(
+                env, Setting.FOLLOW_THROUGH_INTERVAL_SECONDS, DEFAULT_FOLLOW_THROUGH_INTERVAL_SECONDS
+            ),
+            follow_through_max_checks=int(
+                _positive(env, Setting.FOLLOW_THROUGH_MAX_CHECKS, DEFAULT_FOLLOW_THROUGH_MAX_CHECKS, integer=True)
+            ),
+            follow_through_deadline_seconds=_positive(
+                env, Setting.FOLLOW_THROUGH_DEADLINE_SECONDS, DEFAULT_FOLLOW_THROUGH_DEADLINE_SECONDS
+            ),
         )
 
 
@@ -72,6 +91,13 @@ def _endpoint(setting: Setting, text: str):
         return parse_endpoint(text)
     except EndpointError as exc:
         raise ConfigurationError(f"{setting.value} is invalid: {exc}") from exc
+
+
+def _boolean(env: Mapping[str, str], setting: Setting) -> bool:
+    raw = env.get(setting.value, "")
+    if raw.strip().lower() not in _BOOLEANS:
+        raise ConfigurationError(f"{setting.value} must be true or false, got {raw!r}")
+    return _BOOLEANS[raw.strip().lower()]
 
 
 def _positive(env: Mapping[str, str], setting: Setting, default: float, *, integer: bool = False) -> float:

@@ -41,6 +41,9 @@ param cancelMaxAttempts int = 5
 @description('Retry-After, in seconds, of a 202 while a job is in progress (STATUS_POLL_SECONDS).')
 param statusPollSeconds int = 5
 
+@description('Queue path: follow every cancel through to a final status unless the message says otherwise (FOLLOW_THROUGH_DEFAULT).')
+param followThroughDefault bool = false
+
 @description('Object id of the deploying user or group: gets the same storage roles, for local runs against Azure. Leave empty in production.')
 param principalId string = ''
 
@@ -124,6 +127,7 @@ module functionApp 'modules/functionapp.bicep' = {
     cancelDeadlineSeconds: cancelDeadlineSeconds
     cancelMaxAttempts: cancelMaxAttempts
     statusPollSeconds: statusPollSeconds
+    followThroughDefault: followThroughDefault
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     logicAppFunctionKey: deployLogicApp ? logicAppFunctionKey : ''

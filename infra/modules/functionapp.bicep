@@ -33,6 +33,18 @@ param adtConnectTimeoutSeconds string = '3.05'
 @description('Per-attempt read timeout to ADT, seconds.')
 param adtReadTimeoutSeconds string = '10'
 
+@description('Queue path: follow every cancel through to a final status unless the message says otherwise.')
+param followThroughDefault bool = false
+
+@description('Queue path: seconds between follow-up checks of a job that is still cancelling.')
+param followThroughIntervalSeconds int = 30
+
+@description('Queue path: most follow-up checks of one job.')
+param followThroughMaxChecks int = 40
+
+@description('Queue path: give up following a job after this many seconds.')
+param followThroughDeadlineSeconds int = 3600
+
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
@@ -133,6 +145,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       ADT_CONNECT_TIMEOUT_SECONDS: adtConnectTimeoutSeconds
       ADT_READ_TIMEOUT_SECONDS: adtReadTimeoutSeconds
       STATUS_POLL_SECONDS: string(statusPollSeconds)
+      FOLLOW_THROUGH_DEFAULT: string(followThroughDefault)
+      FOLLOW_THROUGH_INTERVAL_SECONDS: string(followThroughIntervalSeconds)
+      FOLLOW_THROUGH_MAX_CHECKS: string(followThroughMaxChecks)
+      FOLLOW_THROUGH_DEADLINE_SECONDS: string(followThroughDeadlineSeconds)
     }
   }
 }
