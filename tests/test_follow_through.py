@@ -129,14 +129,16 @@ def test_follow_through_reaches_cancelled_end_to_end(app_env, emulator, azurite,
     reset_service()
     emulator.configure(cancel_duration=2.5)
     emulator.add_job("job1")
-    queue_client(REQUESTS_QUEUE).send_message(json.dumps({"jobId": "job1", "waitForCompletion": True, "traceparent": VALID_TRACEPARENT}))
+    message = {"jobId": "job1", "waitForCompletion": True, "traceparent": VALID_TRACEPARENT}
+    queue_client(REQUESTS_QUEUE).send_message(json.dumps(message))
     pump = QueuePump(azurite.connection_string,
                      QueueFunction.from_app(function_app.app, "cancel_import_job_queue"), visibility_timeout_seconds=0)
     pump.run_until_idle(idle_seconds=2.5, max_seconds=30)
     [job] = drain(azurite.connection_string, RESULTS_QUEUE)
     assert job["status"] == "cancelled"
     assert drain(azurite.connection_string, FAILURES_QUEUE) == []
-    calls = [(r.method, r.headers["traceparent"].split("-")[1]) for r in emulator.requests if r.path.startswith("/jobs")]
+    calls = [(r.method, r.headers["traceparent"].split("-")[1])
+             for r in emulator.requests if r.path.startswith("/jobs")]
     assert calls[0][0] == "POST" and {m for m, _ in calls[1:]} == {"GET"} and len(calls) >= 3
     assert {trace for _, trace in calls} == {VALID_TRACEPARENT.split("-")[1]}  # one trace throughout
 
