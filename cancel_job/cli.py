@@ -1,34 +1,53 @@
-"""Command line: ``python -m cancel_job enqueue JOB_ID [JOB_ID ...]``.
+"""The operator's command line: ``python -m cancel_job COMMAND`` (or ``adt-import-cancel``).
 
-Puts cancel requests on the requests queue, base64-encoded as the Functions host
-expects. Exit codes: 0 all enqueued, 1 the storage service failed, 2 usage or
-configuration error (nothing was enqueued).
+ADT commands (cancel, status, list) use the same core, rules and errors as the function,
+signed in with DefaultAzureCredential. Queue commands (enqueue, results, failures) use a
+connection string (Azurite, ``STORAGE_CONNECTION``) or an account URL with
+DefaultAzureCredential.
+
+Exit codes: 0 success; 1 the operation failed (ADT refused or failed, storage failed,
+``--wait`` timed out); 2 usage or configuration error (nothing was done).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TextIO
 
-from .contract import REQUESTS_QUEUE, STORAGE_CONNECTION
+from .contract import FAILURES_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE, STORAGE_CONNECTION, ErrorCode, Setting
 from .job_id import InvalidJobIdError, validate_job_id
-from .outcomes import to_json
+from .messages import CancelRequest
+from .outcomes import Failure, Outcome, Success, to_json
+from .redact import redact
+from .settings import ConfigurationError, Settings
 from .trace import new_trace_parent, parse_traceparent, parse_tracestate
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# Failures that mean "the command was wrong", not "the operation failed".
+_USAGE_CODES = {ErrorCode.INVALID_JOB_ID.value, ErrorCode.INSTANCE_NOT_ALLOWED.value,
+                ErrorCode.CONFIGURATION_ERROR.value}
+# Polling a job for --wait: ADT's Jobs API allows about one request per second.
+_FIRST_POLL_SECONDS, _MAX_POLL_SECONDS = 1.0, 10.0
 
-_EPILOG = """examples:
-  python -m cancel_job enqueue importjob1
-  python -m cancel_job enqueue job-a job-b --traceparent 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
-  python -m cancel_job enqueue importjob1 --queue-url https://myacct.queue.core.windows.net/import-cancel-requests
+EPILOG = """examples:
+  python -m cancel_job cancel importjob1 --wait            # cancel, then follow it to "cancelled"
+  python -m cancel_job status importjob1 --json
+  python -m cancel_job list
+  python -m cancel_job enqueue job-a job-b                 # via the requests queue
+  cat ids.txt | python -m cancel_job enqueue -             # ids from stdin, one per line
+  python -m cancel_job failures --drain --json
 
-Without --queue-url the connection string comes from --connection-string or the
-STORAGE_CONNECTION setting (for Azurite, the usual local setup). With --queue-url the
-CLI signs in with DefaultAzureCredential (az login, a managed identity, ...).
+ADT commands read ADT_ENDPOINT (or --endpoint) and sign in with DefaultAzureCredential
+(az login, a managed identity, ...). Queue commands read STORAGE_CONNECTION (or
+--connection-string), or use --account-url https://<account>.queue.core.windows.net with
+DefaultAzureCredential. Exit codes: 0 success, 1 the operation failed, 2 usage or
+configuration error.
 """
 
 
@@ -36,45 +55,187 @@ class UsageError(Exception):
     pass
 
 
-def build_message(job_id: str, traceparent: str, tracestate: str | None, instance: str | None) -> str:
-    message: dict[str, Any] = {"jobId": job_id, "traceparent": traceparent}
-    if tracestate:
-        message["tracestate"] = tracestate
-    if instance:
-        message["instance"] = instance
-    return to_json(message)
+# -- output ------------------------------------------------------------------------------
 
 
-def _queue_client(args: argparse.Namespace):
+def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], out: TextIO) -> None:
+    if not rows:
+        print("(none)", file=out)
+        return
+    cells = [[str(row.get(key, "") if row.get(key) is not None else "") for key, _ in columns] for row in rows]
+    widths = [max(len(title), *(len(c[i]) for c in cells)) for i, (_, title) in enumerate(columns)]
+    print("  ".join(title.ljust(w) for (_, title), w in zip(columns, widths, strict=True)), file=out)
+    for cell in cells:
+        print("  ".join(value.ljust(w) for value, w in zip(cell, widths, strict=True)).rstrip(), file=out)
+
+
+def _report_failure(failure: Failure, args: argparse.Namespace) -> int:
+    if args.json:
+        print(to_json({**failure.error_body(), "httpStatus": failure.adt_status}))
+    else:
+        where = f" (ADT answered {failure.adt_status})" if failure.adt_status else ""
+        print(f"error: {failure.code}{where}: {failure.message}", file=sys.stderr)
+    return EXIT_USAGE if failure.code in _USAGE_CODES else EXIT_FAILED
+
+
+def _print_job(job: dict[str, Any], args: argparse.Namespace) -> None:
+    print(to_json(job) if args.json else json.dumps(job, indent=2))
+
+
+class Progress:
+    """A one-line progress bar on stderr, for long batches."""
+
+    def __init__(self, total: int, enabled: bool, stream: TextIO | None = None) -> None:
+        self.total, self.enabled, self.stream, self.done = total, enabled, stream or sys.stderr, 0
+
+    def step(self) -> None:
+        self.done += 1
+        if self.enabled:
+            filled = int(30 * self.done / self.total)
+            self.stream.write(f"\r[{'#' * filled}{'-' * (30 - filled)}] {self.done}/{self.total}")
+            if self.done == self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+
+
+# -- ADT commands ----------------------------------------------------------------------
+
+
+def _service(args: argparse.Namespace):
+    from azure.identity import DefaultAzureCredential
+
+    from .runtime import build_service
+
+    env = dict(os.environ)
+    if args.endpoint:
+        env[Setting.ADT_ENDPOINT.value] = args.endpoint
+    try:
+        settings = Settings.from_env(env)
+    except ConfigurationError as exc:
+        raise UsageError(f"{exc} (pass --endpoint or set {Setting.ADT_ENDPOINT.value})") from None
+    credential = DefaultAzureCredential(
+        managed_identity_client_id=settings.client_id, exclude_interactive_browser_credential=True
+    )
+    return build_service(settings, credential)
+
+
+def _wait_until_final(service, outcome: Success, args: argparse.Namespace,
+                      sleep: Callable[[float], None] = time.sleep) -> Outcome:
+    """Poll the job with growing pauses (never faster than ADT's 1 request/s)."""
+    started = time.monotonic()
+    pause = _FIRST_POLL_SECONDS
+    request = CancelRequest(outcome.job_id, args.instance, outcome.trace.parent.header, outcome.trace.state)
+    while isinstance(outcome, Success) and outcome.in_progress:
+        elapsed = time.monotonic() - started
+        if elapsed + pause > args.timeout:
+            return Failure("WaitTimedOut", f"import job is still {outcome.job_status} after {elapsed:.0f} s",
+                           job_id=outcome.job_id, job=outcome.job)
+        if not args.json:
+            print(f"\r{outcome.job_id}: {outcome.job_status} ({elapsed:.0f} s)", end="", file=sys.stderr, flush=True)
+        sleep(pause)
+        pause = min(pause * 1.5, _MAX_POLL_SECONDS)
+        outcome = service.read(request)
+    if not args.json:
+        print(file=sys.stderr)
+    return outcome
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    service = _service(args)
+    outcome = service.cancel(CancelRequest(args.job_id, args.instance))
+    if isinstance(outcome, Success) and args.wait:
+        outcome = _wait_until_final(service, outcome, args)
+    if isinstance(outcome, Failure):
+        return _report_failure(outcome, args)
+    _print_job(outcome.job, args)
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    outcome = _service(args).read(CancelRequest(args.job_id, args.instance))
+    if isinstance(outcome, Failure):
+        return _report_failure(outcome, args)
+    _print_job(outcome.job, args)
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    jobs = _service(args).list_jobs(args.instance)
+    if isinstance(jobs, Failure):
+        return _report_failure(jobs, args)
+    if args.json:
+        print(to_json(jobs))
+    else:
+        _table(jobs, [("id", "ID"), ("status", "STATUS"), ("createdDateTime", "CREATED"),
+                      ("finishedDateTime", "FINISHED")], sys.stdout)
+    return EXIT_OK
+
+
+# -- queue commands --------------------------------------------------------------------
+
+
+def _queue(args: argparse.Namespace, name: str, *, encode: bool):
     from azure.storage.queue import ExponentialRetry, QueueClient, TextBase64EncodePolicy
 
     # The SDK's default waits 15 s and more between tries; an operator wants an answer.
-    options = {
-        "message_encode_policy": TextBase64EncodePolicy(),
+    options: dict[str, Any] = {
         "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=args.retries),
     }
-    if args.queue_url:
-        if not args.queue_url.startswith("https://"):
-            raise UsageError("--queue-url must be an https:// URL of the queue")
+    if encode:
+        options["message_encode_policy"] = TextBase64EncodePolicy()
+    queue_url = getattr(args, "queue_url", None)
+    if queue_url or args.account_url:
+        url = queue_url or f"{args.account_url.rstrip('/')}/{name}"
+        if not url.startswith("https://"):
+            raise UsageError("--queue-url and --account-url must be https:// URLs")
         from azure.identity import DefaultAzureCredential
 
-        return QueueClient.from_queue_url(
-            args.queue_url, credential=DefaultAzureCredential(), **options
-        )
+        return QueueClient.from_queue_url(url, credential=DefaultAzureCredential(), **options)
     connection = args.connection_string or os.environ.get(STORAGE_CONNECTION)
     if not connection:
-        raise UsageError(f"no queue given: pass --queue-url, --connection-string or set {STORAGE_CONNECTION}")
+        raise UsageError(f"no queue given: pass --account-url, --connection-string or set {STORAGE_CONNECTION}")
     try:
-        return QueueClient.from_connection_string(connection, args.queue, **options)
+        return QueueClient.from_connection_string(connection, name, **options)
     except ValueError:
         raise UsageError("the storage connection string is not valid") from None
 
 
-def _enqueue(args: argparse.Namespace) -> int:
-    try:
-        job_ids = [validate_job_id(job_id) for job_id in args.job_ids]
-    except InvalidJobIdError as exc:
-        raise UsageError(f"invalid job id: {exc}") from None
+def _storage_error(action: str, exc: BaseException) -> int:
+    lines = str(exc).strip().splitlines()
+    detail = redact(lines[0])[:300] if lines else ""
+    print(f"error: could not {action}: {type(exc).__name__}: {detail}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _read_ids(args: argparse.Namespace, stdin: TextIO) -> list[str]:
+    raw: list[str] = []
+    for value in args.job_ids:
+        raw += _lines(stdin) if value == "-" else [value]
+    if args.file:
+        try:
+            with open(args.file, encoding="utf-8") as handle:
+                raw += _lines(handle)
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+    if not raw:
+        raise UsageError("no job ids: give them as arguments, with --file, or '-' for stdin")
+    ids = []
+    for number, value in enumerate(raw, 1):
+        try:
+            ids.append(validate_job_id(value))
+        except InvalidJobIdError as exc:
+            raise UsageError(f"invalid job id #{number}: {exc}") from None
+    return ids
+
+
+def _lines(handle: Iterable[str]) -> list[str]:
+    return [line.strip() for line in handle if line.strip() and not line.lstrip().startswith("#")]
+
+
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    from azure.core.exceptions import AzureError
+
+    job_ids = _read_ids(args, sys.stdin)
     if args.traceparent is not None and parse_traceparent(args.traceparent) is None:
         raise UsageError("--traceparent is not a valid W3C traceparent")
     if args.tracestate is not None:
@@ -82,54 +243,142 @@ def _enqueue(args: argparse.Namespace) -> int:
             raise UsageError("--tracestate needs --traceparent")
         if parse_tracestate(args.tracestate) is None:
             raise UsageError("--tracestate is not a valid W3C tracestate")
-    queue = _queue_client(args)
-    from azure.core.exceptions import AzureError
-
+    queue = _queue(args, args.queue, encode=True)
+    progress = Progress(len(job_ids), enabled=args.progress or (len(job_ids) > 1 and sys.stderr.isatty()))
     for job_id in job_ids:
         parent = parse_traceparent(args.traceparent) if args.traceparent else new_trace_parent()
-        body = build_message(job_id, parent.header, args.tracestate, args.instance)
+        message: dict[str, Any] = {"jobId": job_id, "traceparent": parent.header}
+        if args.tracestate:
+            message["tracestate"] = args.tracestate
+        if args.instance:
+            message["instance"] = args.instance
+        if args.wait_for_completion:
+            message["waitForCompletion"] = True
         try:
-            sent = queue.send_message(body)
+            sent = queue.send_message(to_json(message))
         except AzureError as exc:
-            print(f"error: could not enqueue {job_id}: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
-            return EXIT_FAILED
+            return _storage_error(f"enqueue {job_id}", exc)
         if args.json:
             print(json.dumps({"jobId": job_id, "messageId": sent.id, "traceId": parent.trace_id}))
-        else:
+        elif not progress.enabled:
             print(f"enqueued {job_id} (message {sent.id}, trace {parent.trace_id})")
+        progress.step()
+    if progress.enabled and not args.json:
+        print(f"enqueued {len(job_ids)} cancel requests on {args.queue}")
     return EXIT_OK
 
 
-def _first_line(exc: BaseException) -> str:
-    from .redact import redact
+def _decode(content: str) -> Any:
+    try:
+        return json.loads(base64.b64decode(content, validate=True))
+    except ValueError:
+        return content
 
-    text = str(exc).strip().splitlines()
-    return redact(text[0])[:300] if text else ""
+
+def _read_queue(args: argparse.Namespace, name: str, columns: list[tuple[str, str]],
+                flatten: Callable[[Any], dict[str, Any]]) -> int:
+    from azure.core.exceptions import AzureError
+
+    queue = _queue(args, name, encode=False)
+    items: list[Any] = []
+    try:
+        if args.drain:
+            while len(items) < args.max and (batch := list(queue.receive_messages(
+                    max_messages=min(32, args.max - len(items)), visibility_timeout=60))):
+                for message in batch:
+                    items.append(_decode(message.content))
+                    queue.delete_message(message)
+        else:
+            items = [_decode(m.content) for m in queue.peek_messages(max_messages=min(32, args.max))]
+    except AzureError as exc:
+        return _storage_error(f"read {name}", exc)
+    if args.json:
+        print(to_json(items))
+    else:
+        _table([flatten(item) for item in items], columns, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    return _read_queue(args, RESULTS_QUEUE, [("id", "JOB"), ("status", "STATUS"),
+                                             ("lastActionDateTime", "LAST ACTION")],
+                       lambda item: item if isinstance(item, dict) else {"id": str(item)[:60]})
+
+
+def cmd_failures(args: argparse.Namespace) -> int:
+    def flatten(item: Any) -> dict[str, Any]:
+        if not isinstance(item, dict):
+            return {"message": str(item)[:60]}
+        error = item.get("error") if isinstance(item.get("error"), dict) else {}
+        message = str(error.get("message", ""))
+        return {**item, "code": error.get("code"), "message": message[:80] + ("..." if len(message) > 80 else "")}
+
+    return _read_queue(args, FAILURES_QUEUE, [("jobId", "JOB"), ("code", "CODE"), ("httpStatus", "HTTP"),
+                                              ("dequeueCount", "DELIVERY"), ("failedDateTime", "FAILED"),
+                                              ("message", "MESSAGE")], flatten)
+
+
+# -- parser -----------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m cancel_job",
-        description="Operate adt-import-cancel from a terminal.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_EPILOG,
-    )
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="python -m cancel_job", formatter_class=formatter, epilog=EPILOG,
+                                     description="Cancel Azure Digital Twins import jobs and see what happened.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    enqueue = commands.add_parser(
-        "enqueue", help="put cancel requests on the requests queue",
-        description="Put one cancel request per job id on the requests queue.",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
-    )
-    enqueue.add_argument("job_ids", nargs="+", metavar="JOB_ID", help="import job id(s) to cancel")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], summary: str, example: str):
+        sub = commands.add_parser(name, help=summary, description=summary, formatter_class=formatter,
+                                  epilog=f"example:\n  {example}")
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def adt_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--endpoint", help=f"ADT base URL (default: ${Setting.ADT_ENDPOINT.value})")
+        sub.add_argument("--instance", help="another allowlisted instance (host name or https URL)")
+
+    def queue_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--connection-string", help=f"storage connection string (default: ${STORAGE_CONNECTION})")
+        sub.add_argument("--account-url", help="https://<account>.queue.core.windows.net, signed in with "
+                                               "DefaultAzureCredential")
+        sub.add_argument("--retries", type=int, default=3, help="retries of a failed storage call (default 3)")
+
+    cancel = command("cancel", cmd_cancel, "Cancel an import job directly (not through the queue).",
+                     "python -m cancel_job cancel importjob1 --wait --timeout 600")
+    cancel.add_argument("job_id", metavar="JOB_ID")
+    adt_options(cancel)
+    cancel.add_argument("--wait", action="store_true", help="poll until the job is final and print it")
+    cancel.add_argument("--timeout", type=float, default=600.0, help="give up waiting after this many seconds")
+
+    status = command("status", cmd_status, "Show an import job.", "python -m cancel_job status importjob1")
+    status.add_argument("job_id", metavar="JOB_ID")
+    adt_options(status)
+
+    listing = command("list", cmd_list, "List the instance's import jobs (all pages).", "python -m cancel_job list")
+    adt_options(listing)
+
+    enqueue = command("enqueue", cmd_enqueue, "Put cancel requests on the requests queue.",
+                      "python -m cancel_job enqueue job-a job-b --wait-for-completion")
+    enqueue.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="job ids; '-' reads them from stdin")
+    enqueue.add_argument("--file", help="read job ids from this file, one per line ('#' starts a comment)")
     enqueue.add_argument("--traceparent", help="W3C traceparent to continue (default: a new trace per message)")
     enqueue.add_argument("--tracestate", help="W3C tracestate to carry with --traceparent")
     enqueue.add_argument("--instance", help="another allowlisted ADT instance (host name or https URL)")
-    enqueue.add_argument("--connection-string", help=f"storage connection string (default: ${STORAGE_CONNECTION})")
+    enqueue.add_argument("--wait-for-completion", action="store_true",
+                         help="have the function follow each job to a final status")
     enqueue.add_argument("--queue-url", help="https URL of the queue, signed in with DefaultAzureCredential")
     enqueue.add_argument("--queue", default=REQUESTS_QUEUE, help=f"queue name (default {REQUESTS_QUEUE})")
-    enqueue.add_argument("--retries", type=int, default=3, help="retries of a failed storage call (default 3)")
-    enqueue.add_argument("--json", action="store_true", help="print one JSON object per message")
-    enqueue.set_defaults(handler=_enqueue)
+    enqueue.add_argument("--progress", action="store_true", help="show a progress bar (default: on a terminal)")
+    queue_options(enqueue)
+
+    for name, handler, queue_name in (("results", cmd_results, RESULTS_QUEUE),
+                                      ("failures", cmd_failures, FAILURES_QUEUE)):
+        reader = command(name, handler, f"Show the {queue_name} queue (peek; --drain removes).",
+                         f"python -m cancel_job {name} --drain --json")
+        reader.add_argument("--drain", action="store_true", help="receive and delete the messages")
+        reader.add_argument("--max", type=int, default=32, help="at most this many messages (default 32)")
+        queue_options(reader)
     return parser
 
 

@@ -21,9 +21,10 @@ _service: CancelService | None = None
 _requests_queue = None
 
 
-def build_service(settings: Settings) -> CancelService:
+def build_service(settings: Settings, credential=None) -> CancelService:
+    """The service for ``settings``; ``credential`` overrides the one the settings imply."""
     client = AdtClient(
-        build_credential(settings),
+        credential or build_credential(settings),
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
     )

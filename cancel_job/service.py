@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from . import assumptions
 from .adt import AdtClient, AdtResponse, IdentityError, TransportError
@@ -44,6 +45,12 @@ class _Call:
 # The ADT operations, named for spans by their route (low cardinality: never the job id).
 CANCEL = ("POST", "/jobs/imports/{id}/cancel")
 GET = ("GET", "/jobs/imports/{id}")
+LIST = ("GET", "/jobs/imports")
+
+
+def _list_page(client: AdtClient, next_link: str | None, endpoint: Endpoint, _job_id: str,
+               headers: dict[str, str]) -> AdtResponse:
+    return client.list_page(endpoint, headers, next_link)
 
 
 def _traced(span: SpanHandle, call: _Call, outcome: Outcome) -> Outcome:
@@ -98,6 +105,27 @@ class CancelService:
                 answer = self._succeeded(call, answer) if answer.status == 200 else self._adt_failure(call, answer)
             return _traced(span, call, answer)
 
+    def list_jobs(self, instance: str | None = None) -> list[dict] | Failure:
+        """All import jobs of the instance, following ``nextLink`` (which must stay on it)."""
+        call = self._call_on(instance, "", resolve_trace(None, None))
+        if isinstance(call, Failure):
+            return call
+        jobs: list[dict] = []
+        next_link: str | None = None
+        while True:
+            send = partial(_list_page, self.client, next_link)
+            call.budget = RetryBudget(self.policy, self.clock)  # each page gets the full budget
+            answer = self._send_with_retries(call, send, LIST)
+            if isinstance(answer, Failure):
+                return answer
+            if answer.status != 200:
+                return self._adt_failure(call, answer)
+            page = answer.json_object() or {}
+            jobs += [job for job in page.get("value", []) if isinstance(job, dict)]
+            next_link = page.get("nextLink") if isinstance(page.get("nextLink"), str) else None
+            if next_link is None:
+                return jobs
+
     def _prepare(self, request: CancelRequest, invocation_traceparent: object, invocation_tracestate: object
                  ) -> _Call | Failure:
         """Apply the trace, job-id and instance rules; nothing has been sent yet."""
@@ -109,10 +137,14 @@ class CancelService:
             job_id = validate_job_id(request.job_id)
         except InvalidJobIdError as exc:
             return Failure(ErrorCode.INVALID_JOB_ID.value, str(exc), job_id=requested_id, trace=trace)
+        return self._call_on(request.instance, job_id, trace)
+
+    def _call_on(self, instance: str | None, job_id: str, trace: TraceContext) -> _Call | Failure:
+        """The instance rule: only the configured endpoint or an allowlisted one."""
         try:
-            endpoint = self.settings.allowlist.resolve(request.instance)
+            endpoint = self.settings.allowlist.resolve(instance)
         except InstanceNotAllowedError as exc:
-            return Failure(ErrorCode.INSTANCE_NOT_ALLOWED.value, str(exc), job_id=job_id, trace=trace)
+            return Failure(ErrorCode.INSTANCE_NOT_ALLOWED.value, str(exc), job_id=job_id or None, trace=trace)
         return _Call(endpoint, job_id, trace, RetryBudget(self.policy, self.clock))
 
     def _cancel(self, call: _Call) -> Outcome:

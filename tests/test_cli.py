@@ -84,8 +84,9 @@ def test_unreachable_storage_exits_1_without_leaking_the_key(capsys) -> None:
     assert ACCOUNT_KEY not in result.stderr + result.stdout
 
 
-def test_help_explains_with_examples() -> None:
-    result = subprocess.run([sys.executable, "-m", "cancel_job", "enqueue", "--help"], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=60)
+@pytest.mark.parametrize("command", ["", "cancel", "status", "list", "enqueue", "results", "failures"])
+def test_help_explains_each_command_with_an_example(command: str) -> None:
+    args = [sys.executable, "-m", "cancel_job", *([command] if command else []), "--help"]
+    result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
-    assert "examples:" in result.stdout and "python -m cancel_job enqueue importjob1" in result.stdout
+    assert "example" in result.stdout and f"python -m cancel_job {command}".strip() in result.stdout

@@ -1,0 +1,134 @@
+"""The ops CLI against the emulator (cancel, status, list) and Azurite (enqueue, results,
+failures): output, --json and exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from cancel_job.cli import main
+from cancel_job.contract import FAILURES_QUEUE, RESULTS_QUEUE
+from cancel_job.queues import queue_client
+from devtools.adt_emulator import Fault
+from tests.spec_schema import assert_valid
+
+
+def test_cancel_prints_the_import_job(app_env, emulator, capsys) -> None:
+    emulator.add_job("job1")
+    assert main(["cancel", "job1"]) == 0
+    job = json.loads(capsys.readouterr().out)
+    assert_valid("ImportJob", job)
+    assert job["status"] == "cancelling" and emulator.job_status("job1") in ("cancelling", "cancelled")
+
+
+def test_cancel_wait_follows_the_job_to_cancelled(app_env, emulator, capsys) -> None:
+    emulator.configure(cancel_duration=1.5)
+    emulator.add_job("job1")
+    assert main(["cancel", "job1", "--wait", "--timeout", "30"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["status"] == "cancelled"
+    assert "job1: cancelling" in captured.err  # the progress line
+    gets = [r for r in emulator.requests if r.method == "GET"]
+    assert 1 <= len(gets) <= 3  # polled with growing pauses, not hammered
+
+
+def test_cancel_wait_times_out_with_exit_1(app_env, emulator, capsys) -> None:
+    emulator.configure(cancel_duration=3600)
+    emulator.add_job("job1")
+    assert main(["cancel", "job1", "--wait", "--timeout", "2", "--json"]) == 1
+    error = json.loads(capsys.readouterr().out)
+    assert error["error"]["code"] == "WaitTimedOut" and "cancelling" in error["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "text"),
+    [
+        (["cancel", "nosuchjob"], 1, "ImportJobNotFound"),
+        (["cancel", "a/b"], 2, "InvalidJobId"),
+        (["cancel", "job1", "--instance", "evil.example"], 2, "InstanceNotAllowed"),
+        (["status", "nosuchjob"], 1, "ImportJobNotFound"),
+        (["cancel", "job1", "--endpoint", "http://not-loopback.example"], 2, "plain http"),
+    ],
+)
+def test_failures_and_usage_errors(app_env, emulator, capsys, args, code, text) -> None:
+    assert main(args) == code
+    assert text in capsys.readouterr().err
+
+
+def test_finished_job_is_not_cancellable_exit_1_json(app_env, emulator, capsys) -> None:
+    emulator.add_job("job1", status="succeeded")
+    assert main(["cancel", "job1", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["error"]["code"] == "JobNotCancellable" and out["httpStatus"] == 400
+
+
+def test_missing_endpoint_is_a_usage_error(monkeypatch, capsys) -> None:
+    monkeypatch.delenv("ADT_ENDPOINT", raising=False)
+    assert main(["status", "job1"]) == 2
+    assert "ADT_ENDPOINT" in capsys.readouterr().err
+
+
+def test_status_and_list_through_all_pages(app_env, emulator, capsys) -> None:
+    emulator.configure(page_size=3)
+    for i in range(7):
+        emulator.add_job(f"job{i}", status="succeeded" if i % 2 else "running")
+    assert main(["status", "job3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
+    assert main(["list", "--json"]) == 0
+    assert [j["id"] for j in json.loads(capsys.readouterr().out)] == [f"job{i}" for i in range(7)]
+    assert main(["list"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["ID", "STATUS", "CREATED", "FINISHED"] and len(table) == 8
+    lists = [r for r in emulator.requests if r.path == "/jobs/imports"]
+    assert len(lists) == 3 * 2  # three pages, twice
+
+
+def test_list_survives_a_throttled_page(app_env, emulator, capsys) -> None:
+    emulator.add_job("job1")
+    emulator.inject(Fault(op="list", status=429, headers={"retry-after-ms": "10"}))
+    assert main(["list", "--json"]) == 0
+    assert [j["id"] for j in json.loads(capsys.readouterr().out)] == ["job1"]
+
+
+@pytest.mark.azurite
+def test_enqueue_from_file_and_stdin_with_a_progress_bar(azurite, monkeypatch, tmp_path, capsys) -> None:
+    monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# to cancel\njob-a\n\njob-b\n")
+    monkeypatch.setattr("sys.stdin", io.StringIO("job-c\njob-d\n"))
+    assert main(["enqueue", "--file", str(ids), "-", "--progress", "--wait-for-completion"]) == 0
+    captured = capsys.readouterr()
+    assert "4/4" in captured.err and "enqueued 4 cancel requests" in captured.out
+    assert main(["enqueue", "--file", str(tmp_path / "missing.txt")]) == 2
+
+
+@pytest.mark.azurite
+def test_results_and_failures_peek_and_drain(azurite, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
+    queue_client(RESULTS_QUEUE).send_message(json.dumps({"id": "job1", "status": "cancelled"}))
+    record = {"jobId": "job2", "error": {"code": "ImportJobNotFound", "message": "gone"}, "httpStatus": 404,
+              "dequeueCount": 1, "request": "job2", "failedDateTime": "2026-11-29T06:00:00Z"}
+    queue_client(FAILURES_QUEUE).send_message(json.dumps(record))
+
+    assert main(["results"]) == 0
+    assert "job1" in capsys.readouterr().out
+    assert main(["failures"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["JOB", "CODE", "HTTP"] and "ImportJobNotFound" in table[1]
+    assert main(["failures", "--json"]) == 0  # peeking leaves the message
+    assert json.loads(capsys.readouterr().out) == [record]
+    assert main(["failures", "--drain", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [record]
+    assert main(["failures", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_console_script_is_declared() -> None:
+    import tomllib
+
+    from devtools.azurite import REPO_ROOT
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["adt-import-cancel"] == "cancel_job.cli:main"
