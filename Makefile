@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: demo test lint soak setup clean
+.PHONY: demo test lint soak bench setup clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -31,6 +31,9 @@ test: setup lint
 
 soak: setup
 	$(PY) -m devtools.soak --messages 1000
+
+bench: setup
+	$(PY) -m devtools.bench
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis

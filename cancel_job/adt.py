@@ -9,8 +9,9 @@ proxy and netrc settings from the environment.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import requests
@@ -22,6 +23,8 @@ from .endpoints import Endpoint, EndpointError, parse_endpoint
 from .redact import redact
 
 _MAX_ERROR_MESSAGE = 500
+# Renew a token this long before it expires (azure-core's bearer policy uses 300 s too).
+TOKEN_REFRESH_MARGIN_SECONDS = 300
 
 
 class TokenProvider(Protocol):
@@ -41,18 +44,23 @@ class TransportError(Exception):
         self.timeout = timeout
 
 
-@dataclass(frozen=True)
 class AdtResponse:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
+    """ADT's answer; the body is parsed once, on first use."""
+
+    _UNPARSED: Any = object()
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+        self._parsed: Any = self._UNPARSED
 
     def json_object(self) -> dict[str, Any] | None:
-        try:
-            value = json.loads(self.body)
-        except (ValueError, RecursionError):
-            return None
-        return value if isinstance(value, dict) else None
+        if self._parsed is self._UNPARSED:
+            try:
+                value = json.loads(self.body)
+            except (ValueError, RecursionError):
+                value = None
+            self._parsed = value if isinstance(value, dict) else None
+        return self._parsed
 
     @property
     def error_code(self) -> str | None:
@@ -89,6 +97,10 @@ class AdtClient:
     ) -> None:
         self._credential = credential
         self._timeout = (connect_timeout, read_timeout)
+        # The credential caches tokens too, but asking it costs more than the HTTP call's
+        # own overhead; keep the current token here, as azure-core's bearer policy does.
+        self._token_lock = threading.Lock()
+        self._cached_token: Any = None
         session = requests.Session()
         session.trust_env = False  # no proxies or .netrc credentials from the environment
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
@@ -113,11 +125,26 @@ class AdtClient:
         return self._send("GET", url, trace_headers)
 
     def _token(self) -> str:
-        try:
-            return self._credential.get_token(ADT_TOKEN_SCOPE).token
-        except Exception as exc:  # any credential failure means "no token now"
-            detail = redact(str(exc))[:300]
-            raise IdentityError(f"could not get a token for ADT ({type(exc).__name__}): {detail}") from None
+        token = self._cached_token
+        if token is not None and _fresh(token):
+            return token.token
+        with self._token_lock:
+            token = self._cached_token
+            if token is None or not _fresh(token):
+                try:
+                    token = self._credential.get_token(ADT_TOKEN_SCOPE)
+                except Exception as exc:  # any credential failure means "no token now"
+                    detail = redact(str(exc))[:300]
+                    raise IdentityError(
+                        f"could not get a token for ADT ({type(exc).__name__}): {detail}"
+                    ) from None
+                self._cached_token = token
+            return token.token
+
+    def forget_token(self) -> None:
+        """Drop the cached token (for example after ADT answered 401)."""
+        with self._token_lock:
+            self._cached_token = None
 
     def _send(self, method: str, url: str, trace_headers: Mapping[str, str]) -> AdtResponse:
         headers = dict(trace_headers)
@@ -140,6 +167,14 @@ class AdtClient:
 
     def close(self) -> None:
         self._session.close()
+
+
+def _fresh(token: Any) -> bool:
+    now = time.time()
+    refresh_on = getattr(token, "refresh_on", None)
+    if refresh_on and now >= refresh_on:
+        return False
+    return token.expires_on - now > TOKEN_REFRESH_MARGIN_SECONDS
 
 
 def _is_connect_failure(exc: BaseException) -> bool:

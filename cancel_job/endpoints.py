@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -22,8 +22,7 @@ class EndpointError(ValueError):
     """An endpoint or instance that does not pass the rules; the message says which."""
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     scheme: str
     host: str  # lower case; an IPv6 address without brackets
     port: int
@@ -96,8 +95,7 @@ class InstanceNotAllowedError(ValueError):
     """The named instance is not the configured endpoint or on the allowlist."""
 
 
-@dataclass(frozen=True)
-class EndpointAllowlist:
+class EndpointAllowlist(NamedTuple):
     """The configured endpoint plus ``ADT_ALLOWED_ENDPOINTS``; the default is first."""
 
     default: Endpoint

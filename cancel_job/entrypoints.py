@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import NamedTuple
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .contract import ERROR_CODE_HEADER, ErrorCode
@@ -27,8 +27,7 @@ ServiceProvider = Callable[[], CancelService]
 _QUEUE_TRANSIENT_STATUSES = frozenset({401, 403})
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(NamedTuple):
     """What the host tells us about this invocation."""
 
     invocation_id: str | None = None
@@ -36,17 +35,18 @@ class Invocation:
     tracestate: str | None = None
 
 
-@dataclass(frozen=True)
-class HttpReply:
+NO_INVOCATION = Invocation()
+
+
+class HttpReply(NamedTuple):
     status: int
     body: str
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str]
     result: str | None = None  # for the results queue
     failure: str | None = None  # for the failures queue
 
 
-@dataclass(frozen=True)
-class QueueReply:
+class QueueReply(NamedTuple):
     result: str | None = None
     failure: str | None = None
 
@@ -85,8 +85,7 @@ def _run(provider: ServiceProvider, request: CancelRequest, invocation: Invocati
     return operation(request, invocation.traceparent, invocation.tracestate)
 
 
-@dataclass(frozen=True)
-class HttpCall:
+class HttpCall(NamedTuple):
     """The parts of an HTTP request the entry points read."""
 
     job_id: object
@@ -147,7 +146,7 @@ def _poll_seconds(provider: ServiceProvider) -> float:
 def handle_http_cancel(
     provider: ServiceProvider,
     call: HttpCall,
-    invocation: Invocation = Invocation(),
+    invocation: Invocation = NO_INVOCATION,
 ) -> HttpReply:
     """POST .../cancel[?wait=true]: 200 with the ImportJob, or with ``wait`` 202 + Location
     while the job is still in progress (Logic Apps' asynchronous pattern)."""
@@ -164,13 +163,13 @@ def handle_http_cancel(
     if isinstance(outcome, Failure):
         return _error_reply(outcome, record=True, request_text=request_text)
     reply = _job_reply(outcome, call, poll=bool(wait), poll_seconds=_poll_seconds(provider))
-    return replace(reply, result=reply.body)
+    return reply._replace(result=reply.body)
 
 
 def handle_http_status(
     provider: ServiceProvider,
     call: HttpCall,
-    invocation: Invocation = Invocation(),
+    invocation: Invocation = NO_INVOCATION,
 ) -> HttpReply:
     """GET jobs/imports/{id}: 202 + Location + Retry-After while the job is in progress,
     200 with the final ImportJob once it is not. Reads write nothing to the queues."""
@@ -191,7 +190,7 @@ def handle_queue_message(
     body: bytes | str | None,
     dequeue_count: int,
     max_dequeue_count: int,
-    invocation: Invocation = Invocation(),
+    invocation: Invocation = NO_INVOCATION,
     send_follow_up: FollowUpSender | None = None,
 ) -> QueueReply:
     """Returns what to write; raises RetryDelivery when the host should try again.

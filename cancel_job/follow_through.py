@@ -12,9 +12,8 @@ record ``FollowThroughExpired`` (with the job as last read) ends it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from .contract import ErrorCode
 from .messages import CancelRequest, FollowUp
@@ -22,19 +21,16 @@ from .outcomes import Failure, Success, to_json
 from .settings import Settings
 
 
-@dataclass(frozen=True)
-class Finished:
+class Finished(NamedTuple):
     """Nothing (more) to follow: report the job."""
 
 
-@dataclass(frozen=True)
-class Scheduled:
+class Scheduled(NamedTuple):
     body: str
     delay_seconds: int
 
 
-@dataclass(frozen=True)
-class Expired:
+class Expired(NamedTuple):
     failure: Failure
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
 
@@ -19,8 +19,7 @@ _DEFAULT_MAX_DEQUEUE_COUNT = 5
 _TIMESPAN = re.compile(r"(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)")
 
 
-@dataclass(frozen=True)
-class QueueHostConfig:
+class QueueHostConfig(NamedTuple):
     max_dequeue_count: int = _DEFAULT_MAX_DEQUEUE_COUNT
     visibility_timeout_seconds: float = 0.0
     message_encoding: str = "base64"

@@ -9,8 +9,8 @@ bare job id. ``followUp`` marks a message the app sent itself to re-check a job.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from .contract import MAX_MESSAGE_BYTES
 
@@ -23,8 +23,7 @@ class InvalidMessageError(ValueError):
         self.job_id = job_id
 
 
-@dataclass(frozen=True)
-class FollowUp:
+class FollowUp(NamedTuple):
     """A re-check the app scheduled: how many checks so far, and until when to keep going."""
 
     checks: int
@@ -34,8 +33,7 @@ class FollowUp:
         return {"checks": self.checks, "deadline": self.deadline.isoformat().replace("+00:00", "Z")}
 
 
-@dataclass(frozen=True)
-class CancelRequest:
+class CancelRequest(NamedTuple):
     job_id: object  # not yet validated: the service applies the job-id rule
     instance: str | None = None
     traceparent: object = None

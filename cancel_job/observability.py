@@ -51,9 +51,12 @@ def outcome_fields(
     return fields
 
 
-def log_outcome(outcome: Outcome, **kwargs: Any) -> dict[str, Any]:
+def log_outcome(outcome: Outcome, **kwargs: Any) -> dict[str, Any] | None:
+    name = outcome_name(outcome, retrying=kwargs.get("retrying", False))
+    level = logging.INFO if name in ("cancelled", "cancelling") else logging.WARNING
+    if not logger.isEnabledFor(level):  # build nothing for a record nobody reads
+        return None
     fields = outcome_fields(outcome, **kwargs)
-    level = logging.INFO if fields["outcome"] in ("cancelled", "cancelling") else logging.WARNING
     summary = " ".join(f"{key}={value}" for key, value in fields.items() if value is not None)
     logger.log(level, "import cancel %s", summary, extra=fields)
     return fields

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import assumptions
 from .contract import ErrorCode
@@ -34,8 +33,7 @@ _OWN_HTTP_STATUS = {
 }
 
 
-@dataclass(frozen=True)
-class Success:
+class Success(NamedTuple):
     job_id: str
     job: dict[str, Any]
     endpoint: Endpoint
@@ -54,8 +52,7 @@ class Success:
         return self.job_status in assumptions.IN_PROGRESS_STATUSES
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(NamedTuple):
     code: str
     message: str
     job_id: str | None = None

@@ -13,9 +13,9 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import NamedTuple
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -52,8 +52,7 @@ def server_retry_after(headers: Mapping[str, str], now: datetime | None = None) 
     return None
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     max_attempts: int
     deadline_seconds: float
     base_delay_seconds: float = 0.5
@@ -65,16 +64,13 @@ class RetryPolicy:
         return rng.uniform(0, ceiling)
 
 
-@dataclass
 class RetryBudget:
     """The attempts and time left for one cancel (its cancel call and any job read)."""
 
-    policy: RetryPolicy
-    clock: Callable[[], float] = time.monotonic
-    started: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.started = self.clock()
+    def __init__(self, policy: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy
+        self.clock = clock
+        self.started = clock()
 
     @property
     def deadline(self) -> float:

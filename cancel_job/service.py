@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from functools import partial
 
 from . import assumptions
@@ -25,15 +24,12 @@ from .telemetry import SpanHandle, client_span, operation_span
 from .trace import TraceContext, resolve_trace
 
 
-@dataclass
 class _Call:
     """One cancel's shared state: where, what, which trace, and the attempts made."""
 
-    endpoint: Endpoint
-    job_id: str
-    trace: TraceContext
-    budget: RetryBudget
-    attempts: int = 0
+    def __init__(self, endpoint: Endpoint, job_id: str, trace: TraceContext, budget: RetryBudget) -> None:
+        self.endpoint, self.job_id, self.trace, self.budget = endpoint, job_id, trace, budget
+        self.attempts = 0
 
     def failed(self, code: str, message: str, **kwargs) -> Failure:
         return Failure(
@@ -65,17 +61,20 @@ def _traced(span: SpanHandle, call: _Call, outcome: Outcome) -> Outcome:
     return outcome
 
 
-@dataclass
 class CancelService:
-    settings: Settings
-    client: AdtClient
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
-    rng: random.Random = field(default_factory=random.Random)
+    """Cancels and reads import jobs by the rules; one per process, shared by all invocations."""
 
-    @property
-    def policy(self) -> RetryPolicy:
-        return RetryPolicy(self.settings.max_attempts, self.settings.deadline_seconds)
+    def __init__(
+        self,
+        settings: Settings,
+        client: AdtClient,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings, self.client, self.sleep, self.clock = settings, client, sleep, clock
+        self.rng = rng or random.Random()
+        self.policy = RetryPolicy(settings.max_attempts, settings.deadline_seconds)
 
     def cancel(
         self,
@@ -228,7 +227,7 @@ class CancelService:
             if wait is None:
                 wait = self.policy.backoff(retries, self.rng)
             if not call.budget.allows(retries, wait):
-                return replace(problem, retry_after=wait)
+                return problem._replace(retry_after=wait)
             self.sleep(wait)
 
     def _attempt(self, call: _Call, send, operation: tuple[str, str]) -> AdtResponse | Failure:
@@ -248,9 +247,11 @@ class CancelService:
             span.set("http.response.status_code", answer.status)
             if answer.status >= 400:
                 span.error(answer.error_code or str(answer.status))
+            if answer.status == 401:  # a token ADT no longer accepts: fetch a new one next time
+                self.client.forget_token()
         if is_retryable_status(answer.status):
             failure = self._adt_failure(call, answer)
-            return replace(failure, transient=True, retry_after=server_retry_after(answer.headers))
+            return failure._replace(transient=True, retry_after=server_retry_after(answer.headers))
         if 200 <= answer.status < 300 and (answer.status != 200 or answer.json_object() is None):
             # The request may have taken effect; a retry will tell (via the refusal path).
             return call.failed(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .contract import Setting
 from .endpoints import EndpointAllowlist, EndpointError, parse_endpoint
@@ -28,8 +28,7 @@ class ConfigurationError(Exception):
     """A setting is missing or invalid; the message names it (never its secret value)."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     allowlist: EndpointAllowlist
     client_id: str | None = None
     use_managed_identity: bool = False

@@ -14,24 +14,41 @@ In Azure, host.json ``telemetryMode: OpenTelemetry`` plus
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from .trace import TraceContext, new_span_id
 
-try:  # OpenTelemetry is optional: the app works the same without it.
-    from opentelemetry import context as otel_context
-    from opentelemetry import trace as otel_trace
-    from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
-except ImportError:  # pragma: no cover - exercised by a test that hides the package
-    otel_trace = None
-
 TRACER_NAME = "cancel_job"
+# OpenTelemetry is optional, and importing it costs start-up time. Whoever installs a
+# tracer provider (the worker's configure_azure_monitor()) has imported it already, so
+# until "opentelemetry.trace" is in sys.modules no span could be recorded anyway.
+otel_trace: Any = None
+otel_context: Any = None
+_SUPPRESS_HTTP_INSTRUMENTATION_KEY: Any = None
+_disabled = False  # set by tests to act as if the package were absent
 
 
-def enabled() -> bool:
-    return otel_trace is not None
+def _load() -> bool:
+    global otel_trace, otel_context, _SUPPRESS_HTTP_INSTRUMENTATION_KEY
+    if _disabled or "opentelemetry.trace" not in sys.modules:
+        return False
+    if otel_trace is None:
+        from opentelemetry import context, trace
+        from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY as suppress_key
+
+        otel_trace, otel_context, _SUPPRESS_HTTP_INSTRUMENTATION_KEY = trace, context, suppress_key
+    return True
+
+
+def recording() -> bool:
+    """Is a tracer provider installed? Until one is, every span would be a no-op."""
+    if not _load():
+        return False
+    provider = otel_trace.get_tracer_provider()
+    return not isinstance(provider, otel_trace.ProxyTracerProvider | otel_trace.NoOpTracerProvider)
 
 
 def _parent_context(trace: TraceContext) -> Any:
@@ -62,7 +79,7 @@ class SpanHandle:
 @contextmanager
 def operation_span(name: str, trace: TraceContext) -> Iterator[SpanHandle]:
     """The function's own span, a child of ``trace``; the current span while it runs."""
-    if otel_trace is None:
+    if not recording():
         yield SpanHandle()
         return
     tracer = otel_trace.get_tracer(TRACER_NAME)
@@ -75,7 +92,7 @@ def operation_span(name: str, trace: TraceContext) -> Iterator[SpanHandle]:
 @contextmanager
 def client_span(name: str, trace: TraceContext) -> Iterator[tuple[dict[str, str], SpanHandle]]:
     """A CLIENT span for one ADT call, and the trace headers that carry exactly it."""
-    if otel_trace is None:
+    if not recording():
         yield trace.outgoing_headers(), SpanHandle()
         return
     tracer = otel_trace.get_tracer(TRACER_NAME)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _OWS = " \t"
 _V00 = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
@@ -29,8 +29,7 @@ MAX_TRACESTATE_MEMBERS = 32
 MAX_TRACESTATE_LENGTH = 512
 
 
-@dataclass(frozen=True)
-class TraceParent:
+class TraceParent(NamedTuple):
     trace_id: str
     parent_id: str
     flags: str
@@ -100,8 +99,7 @@ def parse_tracestate(value: object) -> str | None:
     return ",".join(members) or None
 
 
-@dataclass(frozen=True)
-class TraceContext:
+class TraceContext(NamedTuple):
     """The trace a cancel belongs to, and where it came from (for logs)."""
 
     parent: TraceParent

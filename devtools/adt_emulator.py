@@ -20,7 +20,7 @@ import secrets
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -139,6 +139,7 @@ class EmulatorState:
         self.tokens: dict[str, str | None] = {}  # token -> client id
         self.token_requests = 0
         self.connections = 0
+        self.connections_by_kind: Counter[str] = Counter()  # adt, identity, control: by first request
         self.requests: deque[RecordedRequest] = deque(maxlen=100_000)
         self.faults: list[Fault] = []
         self.cancels_applied = 0
@@ -231,6 +232,11 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         body = self._body()
         parts = urlsplit(self.path)
+        if not hasattr(self, "_connection_kind"):  # one handler per TCP connection
+            self._connection_kind = ("control" if parts.path.startswith(ADMIN_PREFIX)
+                                     else "identity" if parts.path == IDENTITY_PATH else "adt")
+            with state.lock:
+                state.connections_by_kind[self._connection_kind] += 1
         query = parse_qs(parts.query, keep_blank_values=True)
         if parts.path.startswith(ADMIN_PREFIX):
             return self._admin(method, parts.path[len(ADMIN_PREFIX):], body)
@@ -419,6 +425,8 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 return self._reply(200, {
                     "tokenRequests": state.token_requests, "connections": state.connections,
+                    "adtConnections": state.connections_by_kind["adt"],
+                    "identityConnections": state.connections_by_kind["identity"],
                     "requests": len(state.requests), "cancelsApplied": state.cancels_applied,
                     "jobs": {k: v.to_json()["status"] for k, v in state.jobs.items()},
                 })
@@ -433,6 +441,14 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 for key, value in doc.items():
                     setattr(state.config, key, value)
+            return self._reply(204)
+        if method == "POST" and path == "seed":
+            now = time.time()
+            with state.lock:
+                for i in range(int(doc["count"])):
+                    job_id = f"{doc.get('prefix', 'job')}{i}"
+                    state.jobs[job_id] = Job(job_id, "https://example/in", "https://example/out",
+                                             doc.get("status", "running"), now, now)
             return self._reply(204)
         if method == "POST" and path == "reset":
             with state.lock:
@@ -582,6 +598,11 @@ class AdtEmulator:
     @property
     def connections(self) -> int:
         return self.state.connections
+
+    @property
+    def adt_connections(self) -> int:
+        """TCP connections whose first request was to the Import Jobs API."""
+        return self.state.connections_by_kind["adt"]
 
 
 def main(argv: list[str] | None = None) -> int:

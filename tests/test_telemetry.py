@@ -122,7 +122,7 @@ def test_unsampled_caller_keeps_its_flags(app_env, emulator, spans) -> None:
 
 
 def test_without_opentelemetry_the_cancel_works_the_same(app_env, emulator, spans, monkeypatch) -> None:
-    monkeypatch.setattr(telemetry, "otel_trace", None)
+    monkeypatch.setattr(telemetry, "_disabled", True)
     emulator.add_job("job1")
     assert invoke_http("job1", headers={"traceparent": CALLER}).returned.status_code == 200
     assert ours(spans) == []
