@@ -130,3 +130,56 @@ def test_credential_choice(monkeypatch) -> None:
 
 def test_redaction_leaves_ordinary_error_text_alone() -> None:
     assert redact("error code: ImportJobNotFound") == "error code: ImportJobNotFound"
+
+
+class CountingCredential:
+    def __init__(self, lifetime: float) -> None:
+        self.calls, self.lifetime = 0, lifetime
+
+    def get_token(self, *scopes, **kwargs):
+        import time
+
+        from azure.core.credentials import AccessToken
+
+        self.calls += 1
+        return AccessToken(f"token-{self.calls}", int(time.time() + self.lifetime))
+
+
+def test_client_keeps_the_token_until_it_nears_expiry() -> None:
+    from cancel_job.adt import TOKEN_REFRESH_MARGIN_SECONDS
+
+    fresh = CountingCredential(lifetime=3600)
+    client = AdtClient(fresh, connect_timeout=1, read_timeout=1)
+    assert [client._token() for _ in range(5)] == ["token-1"] * 5 and fresh.calls == 1
+    client.forget_token()  # what a 401 from ADT does
+    assert client._token() == "token-2"
+    expiring = CountingCredential(lifetime=TOKEN_REFRESH_MARGIN_SECONDS - 10)
+    client = AdtClient(expiring, connect_timeout=1, read_timeout=1)
+    client._token()
+    client._token()
+    assert expiring.calls == 2  # too close to expiry to reuse
+
+
+def test_a_401_from_adt_drops_the_cached_token(app_env, emulator) -> None:
+    from cancel_job.messages import CancelRequest
+    from cancel_job.runtime import get_service
+    from devtools.adt_emulator import Fault
+
+    emulator.add_job("job1")
+    service = get_service()
+    real = service.client._credential
+    asked: list[str] = []
+
+    class Spy:  # the real credential, counting how often the client asks it
+        def get_token(self, *scopes, **kwargs):
+            asked.append(scopes[0])
+            return real.get_token(*scopes, **kwargs)
+
+    service.client._credential = Spy()
+    service.cancel(CancelRequest("nosuchjob"))
+    service.cancel(CancelRequest("nosuchjob"))
+    assert len(asked) == 1
+    emulator.inject(Fault(op="cancel", status=401))
+    service.cancel(CancelRequest("job1"))  # 401: the client forgets its token ...
+    service.cancel(CancelRequest("job1"))  # ... and asks the credential again
+    assert len(asked) == 2
