@@ -309,7 +309,7 @@ class Row:
 
 
 def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
-    blocks, size = (3, 60) if quick else (10, 200)
+    blocks, size = (6, 50) if quick else (30, 100)
     sequential = 2_000 if quick else 10_000
     cold_runs = 4 if quick else 11
     notes: list[str] = []
@@ -427,7 +427,7 @@ def chart(rates: dict[str, float], path: Path) -> None:
 
     names = list(rates)
     figure, axes = plt.subplots(figsize=(8, 4))
-    bars = axes.bar(names, [rates[n] for n in names], color=["#888888", "#0b6bcb", "#3b8fe0", "#c0504d", "#e0a030"])
+    bars = axes.bar(names, [rates[n] for n in names], color=["#888888", "#0b6bcb", "#3b8fe0", "#c0504d", "#e0a030", "#7a5195"])
     axes.bar_label(bars, fmt="%.0f")
     axes.set_ylabel("cancels per second (sequential, one client)")
     axes.set_title("Cancel throughput against the local ADT emulator (median of interleaved blocks)")
