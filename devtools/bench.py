@@ -427,7 +427,8 @@ def chart(rates: dict[str, float], path: Path) -> None:
 
     names = list(rates)
     figure, axes = plt.subplots(figsize=(8, 4))
-    bars = axes.bar(names, [rates[n] for n in names], color=["#888888", "#0b6bcb", "#3b8fe0", "#c0504d", "#e0a030", "#7a5195"])
+    colors = ["#888888", "#0b6bcb", "#3b8fe0", "#c0504d", "#e0a030", "#7a5195"]
+    bars = axes.bar(names, [rates[n] for n in names], color=colors[: len(names)])
     axes.bar_label(bars, fmt="%.0f")
     axes.set_ylabel("cancels per second (sequential, one client)")
     axes.set_title("Cancel throughput against the local ADT emulator (median of interleaved blocks)")
