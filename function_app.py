@@ -33,6 +33,14 @@ def _http_response(reply) -> func.HttpResponse:
     return func.HttpResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
 
+def _write_outputs(reply, results: func.Out[str], failures: func.Out[str]) -> None:
+    """The output bindings: an ImportJob to the results queue, a record to the failures queue."""
+    if reply.result is not None:
+        results.set(reply.result)
+    if reply.failure is not None:
+        failures.set(reply.failure)
+
+
 def _invocation(context: func.Context | None) -> Invocation:
     if context is None:
         return Invocation()
@@ -55,10 +63,7 @@ def cancel_import_job_http(
     failures: func.Out[str],
 ) -> func.HttpResponse:
     reply = handle_http_cancel(get_service, _http_call(req), _invocation(context))
-    if reply.result is not None:
-        results.set(reply.result)
-    if reply.failure is not None:
-        failures.set(reply.failure)
+    _write_outputs(reply, results, failures)
     return _http_response(reply)
 
 
@@ -86,7 +91,4 @@ def cancel_import_job_queue(
         _invocation(context),
         send_follow_up,
     )
-    if reply.result is not None:
-        results.set(reply.result)
-    if reply.failure is not None:
-        failures.set(reply.failure)
+    _write_outputs(reply, results, failures)

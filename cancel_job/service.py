@@ -82,11 +82,8 @@ class CancelService:
         invocation_traceparent: object = None,
         invocation_tracestate: object = None,
     ) -> Outcome:
-        call = self._prepare(request, invocation_traceparent, invocation_tracestate)
-        if isinstance(call, Failure):
-            return call
-        with operation_span("cancel import job", call.trace) as span:
-            return _traced(span, call, self._cancel(call))
+        return self._operation("cancel import job", self._cancel, request,
+                               invocation_traceparent, invocation_tracestate)
 
     def read(
         self,
@@ -95,14 +92,23 @@ class CancelService:
         invocation_tracestate: object = None,
     ) -> Outcome:
         """Read the job (GET), under the same validation, identity, trace and retry rules."""
+        return self._operation("read import job", self._read, request,
+                               invocation_traceparent, invocation_tracestate)
+
+    def _operation(self, name: str, work: Callable[[_Call], Outcome], request: CancelRequest,
+                   invocation_traceparent: object, invocation_tracestate: object) -> Outcome:
+        """Apply the rules, then do ``work`` inside the function's span."""
         call = self._prepare(request, invocation_traceparent, invocation_tracestate)
         if isinstance(call, Failure):
             return call
-        with operation_span("read import job", call.trace) as span:
-            answer = self._send_with_retries(call, self.client.get, GET)
-            if not isinstance(answer, Failure):
-                answer = self._succeeded(call, answer) if answer.status == 200 else self._adt_failure(call, answer)
-            return _traced(span, call, answer)
+        with operation_span(name, call.trace) as span:
+            return _traced(span, call, work(call))
+
+    def _read(self, call: _Call) -> Outcome:
+        answer = self._send_with_retries(call, self.client.get, GET)
+        if isinstance(answer, Failure):
+            return answer
+        return self._succeeded(call, answer) if answer.status == 200 else self._adt_failure(call, answer)
 
     def list_jobs(self, instance: str | None = None) -> list[dict] | Failure:
         """All import jobs of the instance, following ``nextLink`` (which must stay on it)."""
