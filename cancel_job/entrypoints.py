@@ -22,6 +22,7 @@ from .service import CancelService
 from .settings import DEFAULT_STATUS_POLL_SECONDS, ConfigurationError
 
 ServiceProvider = Callable[[], CancelService]
+FollowUpSender = Callable[[str, int], None]  # (message body, delay in seconds)
 
 # For the queue path, 401/403 heal by themselves once a new role assignment propagates.
 _QUEUE_TRANSIENT_STATUSES = frozenset({401, 403})
@@ -53,26 +54,6 @@ class QueueReply(NamedTuple):
 
 class RetryDelivery(Exception):
     """Raised to the host so it redelivers the message later."""
-
-
-def _follow_through(
-    provider: ServiceProvider, request: CancelRequest, outcome: Success, send: FollowUpSender | None
-) -> Outcome | Scheduled:
-    """Schedule the next check of a job still in progress, or end the follow-through."""
-    step = next_step(request, outcome, provider().settings, datetime.now(UTC))
-    if isinstance(step, Expired):
-        return step.failure
-    if isinstance(step, Scheduled):
-        try:
-            if send is None:
-                raise RuntimeError("no queue to send follow-up checks to")
-            send(step.body, step.delay_seconds)
-        except Exception as exc:  # any failure to schedule: try the whole delivery again
-            return Failure(ErrorCode.UPSTREAM_UNAVAILABLE.value,
-                           f"could not schedule the follow-up check ({type(exc).__name__})",
-                           job_id=outcome.job_id, endpoint=outcome.endpoint, trace=outcome.trace, transient=True)
-        return step
-    return outcome
 
 
 def _run(provider: ServiceProvider, request: CancelRequest, invocation: Invocation, *, read: bool = False) -> Outcome:
@@ -182,7 +163,24 @@ def handle_http_status(
     return _job_reply(outcome, call, poll=True, poll_seconds=_poll_seconds(provider))
 
 
-FollowUpSender = Callable[[str, int], None]  # (message body, delay in seconds)
+def _follow_through(
+    provider: ServiceProvider, request: CancelRequest, outcome: Success, send: FollowUpSender | None
+) -> Outcome | Scheduled:
+    """Schedule the next check of a job still in progress, or end the follow-through."""
+    step = next_step(request, outcome, provider().settings, datetime.now(UTC))
+    if isinstance(step, Expired):
+        return step.failure
+    if isinstance(step, Scheduled):
+        try:
+            if send is None:
+                raise RuntimeError("no queue to send follow-up checks to")
+            send(step.body, step.delay_seconds)
+        except Exception as exc:  # any failure to schedule: try the whole delivery again
+            return Failure(ErrorCode.UPSTREAM_UNAVAILABLE.value,
+                           f"could not schedule the follow-up check ({type(exc).__name__})",
+                           job_id=outcome.job_id, endpoint=outcome.endpoint, trace=outcome.trace, transient=True)
+        return step
+    return outcome
 
 
 def handle_queue_message(
