@@ -5,15 +5,18 @@ Uses the Azurite pinned in package.json (``npm ci`` installs it under node_modul
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
-from azure.storage.queue import QueueServiceClient
+from azure.storage.queue import QueueClient, QueueServiceClient
 
 from cancel_job.contract import ALL_QUEUES
 
@@ -89,6 +92,22 @@ class Azurite:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def drain_queue(connection_string: str, queue: str) -> list[str]:
+    """Receive and delete every visible message; returns their contents as stored."""
+    client = QueueClient.from_connection_string(connection_string, queue)
+    found: list[str] = []
+    while batch := list(client.receive_messages(max_messages=32)):
+        for message in batch:
+            found.append(message.content)
+            client.delete_message(message)
+    return found
+
+
+def decode_json(content: str) -> Any:
+    """A message body as the output bindings write it: base64 of UTF-8 JSON."""
+    return json.loads(base64.b64decode(content))
 
 
 def create_queues(connection_string: str, names: tuple[str, ...] = ALL_QUEUES) -> None:

@@ -11,34 +11,15 @@ everything it started, whatever happens.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import logging
 import os
 import subprocess
 import sys
-import time
-
-from azure.storage.queue import QueueClient
 
 from cancel_job.contract import FAILURES_QUEUE, RESULTS_QUEUE, STORAGE_CONNECTION
 from devtools.adt_emulator import AdtEmulator
-from devtools.azurite import REPO_ROOT, Azurite, create_queues
-
-
-def read_queue(connection_string: str, queue: str, timeout: float) -> list[dict]:
-    """Poll ``queue`` until a message arrives or ``timeout`` passes; return them decoded."""
-    client = QueueClient.from_connection_string(connection_string, queue)
-    deadline = time.monotonic() + timeout
-    while True:
-        messages = list(client.receive_messages(max_messages=32))
-        if messages or time.monotonic() >= deadline:
-            found = []
-            for message in messages:
-                found.append(json.loads(base64.b64decode(message.content)))
-                client.delete_message(message)
-            return found
-        time.sleep(0.1)
+from devtools.azurite import REPO_ROOT, Azurite, create_queues, decode_json, drain_queue
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         stats = pump.run_until_idle(idle_seconds=1.0, max_seconds=60)
         print(f"queue pump: {stats.completed} completed, {stats.failed_invocations} failed, {stats.poisoned} poisoned")
 
-        results = read_queue(azurite.connection_string, RESULTS_QUEUE, timeout=5)
-        failures = read_queue(azurite.connection_string, FAILURES_QUEUE, timeout=0)
+        # The pump writes a message's outputs before it completes it, so they are there now.
+        results = [decode_json(m) for m in drain_queue(azurite.connection_string, RESULTS_QUEUE)]
+        failures = [decode_json(m) for m in drain_queue(azurite.connection_string, FAILURES_QUEUE)]
         for job in results:
             print(f"\nImportJob from {RESULTS_QUEUE}:")
             print(json.dumps(job, indent=2))

@@ -22,7 +22,7 @@ from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from cancel_job.contract import FAILURES_QUEUE, POISON_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE
 from devtools.adt_emulator import AdtEmulator
-from devtools.azurite import Azurite, create_queues
+from devtools.azurite import Azurite, create_queues, decode_json, drain_queue
 from devtools.queue_pump import PumpStats, QueueFunction, QueuePump
 
 # Short budgets so faults resolve quickly; the rules are the production ones.
@@ -115,16 +115,6 @@ def _messages(count: int, rng: random.Random, emulator: AdtEmulator) -> list[tup
     return plan
 
 
-def _drain(connection_string: str, queue: str) -> list[str]:
-    client = QueueClient.from_connection_string(connection_string, queue)
-    found: list[str] = []
-    while batch := list(client.receive_messages(max_messages=32)):
-        for message in batch:
-            found.append(message.content)
-            client.delete_message(message)
-    return found
-
-
 def run_soak(
     emulator: AdtEmulator,
     azurite: Azurite,
@@ -172,9 +162,9 @@ def run_soak(
         report.pump.completed += worker.stats.completed
         report.pump.failed_invocations += worker.stats.failed_invocations
         report.pump.poisoned += worker.stats.poisoned
-    results = [json.loads(base64.b64decode(m)) for m in _drain(azurite.connection_string, RESULTS_QUEUE)]
-    failures = [json.loads(base64.b64decode(m)) for m in _drain(azurite.connection_string, FAILURES_QUEUE)]
-    poison = _drain(azurite.connection_string, POISON_QUEUE)
+    results = [decode_json(m) for m in drain_queue(azurite.connection_string, RESULTS_QUEUE)]
+    failures = [decode_json(m) for m in drain_queue(azurite.connection_string, FAILURES_QUEUE)]
+    poison = drain_queue(azurite.connection_string, POISON_QUEUE)
     report.results, report.failures, report.poison = len(results), len(failures), len(poison)
     report.failure_codes = Counter(f["error"]["code"] for f in failures)
     # Only bodies the host could not decode may reach poison; the rest get a record.

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
-
 import pytest
 from azure.storage.queue import QueueClient
 
@@ -12,6 +9,7 @@ from cancel_job.cli import main as cli
 from cancel_job.contract import FAILURES_QUEUE, POISON_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE
 from cancel_job.hostconfig import load_queue_host_config
 from devtools.adt_emulator import Fault
+from devtools.azurite import decode_json, drain_queue
 from devtools.queue_pump import QueueFunction, QueuePump
 from tests.conftest import VALID_TRACEPARENT
 from tests.spec_schema import assert_valid
@@ -20,13 +18,8 @@ pytestmark = pytest.mark.azurite
 
 
 def drain(connection_string: str, queue: str, *, encoded: bool = True) -> list:
-    client = QueueClient.from_connection_string(connection_string, queue)
-    found = []
-    while batch := list(client.receive_messages(max_messages=32)):
-        for message in batch:
-            found.append(json.loads(base64.b64decode(message.content)) if encoded else message.content)
-            client.delete_message(message)
-    return found
+    contents = drain_queue(connection_string, queue)
+    return [decode_json(c) for c in contents] if encoded else contents
 
 
 def pump(azurite) -> QueuePump:

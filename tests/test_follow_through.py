@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from azure.storage.queue import QueueClient
 
 from cancel_job.contract import FAILURES_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE
 from cancel_job.entrypoints import RetryDelivery, handle_queue_message
@@ -18,6 +16,7 @@ from cancel_job.queues import queue_client
 from cancel_job.runtime import get_service, reset_service, send_follow_up
 from cancel_job.settings import Settings
 from cancel_job.trace import resolve_trace
+from devtools.azurite import decode_json, drain_queue
 from devtools.queue_pump import QueueFunction, QueuePump
 from tests.conftest import VALID_TRACEPARENT, invoke_queue
 
@@ -111,13 +110,7 @@ def test_follow_up_that_finds_the_job_gone_records_it(app_env, emulator) -> None
 
 
 def drain(connection_string: str, queue: str) -> list[dict]:
-    client = QueueClient.from_connection_string(connection_string, queue)
-    found = []
-    while batch := list(client.receive_messages(max_messages=32)):
-        for message in batch:
-            found.append(json.loads(base64.b64decode(message.content)))
-            client.delete_message(message)
-    return found
+    return [decode_json(c) for c in drain_queue(connection_string, queue)]
 
 
 @pytest.mark.azurite
