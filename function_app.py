@@ -1,7 +1,8 @@
 """Azure Functions bindings. The logic lives in ``cancel_job``; this file only translates.
 
-Importing this module must not touch the network or the settings: the host indexes the
-functions at start-up, and an import error shows only as "0 functions found".
+Importing this module must not touch the network or fail on a bad setting: the host
+indexes the functions at start-up, and an import error shows only as "0 functions found".
+A bad setting is logged at import and reported by every invocation.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from cancel_job.entrypoints import (
     handle_queue_message,
 )
 from cancel_job.hostconfig import load_queue_host_config
-from cancel_job.runtime import get_service, send_follow_up
+from cancel_job.runtime import get_service, report_configuration, send_follow_up
 
 CANCEL_ROUTE = "jobs/imports/{id}/cancel"
 STATUS_ROUTE = "jobs/imports/{id}"
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+report_configuration()  # logs a bad setting at start-up; never raises
 
 
 def _http_call(req: func.HttpRequest) -> HttpCall:

@@ -34,6 +34,7 @@ _USAGE_CODES = {ErrorCode.INVALID_JOB_ID.value, ErrorCode.INSTANCE_NOT_ALLOWED.v
                 ErrorCode.CONFIGURATION_ERROR.value}
 # Polling a job for --wait: ADT's Jobs API allows about one request per second.
 _FIRST_POLL_SECONDS, _MAX_POLL_SECONDS = 1.0, 10.0
+_DRAIN_HIDE_SECONDS = 300
 
 EPILOG = """examples:
   python -m cancel_job cancel importjob1 --wait            # cancel, then follow it to "cancelled"
@@ -280,22 +281,30 @@ def _read_queue(args: argparse.Namespace, name: str, columns: list[tuple[str, st
     from azure.core.exceptions import AzureError
 
     queue = _queue(args, name, encode=False)
-    items: list[Any] = []
+    received: list[Any] = []
     try:
         if args.drain:
-            while len(items) < args.max and (batch := list(queue.receive_messages(
-                    max_messages=min(32, args.max - len(items)), visibility_timeout=60))):
-                for message in batch:
-                    items.append(_decode(message.content))
-                    queue.delete_message(message)
-        else:
-            items = [_decode(m.content) for m in queue.peek_messages(max_messages=min(32, args.max))]
+            # Hide the messages while they are printed; delete them only afterwards, so a
+            # crash in between loses nothing (they reappear when the timeout ends).
+            while len(received) < args.max and (batch := list(queue.receive_messages(
+                    max_messages=min(32, args.max - len(received)), visibility_timeout=_DRAIN_HIDE_SECONDS))):
+                received += batch
+        else:  # a peek sees at most 32 messages (a Storage limit); --drain reads them all
+            received = list(queue.peek_messages(max_messages=min(32, args.max)))
     except AzureError as exc:
         return _storage_error(f"read {name}", exc)
+    items = [_decode(message.content) for message in received]
     if args.json:
         print(to_json(items))
     else:
         _table([flatten(item) for item in items], columns, sys.stdout)
+    sys.stdout.flush()
+    if args.drain:
+        try:
+            for message in received:
+                queue.delete_message(message)
+        except AzureError as exc:
+            return _storage_error(f"remove the printed messages from {name} (they will reappear)", exc)
     return EXIT_OK
 
 

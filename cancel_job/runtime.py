@@ -7,6 +7,7 @@ each use, so every invocation reports it, until the settings are fixed.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from .adt import AdtClient
@@ -14,7 +15,7 @@ from .contract import REQUESTS_QUEUE
 from .identity import build_credential
 from .queues import queue_client
 from .service import CancelService
-from .settings import Settings
+from .settings import ConfigurationError, Settings
 
 _lock = threading.Lock()
 _service: CancelService | None = None
@@ -29,6 +30,19 @@ def build_service(settings: Settings, credential=None) -> CancelService:
         read_timeout=settings.read_timeout_seconds,
     )
     return CancelService(settings, client)
+
+
+def report_configuration() -> str | None:
+    """Log a configuration problem at start-up, so it shows before the first request does.
+
+    Never raises: a bad setting must not keep the functions from being indexed.
+    """
+    try:
+        Settings.from_env()
+    except ConfigurationError as exc:
+        logging.getLogger("cancel_job").error("configuration error: %s", exc)
+        return str(exc)
+    return None
 
 
 def get_service() -> CancelService:

@@ -132,3 +132,17 @@ def test_console_script_is_declared() -> None:
 
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["adt-import-cancel"] == "cancel_job.cli:main"
+
+
+@pytest.mark.azurite
+def test_drain_reads_past_the_32_message_peek_limit(azurite, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
+    results = queue_client(RESULTS_QUEUE)
+    for i in range(40):
+        results.send_message(json.dumps({"id": f"job{i}", "status": "cancelled"}))
+    assert main(["results", "--json", "--max", "100"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 32  # a peek: Storage's limit
+    assert main(["results", "--drain", "--json", "--max", "100"]) == 0
+    assert sorted(j["id"] for j in json.loads(capsys.readouterr().out)) == sorted(f"job{i}" for i in range(40))
+    assert main(["results", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []

@@ -68,6 +68,17 @@ def test_importing_the_app_needs_no_settings(monkeypatch: pytest.MonkeyPatch) ->
     assert set(indexed_functions(reloaded.app)) == ALL_FUNCTIONS
 
 
+def test_a_bad_setting_is_logged_at_start_up(monkeypatch, caplog) -> None:
+    import importlib
+
+    import function_app
+
+    monkeypatch.setenv("ADT_ENDPOINT", "http://adt.example")
+    importlib.reload(function_app)
+    [record] = [r for r in caplog.records if r.name == "cancel_job" and r.levelname == "ERROR"]
+    assert "ADT_ENDPOINT" in record.getMessage() and "plain http" in record.getMessage()
+
+
 def test_host_json_keeps_base64_encoding() -> None:
     from cancel_job.hostconfig import load_queue_host_config
 

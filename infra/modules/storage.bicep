@@ -70,8 +70,9 @@ resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-
 
 // Blob Data Owner: host storage and the deployment package. Queue Data Contributor: the
 // trigger updates and deletes messages and the outputs add them (Reader plus Message
-// Processor cannot put a failed message back). Table Data Contributor: the host keeps
-// timer and diagnostics state in tables when AzureWebJobsStorage is identity-based.
+// Processor cannot put a failed message back). Table Data Contributor: host 4.1038 and later
+// write diagnostic events to a table in AzureWebJobsStorage and log a 403 every ten minutes
+// without it (azure-functions-host#10995).
 var identityRoles = [
   roles.storageBlobDataOwner
   roles.storageQueueDataContributor
