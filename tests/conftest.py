@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 from azure.functions.queue import QueueMessage
+from hypothesis import settings as hypothesis_settings
 
 from cancel_job.runtime import reset_service
 from devtools.adt_emulator import AdtEmulator
@@ -19,6 +21,11 @@ from devtools.azurite import Azurite, create_queues
 from devtools.queue_pump import HostContext, OutBinding, indexed_functions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# In CI the fuzz tests use a fixed seed, so a run is reproducible; locally they explore.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 VALID_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
