@@ -16,8 +16,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from .contract import ERROR_CODE_HEADER, ErrorCode
 from .follow_through import Expired, Scheduled, next_step
 from .messages import CancelRequest, InvalidMessageError, body_text, parse_message
-from .observability import log_outcome
+from .observability import log_outcome, logger
 from .outcomes import Failure, Outcome, Success, failure_record, to_json
+from .redact import redact
 from .service import CancelService
 from .settings import DEFAULT_STATUS_POLL_SECONDS, ConfigurationError
 
@@ -57,13 +58,18 @@ class RetryDelivery(Exception):
 
 
 def _run(provider: ServiceProvider, request: CancelRequest, invocation: Invocation, *, read: bool = False) -> Outcome:
-    """Cancel (or, with ``read``, read) the job; a configuration error is an outcome too."""
+    """Cancel (or, with ``read``, read) the job. A configuration error is an outcome too, and
+    so is a bug: no exception leaves an entry point unrecorded."""
     try:
         service = provider()
+        operation = service.read if read else service.cancel
+        return operation(request, invocation.traceparent, invocation.tracestate)
     except ConfigurationError as exc:
         return Failure(ErrorCode.CONFIGURATION_ERROR.value, str(exc), transient=True)
-    operation = service.read if read else service.cancel
-    return operation(request, invocation.traceparent, invocation.tracestate)
+    except Exception as exc:  # a bug, not bad input: say so, and let the queue path retry
+        logger.error("unexpected %s while handling a request: %s", type(exc).__name__, redact(str(exc))[:300])
+        return Failure(ErrorCode.INTERNAL_ERROR.value, f"unexpected {type(exc).__name__}; see the logs",
+                       job_id=request.job_id if isinstance(request.job_id, str) else None, transient=True)
 
 
 class HttpCall(NamedTuple):

@@ -67,7 +67,7 @@ class Failure(NamedTuple):
     @property
     def http_status(self) -> int:
         """The status the HTTP entry point answers with."""
-        if self.code == ErrorCode.CONFIGURATION_ERROR:
+        if self.code in (ErrorCode.CONFIGURATION_ERROR, ErrorCode.INTERNAL_ERROR):
             return 500
         if self.transient:
             return 429 if self.adt_status == 429 else 503

@@ -228,3 +228,22 @@ def test_other_instances_get_instance_not_allowed_and_no_request(app_env, emulat
     record = invoke_queue(json.dumps({"jobId": "job1", "instance": instance})).failure_json
     assert record["error"]["code"] == "InstanceNotAllowed"
     assert job_calls(emulator) == []
+
+
+def test_a_bug_is_an_internal_error_not_a_crash(app_env, emulator, monkeypatch, captured_logs) -> None:
+    from cancel_job import runtime
+
+    service = runtime.get_service()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom Bearer eyJhbGciOi.eyJzdWIi.c2ln")
+
+    monkeypatch.setattr(service, "cancel", broken)
+    response = invoke_http("job1").returned
+    assert response.status_code == 500 and response.headers["x-ms-error-code"] == "InternalError"
+    with pytest.raises(RetryDelivery, match="InternalError"):
+        invoke_queue(b"job1", dequeue_count=1)
+    last = load_queue_host_config().max_dequeue_count
+    record = invoke_queue(b"job1", dequeue_count=last).failure_json
+    assert record["error"]["code"] == "InternalError" and record["jobId"] == "job1"
+    assert "eyJhbGciOi" not in captured_logs.text
