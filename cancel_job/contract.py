@@ -106,7 +106,7 @@ class ErrorCode(StrEnum):
     CONFIGURATION_ERROR = "ConfigurationError"
     INVALID_REQUEST = "InvalidRequest"
     FOLLOW_THROUGH_EXPIRED = "FollowThroughExpired"
-    INTERNAL_ERROR = "InternalError"
+    UNEXPECTED_ERROR = "UnexpectedError"
 
 
 # Codes only the queue path produces (in failure records); the HTTP API never answers them.

@@ -68,7 +68,7 @@ def _run(provider: ServiceProvider, request: CancelRequest, invocation: Invocati
         return Failure(ErrorCode.CONFIGURATION_ERROR.value, str(exc), transient=True)
     except Exception as exc:  # a bug, not bad input: say so, and let the queue path retry
         logger.error("unexpected %s while handling a request: %s", type(exc).__name__, redact(str(exc))[:300])
-        return Failure(ErrorCode.INTERNAL_ERROR.value, f"unexpected {type(exc).__name__}; see the logs",
+        return Failure(ErrorCode.UNEXPECTED_ERROR.value, f"unexpected {type(exc).__name__}; see the logs",
                        job_id=request.job_id if isinstance(request.job_id, str) else None, transient=True)
 
 

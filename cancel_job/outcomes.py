@@ -67,8 +67,8 @@ class Failure(NamedTuple):
     @property
     def http_status(self) -> int:
         """The status the HTTP entry point answers with."""
-        if self.code in (ErrorCode.CONFIGURATION_ERROR, ErrorCode.INTERNAL_ERROR):
-            return 500
+        if self.adt_status is None and self.code in (ErrorCode.CONFIGURATION_ERROR, ErrorCode.UNEXPECTED_ERROR):
+            return 500  # our own trouble, not ADT's (whose codes may look alike)
         if self.transient:
             return 429 if self.adt_status == 429 else 503
         if self.code in _OWN_HTTP_STATUS:

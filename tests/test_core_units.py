@@ -42,6 +42,8 @@ ADT = "https://x.api.weu.digitaltwins.azure.net"
         (Failure(ErrorCode.UPSTREAM_UNAVAILABLE.value, "m", transient=True), 503),
         (Failure("InternalError", "m", adt_status=500, transient=True), 503),
         (Failure(ErrorCode.CONFIGURATION_ERROR.value, "m", transient=True), 500),
+        (Failure(ErrorCode.UNEXPECTED_ERROR.value, "m", transient=True), 500),
+        (Failure("ConfigurationError", "m", adt_status=400), 400),  # ADT's code that looks like ours
     ],
 )
 def test_http_status_of_each_failure(failure: Failure, status: int) -> None:

@@ -240,10 +240,10 @@ def test_a_bug_is_an_internal_error_not_a_crash(app_env, emulator, monkeypatch, 
 
     monkeypatch.setattr(service, "cancel", broken)
     response = invoke_http("job1").returned
-    assert response.status_code == 500 and response.headers["x-ms-error-code"] == "InternalError"
-    with pytest.raises(RetryDelivery, match="InternalError"):
+    assert response.status_code == 500 and response.headers["x-ms-error-code"] == "UnexpectedError"
+    with pytest.raises(RetryDelivery, match="UnexpectedError"):
         invoke_queue(b"job1", dequeue_count=1)
     last = load_queue_host_config().max_dequeue_count
     record = invoke_queue(b"job1", dequeue_count=last).failure_json
-    assert record["error"]["code"] == "InternalError" and record["jobId"] == "job1"
+    assert record["error"]["code"] == "UnexpectedError" and record["jobId"] == "job1"
     assert "eyJhbGciOi" not in captured_logs.text
