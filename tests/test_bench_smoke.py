@@ -1,0 +1,49 @@
+"""The benchmark's moving parts work (no timings are asserted: figures live in docs/)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from devtools import bench
+
+
+@pytest.fixture(scope="module")
+def emulator_process():
+    with bench.EmulatorProcess() as emulator:
+        yield emulator
+
+
+def test_every_variant_cancels_against_the_emulator_process(emulator_process, monkeypatch) -> None:
+    for key, value in emulator_process.environment.items():
+        monkeypatch.setenv(key, value)
+    from azure.identity import ManagedIdentityCredential
+
+    from cancel_job.runtime import reset_service
+
+    reset_service()
+    token = ManagedIdentityCredential().get_token(bench.SCOPE).token
+    variants = {
+        "bare": bench.bare_client(emulator_process, token),
+        "function (HTTP)": bench.function_http(),
+        "function (queue)": bench.function_queue(),
+        "SDK": bench.sdk_client(emulator_process),
+        "naive": bench.naive_client(emulator_process),
+    }
+    comparison = bench.Comparison(list(variants)).run(emulator_process, variants, blocks=2, size=3)
+    assert all(len(rates) == 2 and all(r > 0 for r in rates) for rates in comparison.rates.values())
+    stats = emulator_process.control("stats")
+    assert list(stats["jobs"].values()).count("cancelling") + list(stats["jobs"].values()).count("cancelled") == 30
+    reset_service()
+
+
+def test_the_ceiling_and_import_report_run(emulator_process, monkeypatch) -> None:
+    from azure.identity import ManagedIdentityCredential
+
+    for key, value in emulator_process.environment.items():
+        monkeypatch.setenv(key, value)
+    token = ManagedIdentityCredential().get_token(bench.SCOPE).token
+    assert bench.emulator_ceiling(emulator_process, token, per_process=5, processes=2) > 0
+    report = dict(bench.import_times({**os.environ, "PYTHONPATH": str(bench.REPO_ROOT)}))
+    assert report["function_app"] > 0 and "azure.functions" in report
