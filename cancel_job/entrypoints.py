@@ -20,7 +20,7 @@ from .observability import log_outcome, logger
 from .outcomes import Failure, Outcome, Success, failure_record, to_json
 from .redact import redact
 from .service import CancelService
-from .settings import DEFAULT_STATUS_POLL_SECONDS, ConfigurationError
+from .settings import ConfigurationError
 
 ServiceProvider = Callable[[], CancelService]
 FollowUpSender = Callable[[str, int], None]  # (message body, delay in seconds)
@@ -123,13 +123,6 @@ def _job_reply(outcome: Success, call: HttpCall, *, poll: bool, poll_seconds: fl
     return HttpReply(200, body, headers)
 
 
-def _poll_seconds(provider: ServiceProvider) -> float:
-    try:
-        return provider().settings.status_poll_seconds
-    except ConfigurationError:
-        return DEFAULT_STATUS_POLL_SECONDS
-
-
 def handle_http_cancel(
     provider: ServiceProvider,
     call: HttpCall,
@@ -149,7 +142,7 @@ def handle_http_cancel(
                 invocation_id=invocation.invocation_id)
     if isinstance(outcome, Failure):
         return _error_reply(outcome, record=True, request_text=request_text)
-    reply = _job_reply(outcome, call, poll=bool(wait), poll_seconds=_poll_seconds(provider))
+    reply = _job_reply(outcome, call, poll=bool(wait), poll_seconds=provider().settings.status_poll_seconds)
     return reply._replace(result=reply.body)
 
 
@@ -166,7 +159,7 @@ def handle_http_status(
                 invocation_id=invocation.invocation_id)
     if isinstance(outcome, Failure):
         return _error_reply(outcome, record=False, request_text="")
-    return _job_reply(outcome, call, poll=True, poll_seconds=_poll_seconds(provider))
+    return _job_reply(outcome, call, poll=True, poll_seconds=provider().settings.status_poll_seconds)
 
 
 def _follow_through(
