@@ -171,30 +171,27 @@ class CancelService:
         This settles both a retry of a cancel whose first answer was lost and a repeated
         delivery of a cancel that already succeeded.
         """
-        answer = self._send_with_retries(call, self.client.get, GET)
-        if isinstance(answer, Failure):
-            return answer
-        if answer.status != 200:
-            if answer.status == 404 and answer.error_code == ADT_JOB_NOT_FOUND:
-                return self._adt_failure(call, answer)
+        read = self._read(call)
+        if isinstance(read, Failure):
+            if read.transient or (read.adt_status == 404 and read.code == ADT_JOB_NOT_FOUND):
+                return read
             return self._adt_failure(call, refusal)
-        job = answer.json_object() or {}
-        status = job.get("status")
+        status = read.job_status
         if status in assumptions.CANCEL_TOOK_EFFECT_STATUSES:
-            return self._succeeded(call, answer, already_in_effect=True)
+            return read._replace(already_in_effect=True)
         if status in assumptions.NOTHING_TO_CANCEL_STATUSES:
             return call.failed(
                 ErrorCode.JOB_NOT_CANCELLABLE.value,
                 f"import job is already {status}; there is nothing to cancel",
                 adt_status=refusal.status,
-                job=job,
+                job=read.job,
             )
-        return self._adt_failure(call, refusal, job=job)
+        return self._adt_failure(call, refusal, job=read.job)
 
-    def _succeeded(self, call: _Call, answer: AdtResponse, *, already_in_effect: bool = False) -> Success:
+    def _succeeded(self, call: _Call, answer: AdtResponse) -> Success:
         return Success(
             job_id=call.job_id, job=answer.json_object() or {}, endpoint=call.endpoint,
-            trace=call.trace, attempts=call.attempts, already_in_effect=already_in_effect,
+            trace=call.trace, attempts=call.attempts,
         )
 
     def _adt_failure(self, call: _Call, answer: AdtResponse, **kwargs) -> Failure:
