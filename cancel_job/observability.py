@@ -12,11 +12,13 @@ logger = logging.getLogger("cancel_job")
 
 
 def outcome_name(outcome: Outcome, *, retrying: bool = False) -> str:
+    """``retrying`` or ``failed``; else the job's status: ``cancelling``/``cancelled`` for a
+    cancel, whatever ADT reported (``running``, ``succeeded``, ...) for a status read."""
     if retrying:
         return "retrying"
     if isinstance(outcome, Failure):
         return "failed"
-    return "cancelled" if outcome.job_status == "cancelled" else "cancelling"
+    return outcome.job_status or "unknown"
 
 
 def outcome_fields(
@@ -53,7 +55,7 @@ def outcome_fields(
 
 def log_outcome(outcome: Outcome, **kwargs: Any) -> dict[str, Any] | None:
     name = outcome_name(outcome, retrying=kwargs.get("retrying", False))
-    level = logging.INFO if name in ("cancelled", "cancelling") else logging.WARNING
+    level = logging.WARNING if name in ("failed", "retrying") else logging.INFO
     if not logger.isEnabledFor(level):  # build nothing for a record nobody reads
         return None
     fields = outcome_fields(outcome, **kwargs)

@@ -61,3 +61,12 @@ def test_one_structured_record_per_outcome(app_env, emulator, captured_logs) -> 
     assert (record.jobId, record.outcome, record.adtStatus, record.dequeueCount) == ("job1", "cancelling", 200, 2)
     assert record.instance == "127.0.0.1" and record.attempts == 1 and len(record.traceId) == 32
     assert record.invocationId and record.durationMs >= 0
+
+
+def test_status_reads_log_the_jobs_own_status(app_env, emulator, captured_logs) -> None:
+    from tests.conftest import invoke_status
+
+    emulator.add_job("job1", status="succeeded")
+    invoke_status("job1")
+    [record] = [r for r in captured_logs.records if r.name == "cancel_job"]
+    assert (record.entry, record.outcome, record.levelno) == ("status", "succeeded", logging.INFO)
