@@ -38,10 +38,9 @@ class IdentityError(Exception):
 class TransportError(Exception):
     """No HTTP answer. ``request_sent`` is False only when ADT surely never saw it."""
 
-    def __init__(self, message: str, *, request_sent: bool, timeout: bool = False) -> None:
+    def __init__(self, message: str, *, request_sent: bool) -> None:
         super().__init__(message)
         self.request_sent = request_sent
-        self.timeout = timeout
 
 
 class AdtResponse:
@@ -154,9 +153,9 @@ class AdtClient:
                 method, url, headers=headers, timeout=self._timeout, allow_redirects=False
             )
         except requests.exceptions.ConnectTimeout:
-            raise TransportError("timed out connecting to ADT", request_sent=False, timeout=True) from None
+            raise TransportError("timed out connecting to ADT", request_sent=False) from None
         except requests.exceptions.ReadTimeout:
-            raise TransportError("timed out waiting for ADT's answer", request_sent=True, timeout=True) from None
+            raise TransportError("timed out waiting for ADT's answer", request_sent=True) from None
         except requests.exceptions.ConnectionError as exc:
             sent = not _is_connect_failure(exc)
             what = "connection to ADT dropped" if sent else "could not connect to ADT"
