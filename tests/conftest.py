@@ -99,6 +99,16 @@ class Invoked:
         return None if self.failure is None else json.loads(self.failure)
 
 
+def http_request(method: str, path: str, job_id: str | None, headers: dict[str, str] | None,
+                 params: dict[str, str] | None) -> func.HttpRequest:
+    """The HttpRequest the worker builds for a route with ``{id}``."""
+    return func.HttpRequest(
+        method, f"https://myapp.azurewebsites.net/api/{path}",
+        headers=headers or {}, params=params or {},
+        route_params={} if job_id is None else {"id": job_id}, body=b"",
+    )
+
+
 def invoke_http(
     job_id: str | None,
     *,
@@ -107,11 +117,7 @@ def invoke_http(
     context: HostContext | None = None,
 ) -> Invoked:
     fn = functions_by_name()["cancel_import_job_http"].get_user_function()
-    request = func.HttpRequest(
-        "POST", f"https://myapp.azurewebsites.net/api/jobs/imports/{job_id}/cancel",
-        headers=headers or {}, params=params or {},
-        route_params={} if job_id is None else {"id": job_id}, body=b"",
-    )
+    request = http_request("POST", f"jobs/imports/{job_id}/cancel", job_id, headers, params)
     outputs = {"results": OutBinding(), "failures": OutBinding()}
     returned = fn(req=request, context=context or HostContext("cancel_import_job_http"), **outputs)
     return Invoked(returned, outputs)
@@ -121,11 +127,7 @@ def invoke_status(
     job_id: str | None, *, params: dict[str, str] | None = None, headers: dict[str, str] | None = None
 ) -> Any:
     fn = functions_by_name()["import_job_status"].get_user_function()
-    request = func.HttpRequest(
-        "GET", f"https://myapp.azurewebsites.net/api/jobs/imports/{job_id}",
-        headers=headers or {}, params=params or {},
-        route_params={} if job_id is None else {"id": job_id}, body=b"",
-    )
+    request = http_request("GET", f"jobs/imports/{job_id}", job_id, headers, params)
     return fn(req=request, context=HostContext("import_job_status"))
 
 
