@@ -9,6 +9,7 @@ proxy and netrc settings from the environment.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -18,11 +19,13 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
+from .assumptions import CORRELATION_HEADER
 from .contract import ADT_API_VERSION, ADT_TOKEN_SCOPE, ERROR_CODE_HEADER
 from .endpoints import Endpoint, EndpointError, parse_endpoint
 from .redact import redact
 
 _MAX_ERROR_MESSAGE = 500
+_CORRELATION_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
 # Renew a token this long before it expires (azure-core's bearer policy uses 300 s too).
 TOKEN_REFRESH_MARGIN_SECONDS = 300
 
@@ -60,6 +63,13 @@ class AdtResponse:
                 value = None
             self._parsed = value if isinstance(value, dict) else None
         return self._parsed
+
+    @property
+    def correlation_id(self) -> str | None:
+        """ADT's id for this exchange, which support asks for. A GUID today; anything that
+        is not a short plain token is dropped rather than copied into records and logs."""
+        value = (self.headers.get(CORRELATION_HEADER) or "").strip()
+        return value if _CORRELATION_ID.fullmatch(value) else None
 
     @property
     def error_code(self) -> str | None:

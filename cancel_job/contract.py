@@ -42,6 +42,7 @@ class Setting(StrEnum):
     FOLLOW_THROUGH_INTERVAL_SECONDS = "FOLLOW_THROUGH_INTERVAL_SECONDS"
     FOLLOW_THROUGH_MAX_CHECKS = "FOLLOW_THROUGH_MAX_CHECKS"
     FOLLOW_THROUGH_DEADLINE_SECONDS = "FOLLOW_THROUGH_DEADLINE_SECONDS"
+    ADT_JOBS_REQUESTS_PER_SECOND = "ADT_JOBS_REQUESTS_PER_SECOND"
 
 
 # Settings the platform sets by itself; a deployment must not set them.
@@ -102,6 +103,7 @@ class ErrorCode(StrEnum):
     JOB_NOT_CANCELLABLE = "JobNotCancellable"
     UPSTREAM_ERROR = "UpstreamError"
     UPSTREAM_UNAVAILABLE = "UpstreamUnavailable"
+    TOO_MANY_REQUESTS = "TooManyRequests"
     IDENTITY_UNAVAILABLE = "IdentityUnavailable"
     CONFIGURATION_ERROR = "ConfigurationError"
     INVALID_REQUEST = "InvalidRequest"
@@ -111,10 +113,5 @@ class ErrorCode(StrEnum):
 
 # Codes only the queue path produces (in failure records); the HTTP API never answers them.
 QUEUE_ONLY_CODES = frozenset({ErrorCode.INVALID_MESSAGE, ErrorCode.FOLLOW_THROUGH_EXPIRED})
-
-
-# ADT's codes that the app reads (it never invents them).
-ADT_VALIDATION_FAILED = "ValidationFailed"
-ADT_JOB_NOT_FOUND = "ImportJobNotFound"
 
 ERROR_CODE_HEADER = "x-ms-error-code"

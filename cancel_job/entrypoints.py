@@ -57,13 +57,15 @@ class RetryDelivery(Exception):
     """Raised to the host so it redelivers the message later."""
 
 
-def _run(provider: ServiceProvider, request: CancelRequest, invocation: Invocation, *, read: bool = False) -> Outcome:
+def _run(provider: ServiceProvider, request: CancelRequest, invocation: Invocation, *, read: bool = False,
+         after_cancel: bool = False) -> Outcome:
     """Cancel (or, with ``read``, read) the job. A configuration error is an outcome too, and
     so is a bug: no exception leaves an entry point unrecorded."""
     try:
         service = provider()
-        operation = service.read if read else service.cancel
-        return operation(request, invocation.traceparent, invocation.tracestate)
+        if read:
+            return service.read(request, invocation.traceparent, invocation.tracestate, after_cancel=after_cancel)
+        return service.cancel(request, invocation.traceparent, invocation.tracestate)
     except ConfigurationError as exc:
         return Failure(ErrorCode.CONFIGURATION_ERROR.value, str(exc), transient=True)
     except Exception as exc:  # a bug, not bad input: say so, and let the queue path retry
@@ -89,17 +91,26 @@ class HttpCall(NamedTuple):
         )
 
 
-# Query parameters a status URL keeps: the instance, and the function key when the caller
-# authenticated with ``code=`` (a Logic App polls Location with the URL alone).
-_LOCATION_PARAMS = ("instance", "code")
-_FLAG_VALUES = {"true": True, "1": True, "false": False, "0": False}
+# The status route's flag that a cancel is behind the poll (see handle_http_status).
+AFTER_CANCEL_PARAM = "afterCancel"
+# Query parameters a status URL keeps: the instance, the flag, and the function key when
+# the caller authenticated with ``code=`` (a Logic App polls Location with the URL alone).
+_LOCATION_PARAMS = ("instance", AFTER_CANCEL_PARAM, "code")
+# Boolean query parameters take exactly these spellings, as docs/openapi.json declares.
+_FLAG_VALUES = {"true": True, "false": False}
 
 
-def status_location(call: HttpCall, job_id: str) -> str:
+def _flag(call: HttpCall, name: str) -> bool | None:
+    """A boolean query parameter (absent is false), or None when it is neither spelling."""
+    return _FLAG_VALUES.get(call.params.get(name, "false"))
+
+
+def status_location(call: HttpCall, job_id: str, *, after_cancel: bool = False) -> str:
     """The status route's absolute URL for ``job_id``, on the host the caller used."""
     parts = urlsplit(call.url)
     prefix = parts.path.split("/jobs/imports/", 1)[0]
-    query = urlencode([(name, call.params[name]) for name in _LOCATION_PARAMS if call.params.get(name)])
+    params = {**call.params, AFTER_CANCEL_PARAM: "true"} if after_cancel else call.params
+    query = urlencode([(name, params[name]) for name in _LOCATION_PARAMS if params.get(name)])
     return urlunsplit((parts.scheme, parts.netloc, f"{prefix}/jobs/imports/{job_id}", query, ""))
 
 
@@ -112,12 +123,13 @@ def _error_reply(outcome: Failure, *, record: bool, request_text: str) -> HttpRe
     return HttpReply(outcome.http_status, to_json(outcome.error_body()), headers, failure=failure)
 
 
-def _job_reply(outcome: Success, call: HttpCall, *, poll: bool, poll_seconds: float) -> HttpReply:
+def _job_reply(outcome: Success, call: HttpCall, *, poll: bool, poll_seconds: float,
+               after_cancel: bool = False) -> HttpReply:
     """200 with the ImportJob; with ``poll`` and a job in progress, 202 + Location."""
     body = to_json(outcome.job)
     headers = {"Content-Type": "application/json"}
     if poll and outcome.in_progress:
-        headers["Location"] = status_location(call, outcome.job_id)
+        headers["Location"] = status_location(call, outcome.job_id, after_cancel=after_cancel)
         headers["Retry-After"] = str(max(1, math.ceil(poll_seconds)))
         return HttpReply(202, body, headers)
     return HttpReply(200, body, headers)
@@ -132,7 +144,7 @@ def handle_http_cancel(
     while the job is still in progress (Logic Apps' asynchronous pattern)."""
     started = time.monotonic()
     request_text = call.job_id if isinstance(call.job_id, str) else ""
-    wait = _FLAG_VALUES.get(str(call.params.get("wait", "false")).lower())
+    wait = _flag(call, "wait")
     if wait is None:
         outcome: Outcome = Failure(ErrorCode.INVALID_REQUEST.value, "wait must be true or false",
                                    job_id=request_text or None)
@@ -142,7 +154,8 @@ def handle_http_cancel(
                 invocation_id=invocation.invocation_id)
     if isinstance(outcome, Failure):
         return _error_reply(outcome, record=True, request_text=request_text)
-    reply = _job_reply(outcome, call, poll=bool(wait), poll_seconds=provider().settings.status_poll_seconds)
+    reply = _job_reply(outcome, call, poll=wait, poll_seconds=provider().settings.status_poll_seconds,
+                       after_cancel=True)
     return reply._replace(result=reply.body)
 
 
@@ -152,9 +165,19 @@ def handle_http_status(
     invocation: Invocation = NO_INVOCATION,
 ) -> HttpReply:
     """GET jobs/imports/{id}: 202 + Location + Retry-After while the job is in progress,
-    200 with the final ImportJob once it is not. Reads write nothing to the queues."""
+    200 with the final ImportJob once it is not. Reads write nothing to the queues.
+
+    With ``afterCancel=true`` (the Location a cancel hands out) the poll ends as the cancel
+    would have: ``cancelled`` is 200, a job that ended ``succeeded`` or ``failed`` on its
+    own is 409 ``JobNotCancellable``. A plain read answers 200 whatever the job is.
+    """
     started = time.monotonic()
-    outcome = _run(provider, call.request(), invocation, read=True)
+    after_cancel = _flag(call, AFTER_CANCEL_PARAM)
+    if after_cancel is None:
+        outcome: Outcome = Failure(ErrorCode.INVALID_REQUEST.value, f"{AFTER_CANCEL_PARAM} must be true or false",
+                                   job_id=call.job_id if isinstance(call.job_id, str) else None)
+    else:
+        outcome = _run(provider, call.request(), invocation, read=True, after_cancel=after_cancel)
     log_outcome(outcome, entry="status", duration_seconds=time.monotonic() - started,
                 invocation_id=invocation.invocation_id)
     if isinstance(outcome, Failure):
@@ -200,7 +223,8 @@ def handle_queue_message(
     except InvalidMessageError as exc:
         outcome: Outcome = Failure(ErrorCode.INVALID_MESSAGE.value, str(exc), job_id=exc.job_id)
     else:
-        outcome = _run(provider, request, invocation, read=request.follow_up is not None)
+        follow_up = request.follow_up is not None  # a check of a cancel this app made
+        outcome = _run(provider, request, invocation, read=follow_up, after_cancel=follow_up)
         if isinstance(outcome, Success):
             step = _follow_through(provider, request, outcome, send_follow_up)
             if isinstance(step, Scheduled):

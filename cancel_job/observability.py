@@ -42,6 +42,7 @@ def outcome_fields(
         "attempts": outcome.attempts,
         "durationMs": round(duration_seconds * 1000, 1),
         "traceId": outcome.trace.trace_id if outcome.trace else None,
+        "adtCorrelationId": outcome.adt_correlation_id,
         "invocationId": invocation_id,
     }
     if dequeue_count is not None:

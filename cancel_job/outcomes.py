@@ -39,6 +39,7 @@ class Success(NamedTuple):
     trace: TraceContext
     attempts: int
     already_in_effect: bool = False  # an earlier cancel had taken effect; we read the job
+    adt_correlation_id: str | None = None  # ADT's mise-correlation-id of its last answer
 
     @property
     def job_status(self) -> str | None:
@@ -62,6 +63,7 @@ class Failure(NamedTuple):
     endpoint: Endpoint | None = None
     trace: TraceContext | None = None
     attempts: int = 0
+    adt_correlation_id: str | None = None  # ADT's mise-correlation-id, when ADT answered
 
     @property
     def http_status(self) -> int:
@@ -69,7 +71,8 @@ class Failure(NamedTuple):
         if self.adt_status is None and self.code in (ErrorCode.CONFIGURATION_ERROR, ErrorCode.UNEXPECTED_ERROR):
             return 500  # our own trouble, not ADT's (whose codes may look alike)
         if self.transient:
-            return 429 if self.adt_status == 429 else 503
+            throttled = self.adt_status == 429 or self.code == ErrorCode.TOO_MANY_REQUESTS
+            return 429 if throttled else 503
         if self.code in _OWN_HTTP_STATUS:
             return _OWN_HTTP_STATUS[ErrorCode(self.code)]
         if self.adt_status is not None and 400 <= self.adt_status < 500:
@@ -103,6 +106,7 @@ def failure_record(failed: Failure, *, request_text: str, dequeue_count: int) ->
         "jobId": None if failed.job_id is None else _cap(failed.job_id, MAX_RECORDED_JOB_ID_CHARS),
         "error": {"code": failed.code, "message": failed.message},
         "httpStatus": failed.adt_status,
+        "adtCorrelationId": failed.adt_correlation_id,
         "dequeueCount": dequeue_count,
         "request": _cap(request_text, MAX_RECORDED_REQUEST_CHARS),
         "failedDateTime": utc_now_rfc3339(),

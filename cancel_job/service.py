@@ -13,11 +13,12 @@ from functools import partial
 
 from . import assumptions
 from .adt import AdtClient, AdtResponse, IdentityError, TransportError
-from .contract import ADT_JOB_NOT_FOUND, ErrorCode
+from .contract import ErrorCode
 from .endpoints import Endpoint, InstanceNotAllowedError
 from .job_id import InvalidJobIdError, validate_job_id
 from .messages import CancelRequest
 from .outcomes import Failure, Outcome, Success
+from .pacing import Pacer
 from .retry import RetryBudget, RetryPolicy, is_retryable_status, server_retry_after
 from .settings import Settings
 from .telemetry import SpanHandle, client_span, operation_span
@@ -25,16 +26,18 @@ from .trace import TraceContext, resolve_trace
 
 
 class _Call:
-    """One cancel's shared state: where, what, which trace, and the attempts made."""
+    """One cancel's shared state: where, what, which trace, the attempts made, and ADT's
+    correlation id from its last answer."""
 
     def __init__(self, endpoint: Endpoint, job_id: str, trace: TraceContext, budget: RetryBudget) -> None:
         self.endpoint, self.job_id, self.trace, self.budget = endpoint, job_id, trace, budget
         self.attempts = 0
+        self.correlation_id: str | None = None
 
     def failed(self, code: str, message: str, **kwargs) -> Failure:
         return Failure(
             code=code, message=message, job_id=self.job_id, endpoint=self.endpoint,
-            trace=self.trace, attempts=self.attempts, **kwargs,
+            trace=self.trace, attempts=self.attempts, adt_correlation_id=self.correlation_id, **kwargs,
         )
 
 
@@ -53,6 +56,7 @@ def _traced(span: SpanHandle, call: _Call, outcome: Outcome) -> Outcome:
     span.set("adt.import_job.id", call.job_id)
     span.set("server.address", call.endpoint.host)
     span.set("adt.attempts", call.attempts)
+    span.set("adt.correlation_id", call.correlation_id)
     if isinstance(outcome, Failure):
         span.set("error.type", outcome.code)
         span.error(outcome.code)
@@ -75,6 +79,7 @@ class CancelService:
         self.settings, self.client, self.sleep, self.clock = settings, client, sleep, clock
         self.rng = rng or random.Random()
         self.policy = RetryPolicy(settings.max_attempts, settings.deadline_seconds)
+        self.pacer = Pacer(settings.jobs_requests_per_second, clock, sleep)
 
     def cancel(
         self,
@@ -90,10 +95,17 @@ class CancelService:
         request: CancelRequest,
         invocation_traceparent: object = None,
         invocation_tracestate: object = None,
+        *,
+        after_cancel: bool = False,
     ) -> Outcome:
-        """Read the job (GET), under the same validation, identity, trace and retry rules."""
-        return self._operation("read import job", self._read, request,
-                               invocation_traceparent, invocation_tracestate)
+        """Read the job (GET), under the same validation, identity, trace and retry rules.
+
+        ``after_cancel``: the read follows up a cancel (a follow-through check, or a poll of
+        the status URL a cancel handed out), so a job that ended on its own is
+        ``JobNotCancellable``, as it would have been for the cancel itself.
+        """
+        work = self._read_after_cancel if after_cancel else self._read
+        return self._operation("read import job", work, request, invocation_traceparent, invocation_tracestate)
 
     def _operation(self, name: str, work: Callable[[_Call], Outcome], request: CancelRequest,
                    invocation_traceparent: object, invocation_tracestate: object) -> Outcome:
@@ -109,6 +121,10 @@ class CancelService:
         if isinstance(answer, Failure):
             return answer
         return self._succeeded(call, answer) if answer.status == 200 else self._adt_failure(call, answer)
+
+    def _read_after_cancel(self, call: _Call) -> Outcome:
+        read = self._read(call)
+        return read if isinstance(read, Failure) else self._judge_cancel(call, read, answered=200)
 
     def list_jobs(self, instance: str | None = None) -> list[dict] | Failure:
         """All import jobs of the instance, following ``nextLink`` (which must stay on it)."""
@@ -157,41 +173,50 @@ class CancelService:
         if isinstance(answer, Failure):
             return answer
         if answer.status == 200:
-            return self._succeeded(call, answer)
+            return self._judge_cancel(call, self._succeeded(call, answer), answered=200)
         if (
-            answer.status == assumptions.CANCEL_REFUSED_STATUS
-            and answer.error_code == assumptions.CANCEL_REFUSED_CODE
+            answer.status == assumptions.SPEC_CANCEL_REFUSED_STATUS
+            and answer.error_code == assumptions.SPEC_CANCEL_REFUSED_CODE
         ):
             return self._settle_refused_cancel(call, answer)
         return self._adt_failure(call, answer)
 
     def _settle_refused_cancel(self, call: _Call, refusal: AdtResponse) -> Outcome:
-        """ADT refused the cancel: the job's status says whether there is anything to do.
+        """ADT refused the cancel as the spec says it may (400 ValidationFailed): the job's
+        status, read now, says what happened.
 
         This settles both a retry of a cancel whose first answer was lost and a repeated
-        delivery of a cancel that already succeeded.
+        delivery of a cancel that already succeeded. A read that fails reports its own
+        error, with its own retry class: it is what we could not find out.
         """
         read = self._read(call)
         if isinstance(read, Failure):
-            if read.transient or (read.adt_status == 404 and read.code == ADT_JOB_NOT_FOUND):
-                return read
-            return self._adt_failure(call, refusal)
-        status = read.job_status
-        if status in assumptions.CANCEL_TOOK_EFFECT_STATUSES:
+            return read
+        if read.job_status in assumptions.CANCEL_ACCEPTED_STATUSES:
             return read._replace(already_in_effect=True)
+        if read.job_status in assumptions.NOTHING_TO_CANCEL_STATUSES:
+            return self._judge_cancel(call, read, answered=refusal.status)
+        return self._adt_failure(call, refusal, job=read.job)
+
+    def _judge_cancel(self, call: _Call, job: Success, *, answered: int) -> Outcome:
+        """The job's status decides what a cancel achieved, whichever way ADT said it.
+
+        ``answered`` is ADT's HTTP status for the cancel (or the read), kept in the record.
+        """
+        status = job.job_status
         if status in assumptions.NOTHING_TO_CANCEL_STATUSES:
             return call.failed(
                 ErrorCode.JOB_NOT_CANCELLABLE.value,
                 f"import job is already {status}; there is nothing to cancel",
-                adt_status=refusal.status,
-                job=read.job,
+                adt_status=answered,
+                job=job.job,
             )
-        return self._adt_failure(call, refusal, job=read.job)
+        return job
 
     def _succeeded(self, call: _Call, answer: AdtResponse) -> Success:
         return Success(
             job_id=call.job_id, job=answer.json_object() or {}, endpoint=call.endpoint,
-            trace=call.trace, attempts=call.attempts,
+            trace=call.trace, attempts=call.attempts, adt_correlation_id=call.correlation_id,
         )
 
     def _adt_failure(self, call: _Call, answer: AdtResponse, **kwargs) -> Failure:
@@ -202,6 +227,8 @@ class CancelService:
                 f"ADT answered {status} (a redirect); redirects are not followed",
                 adt_status=status, **kwargs,
             )
+        if status == assumptions.THROTTLED_STATUS and not answer.error_code:
+            return call.failed(ErrorCode.TOO_MANY_REQUESTS.value, answer.error_message, adt_status=status, **kwargs)
         if 400 <= status < 500:
             code = answer.error_code or f"Http{status}"
             return call.failed(code, answer.error_message, adt_status=status, **kwargs)
@@ -216,22 +243,44 @@ class CancelService:
     ) -> AdtResponse | Failure:
         """Send until an answer that retrying cannot change, or until the budget is spent.
 
-        Returns ADT's answer (a 200 with a JSON object, or a status not worth retrying)
-        or a transient Failure carrying when to try again.
+        Every attempt waits its turn at the instance's gate (the pacing rule). Returns
+        ADT's answer (a 200 with a JSON object, or a status not worth retrying) or a
+        transient Failure carrying when to try again.
         """
+        gate = self.pacer.gate(call.endpoint)
+        not_before = self.clock()
+        problem: Failure | None = None
         retries = 0
         while True:
+            busy = gate.wait_turn(not_before, call.budget.deadline)
+            if busy is not None:
+                return self._paced_out(call, busy, problem)
             call.attempts += 1
-            problem = self._attempt(call, send, operation)
-            if isinstance(problem, AdtResponse):
-                return problem
+            answer = self._attempt(call, send, operation)
+            if isinstance(answer, AdtResponse):
+                return answer
+            problem = answer
             retries += 1
             wait = problem.retry_after
+            if problem.adt_status == assumptions.THROTTLED_STATUS:
+                gate.throttled(wait if wait is not None else self.policy.backoff(retries, self.rng))
             if wait is None:
                 wait = self.policy.backoff(retries, self.rng)
             if not call.budget.allows(retries, wait):
                 return problem._replace(retry_after=wait)
-            self.sleep(wait)
+            not_before = self.clock() + wait
+
+    def _paced_out(self, call: _Call, wait: float, problem: Failure | None) -> Failure:
+        """The gate would open only after the deadline: say so now rather than sleep and fail."""
+        rate = self.settings.jobs_requests_per_second
+        limit = f"ADT allows about {rate:g} request(s) per second per instance" if rate else "ADT throttled"
+        return call.failed(
+            ErrorCode.TOO_MANY_REQUESTS.value,
+            f"{limit}; this instance's next free turn is in {wait:.1f} s, after this request's deadline",
+            adt_status=problem.adt_status if problem else None,
+            transient=True,
+            retry_after=wait,
+        )
 
     def _attempt(self, call: _Call, send, operation: tuple[str, str]) -> AdtResponse | Failure:
         method, route = operation
@@ -248,6 +297,8 @@ class CancelService:
                 span.error(str(exc))
                 return call.failed(ErrorCode.UPSTREAM_UNAVAILABLE.value, str(exc), transient=True)
             span.set("http.response.status_code", answer.status)
+            call.correlation_id = answer.correlation_id
+            span.set("adt.correlation_id", call.correlation_id)
             if answer.status >= 400:
                 span.error(answer.error_code or str(answer.status))
             if answer.status == 401:  # a token ADT no longer accepts: fetch a new one next time

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from . import assumptions
 from .contract import Setting
 from .endpoints import EndpointAllowlist, EndpointError, parse_endpoint
 
@@ -41,6 +42,7 @@ class Settings(NamedTuple):
     follow_through_interval_seconds: float = DEFAULT_FOLLOW_THROUGH_INTERVAL_SECONDS
     follow_through_max_checks: int = DEFAULT_FOLLOW_THROUGH_MAX_CHECKS
     follow_through_deadline_seconds: float = DEFAULT_FOLLOW_THROUGH_DEADLINE_SECONDS
+    jobs_requests_per_second: float = assumptions.JOBS_REQUESTS_PER_SECOND
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +78,9 @@ class Settings(NamedTuple):
             follow_through_deadline_seconds=_positive(
                 env, Setting.FOLLOW_THROUGH_DEADLINE_SECONDS, DEFAULT_FOLLOW_THROUGH_DEADLINE_SECONDS
             ),
+            jobs_requests_per_second=_positive(
+                env, Setting.ADT_JOBS_REQUESTS_PER_SECOND, assumptions.JOBS_REQUESTS_PER_SECOND, zero_allowed=True
+            ),
         )
 
 
@@ -99,7 +104,9 @@ def _boolean(env: Mapping[str, str], setting: Setting) -> bool:
     return _BOOLEANS[raw.strip().lower()]
 
 
-def _positive(env: Mapping[str, str], setting: Setting, default: float, *, integer: bool = False) -> float:
+def _positive(
+    env: Mapping[str, str], setting: Setting, default: float, *, integer: bool = False, zero_allowed: bool = False
+) -> float:
     raw = env.get(setting.value)
     if raw is None or raw == "":
         return default
@@ -108,6 +115,7 @@ def _positive(env: Mapping[str, str], setting: Setting, default: float, *, integ
     except ValueError as exc:
         kind = "a whole number" if integer else "a number"
         raise ConfigurationError(f"{setting.value} must be {kind}, got {raw!r}") from exc
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigurationError(f"{setting.value} must be greater than 0, got {raw!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
+        bound = "0 or more" if zero_allowed else "greater than 0"
+        raise ConfigurationError(f"{setting.value} must be {bound}, got {raw!r}")
     return value

@@ -1,8 +1,14 @@
 """A local ADT Import Jobs API (2023-10-31) and App Service managed-identity endpoint.
 
-For tests, the demo and benchmarks only; it listens on loopback. It follows the official
-spec (tests validate its answers against it), keeps the job life cycle, records what it
-received, counts tokens and TCP connections, and injects faults on request.
+For tests, the demo and benchmarks only; it listens on loopback. By default it answers as
+the real service does (cancel_job/assumptions.py): a cancel answers 200 with the job as it
+was, and the job moves to ``cancelling`` and ``cancelled`` later; an unknown job is 404
+``JobNotFound`` with no ``x-ms-error-code``; every answer carries ``mise-correlation-id``
+and ``traceresponse``; requests beyond a token bucket per instance get 429 with
+``Retry-After``. ``answers="spec"`` switches to the spec's answers (400 ``ValidationFailed``
+for a job that cannot be cancelled, 404 ``ImportJobNotFound``). Its answers' bodies are
+validated against the official spec in the tests. It keeps the job life cycle, records
+what it received, counts tokens and TCP connections, and injects faults on request.
 
     python -m devtools.adt_emulator --port 8710
 
@@ -20,6 +26,7 @@ import secrets
 import socket
 import threading
 import time
+import uuid
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,7 +36,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cancel_job import assumptions
-from cancel_job.contract import ADT_API_VERSION, ADT_TOKEN_SCOPE
+from cancel_job.contract import ADT_API_VERSION, ADT_TOKEN_SCOPE, ERROR_CODE_HEADER
+from cancel_job.trace import new_span_id, new_trace_parent, parse_traceparent
 
 IDENTITY_PATH = "/msi/token"
 IDENTITY_API_VERSION = "2019-08-01"
@@ -75,6 +83,7 @@ class Job:
     created: float
     last_action: float
     finished: float | None = None
+    cancel_requested: float | None = None  # when a cancel was accepted (service answers)
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -99,13 +108,29 @@ class RecordedRequest:
     headers: dict[str, str]  # without Authorization
     authorized: bool
     at: float
+    correlation_id: str = ""  # the mise-correlation-id of the answer
+    status: int = 0  # the answer's status (0: none was sent)
+
+
+SERVICE_ANSWERS = "service"  # what the real service does (the default)
+SPEC_ANSWERS = "spec"  # what the 2023-10-31 spec says
 
 
 @dataclass
 class EmulatorConfig:
+    answers: str = SERVICE_ANSWERS
     start_delay: float = 0.0  # notstarted -> running
     run_duration: float | None = None  # running -> succeeded; None: runs until cancelled
-    cancel_duration: float = 0.5  # cancelling -> cancelled
+    cancel_accept_delay: float = 1.0  # service answers: a cancelled job stays as it was this long
+    cancel_duration: float = 1.0  # cancelling -> cancelled
+    # Throttling: a token bucket per instance. 0 turns it off. Retry-After is drawn from the
+    # range, sent in whole seconds when the range allows it, else as retry-after-ms (for
+    # scaled-up benchmarks). A request up to ``throttle_tolerance`` seconds early is let
+    # through, so loopback scheduling jitter does not count as a burst.
+    throttle_rate: float = assumptions.JOBS_REQUESTS_PER_SECOND
+    throttle_burst: float = 1.0
+    throttle_retry_after: tuple[float, float] = assumptions.THROTTLE_RETRY_AFTER_SECONDS
+    throttle_tolerance: float = 0.01
     latency: float = 0.0  # added to every answer
     max_jobs: int = 10_000
     page_size: int = 50
@@ -120,7 +145,7 @@ def chaos_fault(rng: random.Random, slow_seconds: float) -> Fault:
     cancels that take effect but answer 500."""
     kind = rng.choice(["429", "429ms", "500", "503", "drop", "slow", "effect500"])
     return {
-        "429": Fault(status=429, headers={"Retry-After": "1"}),
+        "429": Fault(status=429, headers={"Retry-After": "1"}),  # ADT's own shape: no code
         "429ms": Fault(status=429, headers={"retry-after-ms": "50"}),
         "500": Fault(status=500),
         "503": Fault(status=503),
@@ -132,7 +157,8 @@ def chaos_fault(rng: random.Random, slow_seconds: float) -> Fault:
 
 class EmulatorState:
     def __init__(self, identity_header: str) -> None:
-        self.lock = threading.Lock()
+        # Re-entrant: answers are counted under it, and some are sent while it is held.
+        self.lock = threading.RLock()
         self.identity_header = identity_header
         self.config = EmulatorConfig()
         self.jobs: dict[str, Job] = {}
@@ -145,18 +171,63 @@ class EmulatorState:
         self.cancels_applied = 0
         self.chaos_rng = random.Random()
         self.faults_injected = 0
+        self.throttle_rng = random.Random()
+        self.bucket_tokens = 0.0
+        self.bucket_time = float("-inf")
+        self.adt_answers: Counter[int] = Counter()  # status -> count, Import Jobs API only
+
+    def reset(self) -> None:
+        """Forget jobs, faults, requests, counters and configuration."""
+        with self.lock:
+            self.jobs.clear()
+            self.faults.clear()
+            self.requests.clear()
+            self.config = EmulatorConfig()
+            self.cancels_applied = 0
+            self.faults_injected = 0
+            self.adt_answers.clear()
+            self.bucket_tokens, self.bucket_time = 0.0, float("-inf")
+
+    def set_status(self, job_id: str, status: str) -> bool:
+        """Move a job to ``status`` now (a job that ends on its own, say); False if unknown."""
+        with self.lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return False
+            job.status, job.last_action, job.cancel_requested = status, time.time(), None
+            if status in assumptions.NOTHING_TO_CANCEL_STATUSES:
+                job.finished = job.last_action
+            return True
+
+    def admit(self, now: float) -> float | None:
+        """The token bucket: None to let the request through, else the Retry-After to send."""
+        cfg = self.config
+        if not cfg.throttle_rate:
+            return None
+        self.bucket_tokens = min(cfg.throttle_burst, self.bucket_tokens + (now - self.bucket_time) * cfg.throttle_rate)
+        self.bucket_time = now
+        if self.bucket_tokens + cfg.throttle_tolerance * cfg.throttle_rate >= 1.0:
+            self.bucket_tokens -= 1.0
+            return None
+        low, high = cfg.throttle_retry_after
+        if low >= 1 and float(low).is_integer() and float(high).is_integer():
+            return float(self.throttle_rng.randint(int(low), int(high)))
+        return round(self.throttle_rng.uniform(low, high), 3)
 
     def advance(self, job: Job, now: float) -> None:
         """Move a job along its life cycle according to the elapsed time."""
         cfg = self.config
+        if (job.cancel_requested is not None and job.status in assumptions.CANCELLABLE_STATUSES
+                and now - job.cancel_requested >= cfg.cancel_accept_delay):
+            job.status, job.last_action = "cancelling", job.cancel_requested + cfg.cancel_accept_delay
         if job.status == "notstarted" and now - job.last_action >= cfg.start_delay:
             job.status, job.last_action = "running", job.last_action + cfg.start_delay
         if job.status == "running" and cfg.run_duration is not None and now - job.last_action >= cfg.run_duration:
             job.status = "succeeded"
             job.last_action = job.finished = job.last_action + cfg.run_duration
         if job.status == "cancelling" and now - job.last_action >= cfg.cancel_duration:
-            job.status = "cancelled"
-            job.last_action = job.finished = job.last_action + cfg.cancel_duration
+            # The real service leaves finishedDateTime out of a cancelled job.
+            job.status, job.last_action = "cancelled", job.last_action + cfg.cancel_duration
 
     def take_fault(self, op: str, job_id: str | None) -> Fault | None:
         with self.lock:
@@ -204,12 +275,35 @@ class _Handler(BaseHTTPRequestHandler):
         all_headers = {"Content-Length": str(len(payload))}
         if payload:
             all_headers["Content-Type"] = "application/json; charset=utf-8"
+        recorded = getattr(self, "_recorded", None)
+        if recorded is not None:  # an Import Jobs answer: the service's correlation headers
+            all_headers[assumptions.CORRELATION_HEADER] = recorded.correlation_id
+            all_headers[assumptions.TRACE_RESPONSE_HEADER] = self._trace_response()
+            recorded.status = status
+            with self.server.state.lock:
+                self.server.state.adt_answers[status] += 1
         all_headers.update(headers or {})
         lines += [f"{k}: {v}" for k, v in all_headers.items()]
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload)
 
-    def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        self._reply(status, {"error": {"code": code, "message": message}}, {"x-ms-error-code": code, **(headers or {})})
+    def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+               *, code_header: bool = True) -> None:
+        extra = {ERROR_CODE_HEADER: code} if code_header else {}
+        self._reply(status, {"error": {"code": code, "message": message}}, {**extra, **(headers or {})})
+
+    def _trace_response(self) -> str:
+        """W3C traceresponse: the caller's trace id (a new one without a valid traceparent)."""
+        parent = parse_traceparent(self.headers.get("traceparent"))
+        if parent is None:
+            parent = new_trace_parent()
+        return f"00-{parent.trace_id}-{new_span_id()}-{parent.flags}"
+
+    def _throttled(self, retry_after: float) -> None:
+        """ADT's 429: Retry-After, and a body with a statusCode but no code (no header either)."""
+        whole = retry_after.is_integer()
+        header = {"Retry-After": str(int(retry_after))} if whole else {"retry-after-ms": str(int(retry_after * 1000))}
+        message = f"Rate limit is exceeded. Try again in {retry_after:g} seconds."
+        self._reply(429, {"error": {"statusCode": 429, "message": message}}, header)
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -230,6 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- routing --------------------------------------------------------------------
     def _dispatch(self, method: str) -> None:
         state = self.server.state
+        self._recorded = None
         body = self._body()
         parts = urlsplit(self.path)
         if not hasattr(self, "_connection_kind"):  # one handler per TCP connection
@@ -245,12 +340,13 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else None
         authorized = token is not None and token in state.tokens
+        self._recorded = RecordedRequest(
+            method, parts.path, parts.query,
+            {k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"},
+            authorized, time.time(), str(uuid.uuid4()),
+        )
         with state.lock:
-            state.requests.append(RecordedRequest(
-                method, parts.path, parts.query,
-                {k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"},
-                authorized, time.time(),
-            ))
+            state.requests.append(self._recorded)
         if state.config.latency:
             time.sleep(state.config.latency)
         op, job_id = self._operation(method, parts.path)
@@ -263,6 +359,10 @@ class _Handler(BaseHTTPRequestHandler):
             if "api-version" not in query:
                 return self._error(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
             return self._error(400, "UnsupportedApiVersionParameter", "Only api-version 2023-10-31 is served here.")
+        with state.lock:
+            retry_after = state.admit(time.monotonic())
+        if retry_after is not None:
+            return self._throttled(retry_after)
         handlers = {
             "cancel": lambda: self._cancel(job_id),
             "get": lambda: self._get(job_id),
@@ -302,6 +402,12 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.status is None:
             return action()
         body = fault.body
+        if body is None and fault.status == 429 and ERROR_CODE_HEADER not in fault.headers:
+            retry_after = fault.headers.get("Retry-After")
+            body = {"error": {"statusCode": 429, "message": "Rate limit is exceeded."}}
+            if retry_after is not None:
+                body["error"]["message"] += f" Try again in {retry_after} seconds."
+            return self._reply(429, body, fault.headers)
         if body is None and fault.status >= 400:
             code = fault.headers.get("x-ms-error-code", f"Injected{fault.status}")
             body = {"error": {"code": code, "message": f"Injected fault {fault.status}."}}
@@ -340,7 +446,10 @@ class _Handler(BaseHTTPRequestHandler):
         return job
 
     def _not_found(self, job_id: str) -> None:
-        self._error(404, "ImportJobNotFound", f"The import job {job_id!r} was not found.")
+        message = f"The import job {job_id!r} was not found."
+        if self.server.state.config.answers == SPEC_ANSWERS:
+            return self._error(404, assumptions.SPEC_JOB_NOT_FOUND_CODE, message)
+        self._error(404, assumptions.JOB_NOT_FOUND_CODE, message, code_header=False)
 
     def _cancel(self, job_id: str) -> None:
         state = self.server.state
@@ -348,13 +457,19 @@ class _Handler(BaseHTTPRequestHandler):
             job = self._find(job_id)
             if job is None:
                 return self._not_found(job_id)
-            if job.status not in assumptions.CANCELLABLE_STATUSES:
-                return self._error(
-                    assumptions.CANCEL_REFUSED_STATUS, assumptions.CANCEL_REFUSED_CODE,
-                    f"The import job is {job.status} and cannot be cancelled.",
-                )
-            job.status, job.last_action = "cancelling", time.time()
-            state.cancels_applied += 1
+            if state.config.answers == SPEC_ANSWERS:
+                if job.status not in assumptions.CANCELLABLE_STATUSES:
+                    return self._error(
+                        assumptions.SPEC_CANCEL_REFUSED_STATUS, assumptions.SPEC_CANCEL_REFUSED_CODE,
+                        f"The import job is {job.status} and cannot be cancelled.",
+                    )
+                job.status, job.last_action = "cancelling", time.time()
+                state.cancels_applied += 1
+            elif job.status in assumptions.CANCELLABLE_STATUSES and job.cancel_requested is None:
+                # The real service answers with the job as it was; the cancel acts later.
+                job.cancel_requested = time.time()
+                state.cancels_applied += 1
+                state.advance(job, job.cancel_requested)
             body = job.to_json()
         self._reply(200, body)
 
@@ -451,21 +566,12 @@ class _Handler(BaseHTTPRequestHandler):
                                              doc.get("status", "running"), now, now)
             return self._reply(204)
         if method == "POST" and path == "reset":
-            with state.lock:
-                state.jobs.clear()
-                state.faults.clear()
-                state.requests.clear()
-                state.config = EmulatorConfig()
+            state.reset()
             return self._reply(204)
         match = re.fullmatch(r"jobs/([^/]+)/status", path)
         if method == "POST" and match:
-            with state.lock:
-                job = state.jobs.get(match.group(1))
-                if job is None:
-                    return self._not_found(match.group(1))
-                job.status, job.last_action = doc["status"], time.time()
-                if job.status in assumptions.TERMINAL_STATUSES:
-                    job.finished = job.last_action
+            if not state.set_status(match.group(1), doc["status"]):
+                return self._not_found(match.group(1))
             return self._reply(204)
         self._error(404, "NotFound", "Unknown emulator control path.")
 
@@ -551,10 +657,14 @@ class AdtEmulator:
         now = time.time()
         job = Job(job_id, f"https://example.blob.core.windows.net/in/{job_id}.ndjson",
                   f"https://example.blob.core.windows.net/out/{job_id}.ndjson", status, now, now,
-                  now if status in assumptions.TERMINAL_STATUSES else None)
+                  now if status in assumptions.NOTHING_TO_CANCEL_STATUSES else None)
         with self.state.lock:
             self.state.jobs[job_id] = job
             return job.to_json()
+
+    def set_status(self, job_id: str, status: str) -> None:
+        if not self.state.set_status(job_id, status):
+            raise KeyError(job_id)
 
     def job_status(self, job_id: str) -> str | None:
         with self.state.lock:
@@ -576,15 +686,10 @@ class AdtEmulator:
                 setattr(self.state.config, key, value)
             if "chaos_seed" in values:
                 self.state.chaos_rng.seed(values["chaos_seed"])
+                self.state.throttle_rng.seed(values["chaos_seed"])
 
     def reset(self) -> None:
-        with self.state.lock:
-            self.state.jobs.clear()
-            self.state.faults.clear()
-            self.state.requests.clear()
-            self.state.config = EmulatorConfig()
-            self.state.cancels_applied = 0
-            self.state.faults_injected = 0
+        self.state.reset()
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -610,8 +715,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--identity-header", help="the X-IDENTITY-HEADER secret (default: random)")
+    parser.add_argument("--answers", choices=[SERVICE_ANSWERS, SPEC_ANSWERS], default=SERVICE_ANSWERS,
+                        help="answer as the real service does (default) or as the spec says")
+    parser.add_argument("--throttle-rate", type=float, default=assumptions.JOBS_REQUESTS_PER_SECOND,
+                        help="requests per second before 429 (default: ADT's 1; 0 turns throttling off)")
     args = parser.parse_args(argv)
     emulator = AdtEmulator(args.host, args.port, args.identity_header)
+    emulator.configure(answers=args.answers, throttle_rate=args.throttle_rate)
     print(json.dumps(emulator.environment()), flush=True)
     try:
         emulator._server.serve_forever()

@@ -37,7 +37,10 @@ def emulator_session() -> Iterator[AdtEmulator]:
 
 @pytest.fixture
 def emulator(emulator_session: AdtEmulator) -> AdtEmulator:
+    """The emulator answering as the real service does, with throttling off: the tests
+    that are about throttling turn it on (a 5-14 s Retry-After would slow every test)."""
     emulator_session.reset()
+    emulator_session.configure(throttle_rate=0)
     return emulator_session
 
 
@@ -51,6 +54,7 @@ def app_env(emulator: AdtEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         "CANCEL_DEADLINE_SECONDS": "5",
         "CANCEL_MAX_ATTEMPTS": "4",
         "ADT_READ_TIMEOUT_SECONDS": "2",
+        "ADT_JOBS_REQUESTS_PER_SECOND": "0",  # spacing off; the pacing tests turn it on
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

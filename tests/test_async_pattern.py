@@ -23,19 +23,21 @@ def status_from_location(location: str):
     return invoke_status(job_id, params=params)
 
 
-def test_wait_true_polls_until_cancelled(app_env, emulator: AdtEmulator, monkeypatch) -> None:
+@pytest.mark.parametrize(("answers", "answered_status"), [("service", "running"), ("spec", "cancelling")])
+def test_wait_true_polls_until_cancelled(app_env, emulator: AdtEmulator, monkeypatch, answers,
+                                         answered_status) -> None:
     monkeypatch.setenv("STATUS_POLL_SECONDS", "2")
-    emulator.configure(cancel_duration=0.5)
+    emulator.configure(answers=answers, cancel_accept_delay=0.3, cancel_duration=0.3)
     emulator.add_job("job1")
     invoked = invoke_http("job1", params={"wait": "true"})
     accepted = invoked.returned
-    assert accepted.status_code == 202
+    assert accepted.status_code == 202  # ADT's job still running right after the cancel: in progress
     assert_matches_openapi(CANCEL, "post", accepted)
     assert accepted.headers["Retry-After"] == "2"
     location = accepted.headers["Location"]
-    assert location == "https://myapp.azurewebsites.net/api/jobs/imports/job1"
-    assert json.loads(accepted.get_body())["status"] == "cancelling"
-    assert invoked.result_json["status"] == "cancelling"  # the results queue gets the cancel's ImportJob
+    assert location == "https://myapp.azurewebsites.net/api/jobs/imports/job1?afterCancel=true"
+    assert json.loads(accepted.get_body())["status"] == answered_status  # exactly as ADT returned it
+    assert invoked.result_json["status"] == answered_status  # the results queue gets the cancel's ImportJob
 
     in_progress = status_from_location(location)
     assert in_progress.status_code == 202 and in_progress.headers["Location"] == location
@@ -69,7 +71,7 @@ def test_location_keeps_instance_and_function_key_query(app_env, emulator, monke
     instance = f"http://localhost:{emulator.port}"
     response = invoke_http("job1", params={"wait": "true", "instance": instance, "code": "key123"}).returned
     query = parse_qs(urlsplit(response.headers["Location"]).query)
-    assert query == {"instance": [instance], "code": ["key123"]}
+    assert query == {"instance": [instance], "afterCancel": ["true"], "code": ["key123"]}
     assert status_from_location(response.headers["Location"]).status_code == 202
 
 
@@ -103,7 +105,7 @@ def test_status_reads_follow_the_same_rules(app_env, emulator) -> None:
     assert [r for r in emulator.requests if r.path.startswith("/jobs")] == []
     # not found passes through
     missing = invoke_status("nosuchjob")
-    assert missing.status_code == 404 and missing.headers["x-ms-error-code"] == "ImportJobNotFound"
+    assert missing.status_code == 404 and missing.headers["x-ms-error-code"] == "JobNotFound"
     assert_matches_openapi(STATUS, "get", missing)
     # retries and trace
     emulator.add_job("job1", status="cancelled")
@@ -161,4 +163,30 @@ def test_openapi_document_is_valid_and_matches_the_app() -> None:
 
 def test_queue_results_unchanged_by_the_async_pattern(app_env, emulator) -> None:
     emulator.add_job("job1")
-    assert invoke_queue(b"job1").result_json["status"] == "cancelling"
+    assert invoke_queue(b"job1").result_json["status"] == "running"  # as ADT answered the cancel
+
+
+@pytest.mark.parametrize("final", ["succeeded", "failed"])
+def test_a_poll_after_cancel_that_ends_finished_is_job_not_cancellable(app_env, emulator, final) -> None:
+    """The job ended on its own before the cancel took effect: the poll ends as the cancel would."""
+    emulator.configure(cancel_accept_delay=60)
+    emulator.add_job("job1")
+    location = invoke_http("job1", params={"wait": "true"}).returned.headers["Location"]
+    assert status_from_location(location).status_code == 202
+    emulator.set_status("job1", final)
+    ended = status_from_location(location)
+    assert ended.status_code == 409 and ended.headers["x-ms-error-code"] == "JobNotCancellable"
+    assert final in json.loads(ended.get_body())["error"]["message"]
+    assert_matches_openapi(STATUS, "get", ended)
+    plain = invoke_status("job1")  # no cancel behind a plain read: 200 with whatever the job is
+    assert plain.status_code == 200 and json.loads(plain.get_body())["status"] == final
+
+
+@pytest.mark.parametrize("value", ["1", "0", "TRUE", "yes", ""])
+def test_flags_take_only_true_or_false(app_env, emulator, value) -> None:
+    emulator.add_job("job1")
+    cancel = invoke_http("job1", params={"wait": value}).returned
+    status = invoke_status("job1", params={"afterCancel": value})
+    for response in (cancel, status):
+        assert response.status_code == 400 and response.headers["x-ms-error-code"] == "InvalidRequest"
+    assert [r for r in emulator.requests if r.path.startswith("/jobs")] == []

@@ -1,10 +1,15 @@
-"""The emulator answers as the official spec says; these tests hold it to that."""
+"""The emulator answers as the real service does (cancel_job/assumptions.py), or, asked to,
+as the official spec says; its bodies validate against the spec either way."""
 
 from __future__ import annotations
+
+import re
+import time
 
 import pytest
 import requests
 
+from cancel_job import assumptions
 from cancel_job.contract import ADT_API_VERSION, ADT_TOKEN_SCOPE
 from devtools.adt_emulator import AdtEmulator, Fault
 from tests.spec_schema import assert_valid, documented_statuses, spec
@@ -29,15 +34,102 @@ def call(emulator: AdtEmulator, method: str, path: str, *, auth: bool = True, **
     return requests.request(method, f"{emulator.endpoint}{path}", headers=headers, timeout=5, **kwargs)
 
 
-def assert_error(answer: requests.Response, status: int, code: str) -> None:
+def assert_error(answer: requests.Response, status: int, code: str, *, header: bool = True) -> None:
     assert answer.status_code == status
-    assert answer.headers["x-ms-error-code"] == code
+    assert answer.headers.get("x-ms-error-code") == (code if header else None)
     assert_valid("ErrorResponse", answer.json())
     assert answer.json()["error"]["code"] == code
 
 
-def test_life_cycle_put_get_cancel_list_delete(emulator: AdtEmulator) -> None:
-    emulator.configure(cancel_duration=0.2)
+GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def assert_no_nulls(value: object) -> None:
+    """Fact 6: fields without a value are left out, never sent as null."""
+    if isinstance(value, dict):
+        assert None not in value.values(), value
+        for item in value.values():
+            assert_no_nulls(item)
+
+
+def test_service_answers_a_cancel_with_the_job_as_it_was_then_cancels_it(emulator: AdtEmulator) -> None:
+    """Facts 1 and 6: 200 with the job still running; cancelling, then cancelled, later;
+    a cancelled job has no finishedDateTime."""
+    emulator.configure(cancel_accept_delay=0.3, cancel_duration=0.3)
+    emulator.add_job("job1")
+    answered = call(emulator, "POST", f"/jobs/imports/job1/cancel?{API}")
+    assert answered.status_code == 200 and answered.json()["status"] == "running"
+    assert_valid("ImportJob", answered.json())
+    assert_no_nulls(answered.json())
+    from tests.conftest import wait_for
+
+    seen = set()
+
+    def cancelled() -> dict | None:
+        job = call(emulator, "GET", f"/jobs/imports/job1?{API}").json()
+        seen.add(job["status"])
+        return job if job["status"] == "cancelled" else None
+
+    final = wait_for(cancelled, timeout=10)
+    assert "cancelling" in seen and "finishedDateTime" not in final
+    assert_no_nulls(final)
+    assert emulator.state.cancels_applied == 1
+
+
+@pytest.mark.parametrize("status", ["succeeded", "failed", "cancelling", "cancelled"])
+def test_service_answers_200_unchanged_for_a_job_it_cannot_cancel(emulator: AdtEmulator, status: str) -> None:
+    """Fact 2: no 400 ValidationFailed."""
+    emulator.add_job("job1", status=status)
+    answered = call(emulator, "POST", f"/jobs/imports/job1/cancel?{API}")
+    assert answered.status_code == 200 and answered.json()["status"] == status
+    assert emulator.job_status("job1") == status and emulator.state.cancels_applied == 0
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_service_answers_unknown_jobs_404_job_not_found_without_the_header(emulator: AdtEmulator, method) -> None:
+    """Fact 3."""
+    path = "/jobs/imports/nosuchjob" + ("/cancel" if method == "POST" else "")
+    assert_error(call(emulator, method, f"{path}?{API}"), 404, assumptions.JOB_NOT_FOUND_CODE, header=False)
+
+
+def test_service_throttles_back_to_back_calls_with_its_own_429(emulator: AdtEmulator) -> None:
+    """Fact 4: 429, Retry-After 5-14 s, a body with statusCode and no code, no header."""
+    emulator.configure(throttle_rate=assumptions.JOBS_REQUESTS_PER_SECOND)
+    emulator.add_job("job1")
+    bearer = {"Authorization": f"Bearer {token(emulator)}"}
+    answers = [requests.get(f"{emulator.endpoint}/jobs/imports/job1?{API}", headers=bearer, timeout=5)
+               for _ in range(4)]
+    assert answers[0].status_code == 200
+    throttled = [a for a in answers if a.status_code == 429]
+    assert len(throttled) >= 2
+    for answer in throttled:
+        low, high = assumptions.THROTTLE_RETRY_AFTER_SECONDS
+        assert low <= int(answer.headers["Retry-After"]) <= high
+        assert "x-ms-error-code" not in answer.headers
+        error = answer.json()["error"]
+        assert error["statusCode"] == 429 and "code" not in error and error["message"]
+        assert_valid("ErrorResponse", answer.json())
+    time.sleep(1.0)  # a token comes back after 1/rate seconds
+    assert requests.get(f"{emulator.endpoint}/jobs/imports/job1?{API}", headers=bearer, timeout=5).status_code == 200
+
+
+def test_service_answers_carry_correlation_and_traceresponse_not_request_id(emulator: AdtEmulator) -> None:
+    """Fact 5, on successes and errors alike."""
+    emulator.add_job("job1")
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    for path in ("/jobs/imports/job1", "/jobs/imports/nosuchjob"):
+        answer = call(emulator, "GET", f"{path}?{API}", headers={"traceparent": parent})
+        assert GUID.fullmatch(answer.headers[assumptions.CORRELATION_HEADER])
+        assert "x-ms-request-id" not in answer.headers
+        response = answer.headers[assumptions.TRACE_RESPONSE_HEADER]
+        assert re.fullmatch(r"00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01", response)
+        assert response != parent
+    ids = [r.correlation_id for r in emulator.requests if r.path.startswith("/jobs/")]
+    assert len(set(ids)) == len(ids) == 2
+
+
+def test_spec_life_cycle_put_get_cancel_list_delete(emulator: AdtEmulator) -> None:
+    emulator.configure(answers="spec", cancel_duration=0.2)
     body = {"inputBlobUri": "https://a.blob.core.windows.net/in/x.ndjson", "outputBlobUri": "https://a/out"}
     created = call(emulator, "PUT", f"/jobs/imports/job1?{API}", json=body)
     assert created.status_code == 201 and "201" in documented_statuses("/jobs/imports/{id}", "put")
@@ -60,7 +152,7 @@ def test_life_cycle_put_get_cancel_list_delete(emulator: AdtEmulator) -> None:
     final = wait_for(lambda: (r := call(emulator, "GET", f"/jobs/imports/job1?{API}")).json()["status"] == "cancelled"
                      and r)
     assert_valid("ImportJob", final.json())
-    assert "finishedDateTime" in final.json()
+    assert "finishedDateTime" not in final.json()  # as the real service leaves it out
 
     listed = call(emulator, "GET", f"/jobs/imports?{API}")
     assert_valid("ImportJobCollection", listed.json())
@@ -135,11 +227,12 @@ def test_faults_status_headers_drop_and_after_effect(emulator: AdtEmulator) -> N
     throttled = call(emulator, "POST", f"/jobs/imports/job1/cancel?{API}")
     assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "3"
     assert_valid("ErrorResponse", throttled.json())
+    assert "code" not in throttled.json()["error"]  # an injected 429 has ADT's own shape
     assert emulator.job_status("job1") == "running"
 
     emulator.inject(Fault(op="cancel", status=500, after_effect=True))
     assert call(emulator, "POST", f"/jobs/imports/job1/cancel?{API}").status_code == 500
-    assert emulator.job_status("job1") == "cancelling"  # it took effect anyway
+    assert emulator.state.cancels_applied == 1  # it took effect anyway
 
     emulator.inject(Fault(op="get", drop=True))
     try:

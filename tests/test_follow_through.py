@@ -103,10 +103,12 @@ def test_follow_up_reads_and_does_not_cancel_again(app_env, emulator) -> None:
         ("GET", "/jobs/imports/job1")]
 
 
-def test_follow_up_that_finds_the_job_gone_records_it(app_env, emulator) -> None:
+@pytest.mark.parametrize(("answers", "code"), [("service", "JobNotFound"), ("spec", "ImportJobNotFound")])
+def test_follow_up_that_finds_the_job_gone_records_adts_code(app_env, emulator, answers, code) -> None:
+    emulator.configure(answers=answers)
     deadline = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
     invoked = invoke_queue(json.dumps({"jobId": "gone", "followUp": {"checks": 2, "deadline": deadline}}))
-    assert invoked.failure_json["error"]["code"] == "ImportJobNotFound"
+    assert invoked.failure_json["error"]["code"] == code and invoked.failure_json["httpStatus"] == 404
 
 
 def drain(connection_string: str, queue: str) -> list[dict]:

@@ -20,7 +20,7 @@ from tests.conftest import VALID_TRACEPARENT, functions_by_name, invoke_http, in
 from tests.spec_schema import assert_valid
 
 TRACE_ID = VALID_TRACEPARENT.split("-")[1]
-FAILURE_FIELDS = {"jobId", "error", "httpStatus", "dequeueCount", "request", "failedDateTime"}
+FAILURE_FIELDS = {"jobId", "error", "httpStatus", "adtCorrelationId", "dequeueCount", "request", "failedDateTime"}
 
 
 def adt_calls(emulator: AdtEmulator) -> list:
@@ -96,7 +96,7 @@ def test_http_cancel_returns_adts_import_job_and_writes_it_to_results(app_env, e
     assert response.headers["Content-Type"] == "application/json"
     job = json.loads(response.get_body())
     assert_valid("ImportJob", job)
-    assert job["id"] == "importjob1" and job["status"] == "cancelling"
+    assert job["id"] == "importjob1" and job["status"] == "running"  # ADT answers with the job as it was
     assert invoked.result_json == job
     assert invoked.failure is None
 
@@ -127,11 +127,14 @@ def test_http_missing_route_id_is_400(app_env, emulator: AdtEmulator) -> None:
     assert adt_calls(emulator) == []
 
 
-def test_http_passes_adt_404_through(app_env, emulator: AdtEmulator) -> None:
+@pytest.mark.parametrize(("answers", "code"), [("service", "JobNotFound"), ("spec", "ImportJobNotFound")])
+def test_http_passes_adt_404_through(app_env, emulator: AdtEmulator, answers, code) -> None:
+    """Whatever ADT calls it, with or without x-ms-error-code."""
+    emulator.configure(answers=answers)
     invoked = invoke_http("nosuchjob")
     assert invoked.returned.status_code == 404
-    assert invoked.returned.headers["x-ms-error-code"] == "ImportJobNotFound"
-    assert json.loads(invoked.returned.get_body())["error"]["code"] == "ImportJobNotFound"
+    assert invoked.returned.headers["x-ms-error-code"] == code
+    assert json.loads(invoked.returned.get_body())["error"]["code"] == code
 
 
 @pytest.mark.parametrize("status", [301, 307, 501])
@@ -208,8 +211,9 @@ def test_queue_not_found_writes_one_failure_record_and_completes(app_env, emulat
     record = invoked.failure_json
     assert set(record) == FAILURE_FIELDS
     assert record["jobId"] == "nosuchjob"
-    assert record["error"]["code"] == "ImportJobNotFound"
+    assert record["error"]["code"] == "JobNotFound"
     assert record["httpStatus"] == 404
+    assert record["adtCorrelationId"] == adt_calls(emulator)[-1].correlation_id
     assert record["dequeueCount"] == 1
     assert record["request"] == '{"jobId": "nosuchjob"}'
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", record["failedDateTime"])

@@ -58,8 +58,11 @@ def test_one_structured_record_per_outcome(app_env, emulator, captured_logs) -> 
     invoke_queue(b"job1", dequeue_count=2)
     [record] = [r for r in captured_logs.records if r.name == "cancel_job"]
     assert record.levelno == logging.INFO
-    assert (record.jobId, record.outcome, record.adtStatus, record.dequeueCount) == ("job1", "cancelling", 200, 2)
+    # The outcome is the job's status as ADT answered the cancel: still running, as the service does.
+    assert (record.jobId, record.outcome, record.adtStatus, record.dequeueCount) == ("job1", "running", 200, 2)
     assert record.instance == "127.0.0.1" and record.attempts == 1 and len(record.traceId) == 32
+    [call] = [r for r in emulator.requests if r.path.startswith("/jobs/")]
+    assert record.adtCorrelationId == call.correlation_id  # what support asks for
     assert record.invocationId and record.durationMs >= 0
 
 

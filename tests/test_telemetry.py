@@ -61,7 +61,9 @@ def test_http_cancel_spans_and_the_header_sent(app_env, emulator, spans) -> None
     assert headers["tracestate"] == "vendor=1"
     assert client.attributes["http.response.status_code"] == 200
     assert client.name == "POST /jobs/imports/{id}/cancel"
-    assert operation.attributes["adt.import_job.status"] == "cancelling"
+    assert operation.attributes["adt.import_job.status"] == "running"  # as ADT answered the cancel
+    [call] = [r for r in emulator.requests if r.path.startswith("/jobs/")]
+    assert client.attributes["adt.correlation_id"] == call.correlation_id == operation.attributes["adt.correlation_id"]
 
 
 def test_queue_spans_belong_to_the_messages_trace_not_the_hosts(app_env, emulator, spans) -> None:

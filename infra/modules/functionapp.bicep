@@ -45,6 +45,9 @@ param followThroughMaxChecks int = 40
 @description('Queue path: give up following a job after this many seconds.')
 param followThroughDeadlineSeconds int = 3600
 
+@description('Requests per second to one ADT instance from one app instance (ADT_JOBS_REQUESTS_PER_SECOND; 0 turns spacing off). A string: it may be fractional.')
+param adtJobsRequestsPerSecond string = '1'
+
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
@@ -149,6 +152,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       FOLLOW_THROUGH_INTERVAL_SECONDS: string(followThroughIntervalSeconds)
       FOLLOW_THROUGH_MAX_CHECKS: string(followThroughMaxChecks)
       FOLLOW_THROUGH_DEADLINE_SECONDS: string(followThroughDeadlineSeconds)
+      ADT_JOBS_REQUESTS_PER_SECOND: adtJobsRequestsPerSecond
     }
   }
 }
