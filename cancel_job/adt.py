@@ -133,6 +133,15 @@ class AdtClient:
             url = next_link
         return self._send("GET", url, trace_headers)
 
+    def has_token(self) -> bool:
+        """Is a token at hand, so that a request would go out without asking the identity endpoint?"""
+        token = self._cached_token
+        return token is not None and _fresh(token)
+
+    def ensure_token(self) -> None:
+        """Get a token now, if none is at hand; raises IdentityError."""
+        self._token()
+
     def _token(self) -> str:
         token = self._cached_token
         if token is not None and _fresh(token):

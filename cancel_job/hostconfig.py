@@ -24,6 +24,13 @@ class QueueHostConfig(NamedTuple):
     visibility_timeout_seconds: float = 0.0
     message_encoding: str = "base64"
     batch_size: int = 16
+    new_batch_threshold: int = 8
+
+    @property
+    def concurrency(self) -> int:
+        """Invocations the host runs at once per instance: a batch, plus the next batch it
+        fetches once the running ones drop to ``newBatchThreshold``."""
+        return self.batch_size + self.new_batch_threshold
 
 
 def parse_timespan(text: str) -> float:
@@ -43,4 +50,6 @@ def load_queue_host_config(path: Path = HOST_JSON) -> QueueHostConfig:
         visibility_timeout_seconds=parse_timespan(queues.get("visibilityTimeout", "00:00:00")),
         message_encoding=queues.get("messageEncoding", "base64"),
         batch_size=int(queues.get("batchSize", 16)),
+        # The host's default is batchSize/2 per vCPU; one vCPU here.
+        new_batch_threshold=int(queues.get("newBatchThreshold", int(queues.get("batchSize", 16)) // 2)),
     )

@@ -21,7 +21,7 @@ from .outcomes import Failure, Outcome, Success
 from .pacing import Pacer
 from .retry import RetryBudget, RetryPolicy, is_retryable_status, server_retry_after
 from .settings import Settings
-from .telemetry import SpanHandle, client_span, operation_span
+from .telemetry import SpanHandle, client_span, operation_span, suppressed_http_instrumentation
 from .trace import TraceContext, resolve_trace
 
 
@@ -252,11 +252,13 @@ class CancelService:
         problem: Failure | None = None
         retries = 0
         while True:
-            busy = gate.wait_turn(not_before, call.budget.deadline)
-            if busy is not None:
-                return self._paced_out(call, busy, problem)
-            call.attempts += 1
-            answer = self._attempt(call, send, operation)
+            answer = self._token_failure(call, not_before)
+            if answer is None:
+                busy = gate.wait_turn(not_before, call.budget.deadline)
+                if busy is not None:
+                    return self._paced_out(call, busy, problem)
+                call.attempts += 1
+                answer = self._attempt(call, send, operation)
             if isinstance(answer, AdtResponse):
                 return answer
             problem = answer
@@ -269,6 +271,22 @@ class CancelService:
             if not call.budget.allows(retries, wait):
                 return problem._replace(retry_after=wait)
             not_before = self.clock() + wait
+
+    def _token_failure(self, call: _Call, not_before: float) -> Failure | None:
+        """Have a token before taking a turn at the gate: the turn is for the request itself,
+        and a token fetched inside it would send this request late, bunched with the next."""
+        if self.client.has_token():
+            return None
+        delay = not_before - self.clock()
+        if delay > 0:  # a retry after an identity failure waits its backoff first
+            self.sleep(delay)
+        try:
+            with suppressed_http_instrumentation():
+                self.client.ensure_token()
+        except IdentityError as exc:
+            call.attempts += 1
+            return call.failed(ErrorCode.IDENTITY_UNAVAILABLE.value, str(exc), transient=True)
+        return None
 
     def _paced_out(self, call: _Call, wait: float, problem: Failure | None) -> Failure:
         """The gate would open only after the deadline: say so now rather than sleep and fail."""

@@ -109,8 +109,19 @@ def client_span(name: str, trace: TraceContext) -> Iterator[tuple[dict[str, str]
             headers = trace.headers_for(format(context.span_id, "016x"), format(context.trace_flags, "02x"))
         else:  # no SDK configured: the no-op span carries its parent's id, so make our own
             headers = trace.headers_for(new_span_id())
-        token = otel_context.attach(otel_context.set_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY, True))
-        try:
+        with suppressed_http_instrumentation():
             yield headers, SpanHandle(span)
-        finally:
-            otel_context.detach(token)
+
+
+@contextmanager
+def suppressed_http_instrumentation() -> Iterator[None]:
+    """No requests/urllib3 auto-instrumentation inside: our own spans say what happens,
+    and an instrumented call would carry the caller's trace somewhere else."""
+    if not _load():
+        yield
+        return
+    token = otel_context.attach(otel_context.set_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY, True))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)

@@ -543,6 +543,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "adtConnections": state.connections_by_kind["adt"],
                     "identityConnections": state.connections_by_kind["identity"],
                     "requests": len(state.requests), "cancelsApplied": state.cancels_applied,
+                    "answers": {str(status): n for status, n in sorted(state.adt_answers.items())},
                     "jobs": {k: v.to_json()["status"] for k, v in state.jobs.items()},
                 })
         if method == "GET" and path == "requests":

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import requests
 
-from devtools.azurite import REPO_ROOT, free_loopback_port
+from devtools.azurite import REPO_ROOT, Azurite, create_queues, free_loopback_port
 
 DOCS = REPO_ROOT / "docs"
 SCOPE = "https://digitaltwins.azure.net/.default"
@@ -321,6 +321,83 @@ class Row:
     met: bool | None
 
 
+# -- throttled drain: the pacing rule against an instance that throttles -------------------
+
+DRAIN_MESSAGES = 60
+DRAIN_RATE = 10.0  # requests/s: ADT's 1/s scaled up so the run stays short
+
+
+@dataclass
+class Drain:
+    seconds: float
+    calls: int
+    throttled: int
+
+    def ratio(self, rate: float, messages: int) -> float:
+        """Drain time against the time the rate limit itself needs."""
+        return self.seconds / (messages / rate)
+
+    @property
+    def throttled_share(self) -> float:
+        return self.throttled / self.calls if self.calls else 0.0
+
+
+def throttled_drain(azurite_connection: str, pacing_rate: float, *, messages: int = DRAIN_MESSAGES,
+                    rate: float = DRAIN_RATE, max_seconds: float = 120.0) -> Drain:
+    """Enqueue ``messages`` cancels for one instance at once and drain them through the queue
+    path with the host's concurrency (batchSize + newBatchThreshold invocations), against an
+    emulator throttling at ``rate`` with Retry-After scaled down to match (5-14 s at 1/s).
+    ``pacing_rate`` is the app's ADT_JOBS_REQUESTS_PER_SECOND (0: spacing off)."""
+    from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+    import function_app
+    from cancel_job.contract import REQUESTS_QUEUE
+    from cancel_job.hostconfig import load_queue_host_config
+    from cancel_job.runtime import reset_service
+    from devtools.queue_pump import QueueFunction, QueuePump
+
+    host = load_queue_host_config()
+    low, high = (seconds / rate for seconds in (5, 14))
+    with EmulatorProcess(throttle_rate=rate) as emulator:
+        emulator.control("config", {"throttle_retry_after": [low, high]})
+        os.environ.update({**emulator.environment, "ADT_JOBS_REQUESTS_PER_SECOND": str(pacing_rate)})
+        reset_service()
+        ids = emulator.seed(f"drain-{pacing_rate:g}-", messages)
+        requests_queue = QueueClient.from_connection_string(
+            azurite_connection, REQUESTS_QUEUE, message_encode_policy=TextBase64EncodePolicy())
+        for job_id in ids:
+            requests_queue.send_message(job_id)
+        function = QueueFunction.from_app(function_app.app, "cancel_import_job_queue")
+        # One message at a time per worker, as many workers as the host runs invocations;
+        # a failed delivery comes back after host.json's visibilityTimeout, scaled like the rate.
+        one_at_a_time = host._replace(batch_size=1)
+        workers = [QueuePump(azurite_connection, function, one_at_a_time,
+                             visibility_timeout_seconds=max(1, round(host.visibility_timeout_seconds / rate)))
+                   for _ in range(host.concurrency)]
+        done = threading.Event()
+
+        def work(pump: QueuePump) -> None:
+            while not done.is_set():
+                if not pump.run_once():
+                    time.sleep(0.02)
+
+        threads = [threading.Thread(target=work, args=(w,), daemon=True) for w in workers]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        while sum(w.stats.completed + w.stats.poisoned for w in workers) < messages:
+            if time.perf_counter() - started > max_seconds:
+                break
+            time.sleep(0.01)
+        seconds = time.perf_counter() - started
+        done.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        answers = emulator.control("stats")["answers"]
+        reset_service()
+    return Drain(seconds, sum(answers.values()), answers.get("429", 0))
+
+
 def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
     blocks, size = (6, 50) if quick else (60, 50)
     sequential = 2_000 if quick else 10_000
@@ -378,6 +455,12 @@ def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
         cold_ratio, cold_function, cold_minimal = cold_start(emulator, env, cold_runs)
         imports = import_times(env)
 
+    with Azurite() as azurite:
+        create_queues(azurite.connection_string)
+        paced = throttled_drain(azurite.connection_string, DRAIN_RATE)
+        unpaced = throttled_drain(azurite.connection_string, 0.0)
+    os.environ.update(OVERHEAD_SETTINGS)
+
     http_ratio = main.median_ratio("function (HTTP)", "bare")
     queue_ratio = main.median_ratio("function (queue)", "bare")
     sdk_ratio = main.median_ratio("function (HTTP)", "SDK")
@@ -403,6 +486,19 @@ def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
             concurrency_ratio >= 0.9),
         Row(f"7. RSS growth over {sequential:,} cancels after warm-up", f"{rss_growth / 2**20:.2f} MB", "< 5 MB",
             rss_growth < 5 * 2**20),
+    ]
+    drain_name = f"{DRAIN_MESSAGES} queued cancels, one instance throttling at {DRAIN_RATE:g}/s"
+    paced_ratio = paced.ratio(DRAIN_RATE, DRAIN_MESSAGES)
+    rows += [
+        Row(f"8. {drain_name}, paced: drain time / ({DRAIN_MESSAGES} / rate)",
+            f"{paced_ratio:.2f} ({paced.seconds:.1f} s)", "<= 1.25", paced_ratio <= 1.25),
+        Row("8. paced: ADT calls answered 429 / all calls",
+            f"{paced.throttled_share:.1%} ({paced.throttled} of {paced.calls})", "<= 5%",
+            paced.throttled_share <= 0.05),
+        Row("8. (beside) spacing off, 429 rule only: drain time / (60 / rate)",
+            f"{unpaced.ratio(DRAIN_RATE, DRAIN_MESSAGES):.2f} ({unpaced.seconds:.1f} s)", "-", None),
+        Row("8. (beside) spacing off: ADT calls answered 429 / all calls",
+            f"{unpaced.throttled_share:.1%} ({unpaced.throttled} of {unpaced.calls})", "-", None),
     ]
     rates = {name: main.median_rate(name) for name in main.names}
     rates["naive"] = naive.median_rate("naive")

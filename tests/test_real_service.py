@@ -197,9 +197,27 @@ def test_requests_to_one_instance_are_spaced_and_the_service_never_throttles(app
     assert min(gaps) >= 1 / rate - emulator.state.config.throttle_tolerance
 
 
+def test_the_token_is_fetched_before_the_turn_so_a_slow_identity_does_not_bunch_requests(
+        app_env, emulator, monkeypatch) -> None:
+    """A token fetched inside a turn would send that request late, right before the next one."""
+    rate = 5.0
+    pacing(monkeypatch, rate)
+    emulator.inject(Fault(op="token", delay=0.5))
+    emulator.add_job("job1")
+    emulator.add_job("job2")
+    threads = [threading.Thread(target=invoke_http, args=(job_id,)) for job_id in ("job1", "job2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    first, second = sorted(r.at for r in adt_calls(emulator))
+    assert second - first >= 1 / rate - emulator.state.config.throttle_tolerance
+
+
 def test_a_turn_past_the_deadline_is_answered_429_at_once(app_env, emulator, monkeypatch) -> None:
-    """At 0.2 requests/s with a 5 s deadline, the third of three concurrent cancels has no turn."""
-    pacing(monkeypatch, 0.2)
+    """At 0.25 requests/s (turns at 0, 4 and 8 s) with a 5 s deadline, the third of three
+    concurrent cancels has no turn before its deadline."""
+    pacing(monkeypatch, 0.25)
     for i in range(3):
         emulator.add_job(f"job{i}")
     replies: list = []
