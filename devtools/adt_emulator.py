@@ -175,6 +175,7 @@ class EmulatorState:
         self.bucket_tokens = 0.0
         self.bucket_time = float("-inf")
         self.adt_answers: Counter[int] = Counter()  # status -> count, Import Jobs API only
+        self.throttled = 0  # 429s from the token bucket (not injected faults)
 
     def reset(self) -> None:
         """Forget jobs, faults, requests, counters and configuration."""
@@ -186,6 +187,7 @@ class EmulatorState:
             self.cancels_applied = 0
             self.faults_injected = 0
             self.adt_answers.clear()
+            self.throttled = 0
             self.bucket_tokens, self.bucket_time = 0.0, float("-inf")
 
     def set_status(self, job_id: str, status: str) -> bool:
@@ -209,6 +211,7 @@ class EmulatorState:
         if self.bucket_tokens + cfg.throttle_tolerance * cfg.throttle_rate >= 1.0:
             self.bucket_tokens -= 1.0
             return None
+        self.throttled += 1
         low, high = cfg.throttle_retry_after
         if low >= 1 and float(low).is_integer() and float(high).is_integer():
             return float(self.throttle_rng.randint(int(low), int(high)))

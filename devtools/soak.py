@@ -25,12 +25,19 @@ from devtools.adt_emulator import AdtEmulator
 from devtools.azurite import Azurite, create_queues, decode_json, drain_queue
 from devtools.queue_pump import PumpStats, QueueFunction, QueuePump
 
+# The instance throttles as ADT does (a token bucket, 429 with Retry-After 5-14 s at 1/s),
+# scaled up to 20 requests/s so a 1,000-message soak takes minutes, not an hour; the app
+# paces itself to the same rate.
+SOAK_RATE = 20.0
+SOAK_RETRY_AFTER = (5 / SOAK_RATE, 14 / SOAK_RATE)
+
 # Short budgets so faults resolve quickly; the rules are the production ones.
 SOAK_SETTINGS = {
     "CANCEL_DEADLINE_SECONDS": "6",
     "CANCEL_MAX_ATTEMPTS": "4",
     "ADT_READ_TIMEOUT_SECONDS": "0.5",
     "ADT_CONNECT_TIMEOUT_SECONDS": "1",
+    "ADT_JOBS_REQUESTS_PER_SECOND": str(SOAK_RATE),
 }
 
 
@@ -53,6 +60,9 @@ class SoakReport:
     poison_the_function_saw: list[str] = field(default_factory=list)  # must stay empty
     failure_codes: Counter = field(default_factory=Counter)
     faults_injected: int = 0
+    throttle_rate: float = 0.0  # the instance's rate limit during the run (requests/s)
+    throttled: int = 0  # 429s from the instance's rate limit (besides injected ones)
+    adt_calls: int = 0
     seconds: float = 0.0
     pump: PumpStats = field(default_factory=PumpStats)
 
@@ -72,6 +82,9 @@ class SoakReport:
             ("cancelled in ADT without a result", len(self.cancelled_without_result)),
             ("poison the function had seen", len(self.poison_the_function_saw)),
             ("faults injected", self.faults_injected),
+            ("ADT calls", self.adt_calls),
+            ("instance rate limit (requests/s)", f"{self.throttle_rate:g}"),
+            ("throttled by the rate limit (429)", self.throttled),
             ("failed invocations (redelivered)", self.pump.failed_invocations),
             ("seconds", f"{self.seconds:.1f}"),
         ]
@@ -133,7 +146,8 @@ def run_soak(
     started = time.monotonic()
     create_queues(azurite.connection_string)
     plan = _messages(messages, rng, emulator)
-    emulator.configure(chaos_rate=chaos_rate, chaos_seed=seed, chaos_slow_seconds=1.0, cancel_duration=0.2)
+    emulator.configure(chaos_rate=chaos_rate, chaos_seed=seed, chaos_slow_seconds=1.0, cancel_accept_delay=0.2,
+                       cancel_duration=0.2, throttle_rate=SOAK_RATE, throttle_retry_after=SOAK_RETRY_AFTER)
 
     encoded = QueueClient.from_connection_string(azurite.connection_string, REQUESTS_QUEUE,
                                                  message_encode_policy=TextBase64EncodePolicy())
@@ -155,9 +169,11 @@ def run_soak(
         thread.start()
     for thread in threads:
         thread.join()
-    emulator.configure(chaos_rate=0.0)
+    throttle_rate = emulator.state.config.throttle_rate
+    emulator.configure(chaos_rate=0.0, throttle_rate=0.0)
 
-    report = SoakReport(sent=len(sent), faults_injected=emulator.state.faults_injected)
+    report = SoakReport(sent=len(sent), faults_injected=emulator.state.faults_injected, throttle_rate=throttle_rate,
+                        throttled=emulator.state.throttled, adt_calls=sum(emulator.state.adt_answers.values()))
     for worker in workers:
         report.pump.completed += worker.stats.completed
         report.pump.failed_invocations += worker.stats.failed_invocations
@@ -187,9 +203,12 @@ def run_soak(
     report.double_counted = [k for k, n in seen.items() if n > 1 or str(k).startswith("unknown:")]
     report.double_counted += [f"result:{job}" for job, n in results_by_job.items() if n > 0]
     result_jobs = {r.get("id") for r in results}
+    # A cancel ADT accepted shows as a job that is cancelling or cancelled, or, right after
+    # it, one that is still running with the cancel on record.
     report.cancelled_without_result = [
         job_id for job_id, job in list(emulator.state.jobs.items())
-        if emulator.job_status(job_id) in ("cancelling", "cancelled") and job_id not in result_jobs
+        if (job.cancel_requested is not None or emulator.job_status(job_id) in ("cancelling", "cancelled"))
+        and job_id not in result_jobs
     ]
     report.seconds = time.monotonic() - started
     return report

@@ -2,7 +2,7 @@
 
 import pytest
 
-from devtools.soak import SOAK_SETTINGS, run_soak
+from devtools.soak import SOAK_RATE, SOAK_SETTINGS, run_soak
 
 pytestmark = [pytest.mark.azurite, pytest.mark.soak]
 
@@ -17,6 +17,7 @@ def test_every_message_is_accounted_for_exactly_once(app_env, emulator, azurite,
     print(report.table())
     assert report.sent == 60
     assert report.faults_injected > 0
+    assert report.throttle_rate == SOAK_RATE > 0  # the instance throttled as ADT does, all along
     assert report.lost == []
     assert report.double_counted == []
     assert report.cancelled_without_result == []
