@@ -72,7 +72,9 @@ def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], out: Text
 
 def _report_failure(failure: Failure, args: argparse.Namespace) -> int:
     if args.json:
-        print(to_json({**failure.error_body(), "httpStatus": failure.adt_status}))
+        extra = {"job": failure.job} if failure.job is not None else {}
+        print(to_json({**failure.error_body(), "httpStatus": failure.adt_status,
+                       "adtCorrelationId": failure.adt_correlation_id, **extra}))
     else:
         where = f" (ADT answered {failure.adt_status})" if failure.adt_status else ""
         print(f"error: {failure.code}{where}: {failure.message}", file=sys.stderr)
@@ -135,7 +137,7 @@ def _wait_until_final(service, outcome: Success, args: argparse.Namespace,
             print(f"\r{outcome.job_id}: {outcome.job_status} ({elapsed:.0f} s)", end="", file=sys.stderr, flush=True)
         sleep(pause)
         pause = min(pause * 1.5, _MAX_POLL_SECONDS)
-        outcome = service.read(request)
+        outcome = service.read(request, after_cancel=True)  # a job that ends on its own: JobNotCancellable
     if not args.json:
         print(file=sys.stderr)
     return outcome

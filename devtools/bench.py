@@ -590,6 +590,18 @@ METHOD = """
   median of the per-pair ratios (the milliseconds are the medians of each side).
 - Memory: resident set size of the benchmark process before and after the sequential
   cancels, after 1,000 warm-up cancels.
+- Rows 1-7 measure the function's own overhead next to the wire, so they run with the
+  emulator's throttling off and the app's pacing spacing off (`ADT_JOBS_REQUESTS_PER_SECOND=0`):
+  against the real service the 1 request/s limit, not the function, sets the pace.
+- Row 8, throttled drain: 60 cancels for one instance are put on an Azurite queue at once
+  and drained through the queue path by as many workers as the host runs invocations
+  (host.json `batchSize` + `newBatchThreshold`, one message each), against the emulator in
+  its own process throttling at 10 requests/s (ADT's 1/s scaled up so the run stays short)
+  with `Retry-After` scaled down to match (0.5-1.4 s for 5-14 s; sent as `retry-after-ms`),
+  and `visibilityTimeout` scaled the same way. Drain time runs from the first receive to the
+  60th completed message; the figure divides it by the 6 s the rate limit alone needs. The
+  share of 429s counts every Import Jobs answer. The same load then runs with spacing off
+  (the gate still waits out each 429's `Retry-After`).
 - Logging runs at Python's default level (WARNING), so the per-outcome INFO record is
   built lazily and not emitted, as when no handler asks for INFO.
 - The machine is shared: single blocks vary by 10-20%, and whole runs by a few percent

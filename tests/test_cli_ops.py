@@ -34,6 +34,17 @@ def test_cancel_wait_follows_the_job_to_cancelled(app_env, emulator, capsys) -> 
     assert 1 <= len(gets) <= 3  # polled with growing pauses, not hammered
 
 
+def test_cancel_wait_on_a_job_that_ends_on_its_own_is_not_cancellable(app_env, emulator, capsys) -> None:
+    import threading
+
+    emulator.configure(cancel_accept_delay=3600)
+    emulator.add_job("job1")
+    threading.Timer(0.3, emulator.set_status, ("job1", "succeeded")).start()
+    assert main(["cancel", "job1", "--wait", "--timeout", "10", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["error"]["code"] == "JobNotCancellable" and out["job"]["status"] == "succeeded"
+
+
 def test_cancel_wait_times_out_with_exit_1(app_env, emulator, capsys) -> None:
     emulator.configure(cancel_duration=3600)
     emulator.add_job("job1")
