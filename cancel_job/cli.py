@@ -12,7 +12,6 @@ Exit codes: 0 success; 1 the operation failed (ADT refused or failed, storage fa
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import sys
@@ -22,7 +21,7 @@ from typing import Any, TextIO
 
 from .contract import FAILURES_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE, STORAGE_CONNECTION, ErrorCode, Setting
 from .job_id import InvalidJobIdError, validate_job_id
-from .messages import CancelRequest
+from .messages import CancelRequest, read_queue_json
 from .outcomes import Failure, Outcome, Success, to_json
 from .redact import redact
 from .settings import ConfigurationError, Settings
@@ -177,15 +176,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 # -- queue commands --------------------------------------------------------------------
 
 
-def _queue(args: argparse.Namespace, name: str, *, encode: bool):
-    from azure.storage.queue import ExponentialRetry, QueueClient, TextBase64EncodePolicy
+def _queue(args: argparse.Namespace, name: str):
+    """A queue client that sends and reads plain text (host.json ``messageEncoding: none``)."""
+    from azure.storage.queue import ExponentialRetry, QueueClient
 
     # The SDK's default waits 15 s and more between tries; an operator wants an answer.
     options: dict[str, Any] = {
         "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=args.retries),
     }
-    if encode:
-        options["message_encode_policy"] = TextBase64EncodePolicy()
     queue_url = getattr(args, "queue_url", None)
     if queue_url or args.account_url:
         url = queue_url or f"{args.account_url.rstrip('/')}/{name}"
@@ -246,7 +244,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
             raise UsageError("--tracestate needs --traceparent")
         if parse_tracestate(args.tracestate) is None:
             raise UsageError("--tracestate is not a valid W3C tracestate")
-    queue = _queue(args, args.queue, encode=True)
+    queue = _queue(args, args.queue)
     progress = Progress(len(job_ids), enabled=args.progress or (len(job_ids) > 1 and sys.stderr.isatty()))
     for job_id in job_ids:
         parent = parse_traceparent(args.traceparent) if args.traceparent else new_trace_parent()
@@ -271,18 +269,11 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _decode(content: str) -> Any:
-    try:
-        return json.loads(base64.b64decode(content, validate=True))
-    except ValueError:
-        return content
-
-
 def _read_queue(args: argparse.Namespace, name: str, columns: list[tuple[str, str]],
                 flatten: Callable[[Any], dict[str, Any]]) -> int:
     from azure.core.exceptions import AzureError
 
-    queue = _queue(args, name, encode=False)
+    queue = _queue(args, name)
     received: list[Any] = []
     try:
         if args.drain:
@@ -295,7 +286,7 @@ def _read_queue(args: argparse.Namespace, name: str, columns: list[tuple[str, st
             received = list(queue.peek_messages(max_messages=min(32, args.max)))
     except AzureError as exc:
         return _storage_error(f"read {name}", exc)
-    items = [_decode(message.content) for message in received]
+    items = [read_queue_json(message.content) for message in received]
     if args.json:
         print(to_json(items))
     else:

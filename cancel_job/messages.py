@@ -1,18 +1,36 @@
-"""Queue message parsing: a JSON object, or a bare job id.
+"""The message rule: what a queue message says, whoever produced it.
 
-The body is what the host hands over after base64-decoding. A JSON object (the trimmed
-text starts with ``{``) carries ``jobId`` and optionally ``traceparent``, ``tracestate``,
-``instance`` and ``waitForCompletion``; unknown fields are ignored. Anything else is a
-bare job id. ``followUp`` marks a message the app sent itself to re-check a job.
+``host.json`` sets ``messageEncoding: none``, so the function gets the text exactly as it
+was put on the queue: plain text from Logic Apps, ``az storage message put``, the portal
+and azure-storage-queue's default, base64 from producers that encode. Surrounding
+whitespace is ignored, and the text is read in this order:
+
+1. a JSON object: that message;
+2. strict base64 (standard alphabet, correct padding, nothing else) of UTF-8 text that is
+   a JSON object: that message;
+3. a valid job id: that id;
+4. strict base64 of UTF-8 text that is a valid job id: that id;
+5. anything else: ``InvalidMessage``.
+
+The one ambiguity: an id whose base64 is itself a valid id (``abc`` is ``YWJj``) is read
+as plain text, the id ``YWJj``. Producers that want no doubt send JSON.
+
+A JSON message carries ``jobId`` and optionally ``traceparent``, ``tracestate``,
+``instance`` and ``waitForCompletion``; unknown fields are ignored. ``followUp`` marks a
+message the app sent itself to re-check a job.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .contract import MAX_MESSAGE_BYTES
+from .job_id import is_valid_job_id
 
 
 class InvalidMessageError(ValueError):
@@ -53,17 +71,45 @@ def body_text(body: bytes | str | None) -> str:
     return body_bytes(body).decode("utf-8", errors="replace")
 
 
+# Standard alphabet, whole quads, padding only where the length needs it.
+_STRICT_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def strict_base64_text(text: str) -> str | None:
+    """The UTF-8 text that ``text`` is the strict base64 of, or None."""
+    if not text or not _STRICT_BASE64.fullmatch(text):
+        return None
+    try:
+        return base64.b64decode(text, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+
+
 def parse_message(body: bytes | str | None) -> CancelRequest:
+    """The message rule (see the module's docstring)."""
     raw = body_bytes(body)
     if len(raw) > MAX_MESSAGE_BYTES:
         raise InvalidMessageError(f"message is {len(raw)} bytes; at most {MAX_MESSAGE_BYTES} are accepted")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8").strip()
     except UnicodeDecodeError:
         raise InvalidMessageError("message is not valid UTF-8") from None
-    text = text.strip()
-    if not text.startswith("{"):
+    if text.startswith("{"):
+        return _json_message(text)
+    decoded = strict_base64_text(text)
+    decoded = decoded.strip() if decoded is not None else None
+    if decoded is not None and decoded.startswith("{"):
+        return _json_message(decoded)
+    if is_valid_job_id(text):
         return CancelRequest(job_id=text)
+    if decoded is not None and is_valid_job_id(decoded):
+        return CancelRequest(job_id=decoded)
+    raise InvalidMessageError(
+        "message is neither a JSON object nor a valid job id, as plain text or as base64"
+    )
+
+
+def _json_message(text: str) -> CancelRequest:
     try:
         document = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -111,3 +157,17 @@ def _json_type(value: object) -> str:
     return {dict: "an object", list: "an array", bool: "a boolean", int: "a number", float: "a number"}.get(
         type(value), type(value).__name__
     )
+
+
+def read_queue_json(content: str) -> Any:
+    """A message from the results or failures queue: plain JSON (what the app writes since
+    ``messageEncoding: none``) or base64 of JSON (what it wrote before). Anything else is
+    returned as the text it is."""
+    for text in (content, strict_base64_text(content.strip())):
+        if text is None:
+            continue
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            continue
+    return content

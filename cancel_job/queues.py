@@ -2,8 +2,8 @@
 
 ``STORAGE_CONNECTION`` is a connection string (Azurite, local runs), or a prefix of
 identity-based settings in Azure: ``STORAGE_CONNECTION__queueServiceUri`` with
-``__credential=managedidentity`` and ``__clientId``. Messages are base64-encoded, as the
-host's trigger expects.
+``__credential=managedidentity`` and ``__clientId``. Messages are sent as plain text:
+host.json's ``messageEncoding: none`` hands them to the function as they are.
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ from .settings import ConfigurationError
 
 
 def queue_client(queue: str, env: Mapping[str, str] | None = None):
-    from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+    from azure.storage.queue import QueueClient
 
     env = os.environ if env is None else env
-    encode = TextBase64EncodePolicy()
     connection_string = env.get(STORAGE_CONNECTION)
     if connection_string:
         try:
-            return QueueClient.from_connection_string(connection_string, queue, message_encode_policy=encode)
+            return QueueClient.from_connection_string(connection_string, queue)
         except ValueError:
             raise ConfigurationError(f"{STORAGE_CONNECTION} is not a valid connection string") from None
     service_uri = env.get(f"{STORAGE_CONNECTION}__queueServiceUri")
@@ -38,4 +37,4 @@ def queue_client(queue: str, env: Mapping[str, str] | None = None):
         from azure.identity import DefaultAzureCredential
 
         credential = DefaultAzureCredential()
-    return QueueClient(service_uri, queue, credential=credential, message_encode_policy=encode)
+    return QueueClient(service_uri, queue, credential=credential)

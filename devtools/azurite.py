@@ -5,8 +5,6 @@ Uses the Azurite pinned in package.json (``npm ci`` installs it under node_modul
 
 from __future__ import annotations
 
-import base64
-import json
 import shutil
 import socket
 import subprocess
@@ -19,6 +17,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient, QueueServiceClient
 
 from cancel_job.contract import ALL_QUEUES
+from cancel_job.messages import read_queue_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AZURITE_QUEUE_MAIN = REPO_ROOT / "node_modules" / "azurite" / "dist" / "src" / "queue" / "main.js"
@@ -106,8 +105,9 @@ def drain_queue(connection_string: str, queue: str) -> list[str]:
 
 
 def decode_json(content: str) -> Any:
-    """A message body as the output bindings write it: base64 of UTF-8 JSON."""
-    return json.loads(base64.b64decode(content))
+    """A results or failures message: plain JSON, or base64 JSON written before the upgrade
+    to ``messageEncoding: none`` (the app's own reader, so the two cannot drift apart)."""
+    return read_queue_json(content)
 
 
 def create_queues(connection_string: str, names: tuple[str, ...] = ALL_QUEUES) -> None:

@@ -1,11 +1,13 @@
 """A development stand-in for the Functions host's queue trigger (no Core Tools here).
 
-It does what the host does for ``cancel_import_job_queue``: receives messages from the
-trigger queue, base64-decodes them, invokes the function through the programming model
-with a real ``azure.functions.queue.QueueMessage``, writes the output bindings (base64,
-as the host does), and deletes the message. When the invocation fails, the message
-becomes visible again after host.json's ``visibilityTimeout``; once its dequeue count
-reaches ``maxDequeueCount`` it is moved, unchanged, to ``<queue>-poison``.
+It does what the host does for ``cancel_import_job_queue`` under host.json's
+``messageEncoding``: receives messages from the trigger queue, hands their text to the
+function unchanged (``none``; with ``base64`` it decodes them, and one that does not decode
+goes to poison without an invocation, as the host does), invokes the function through the
+programming model with a real ``azure.functions.queue.QueueMessage``, writes the output
+bindings in the same encoding, and deletes the message. When the invocation fails, the
+message becomes visible again after host.json's ``visibilityTimeout``; once its dequeue
+count reaches ``maxDequeueCount`` it is moved, unchanged, to ``<queue>-poison``.
 
     python -m devtools.queue_pump --until-idle 5
 """
@@ -166,10 +168,10 @@ class QueuePump:
         )
         self._source = QueueClient.from_connection_string(connection_string, function.trigger_queue)
         self._poison = QueueClient.from_connection_string(connection_string, f"{function.trigger_queue}-poison")
+        self._base64 = self.host_config.message_encoding.lower() == "base64"
+        encode = TextBase64EncodePolicy() if self._base64 else None
         self._outputs = {
-            arg: QueueClient.from_connection_string(
-                connection_string, queue, message_encode_policy=TextBase64EncodePolicy()
-            )
+            arg: QueueClient.from_connection_string(connection_string, queue, message_encode_policy=encode)
             for arg, queue in function.outputs.items()
         }
         self.stats = PumpStats()
@@ -199,12 +201,15 @@ class QueuePump:
         return self.stats
 
     def _process(self, message: Any) -> None:
-        try:
-            body = base64.b64decode(message.content, validate=True)
-        except (binascii.Error, ValueError):
-            log.warning("message %s is not valid base64; the function is not invoked", message.id)
-            self._failed(message)
-            return
+        if not self._base64:
+            body = message.content.encode("utf-8")  # the text as it was put on the queue
+        else:
+            try:
+                body = base64.b64decode(message.content, validate=True)
+            except (binascii.Error, ValueError):
+                log.warning("message %s is not valid base64; the function is not invoked", message.id)
+                self._failed(message)
+                return
         outputs = {arg: OutBinding() for arg in self._outputs}
         kwargs: dict[str, Any] = {
             self.function.trigger_arg: QueueMessage(

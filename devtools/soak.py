@@ -1,6 +1,9 @@
 """Fault-injection soak: N request messages through Azurite, the queue pump and the
 emulator while it injects throttling, 5xx, drops, slow answers and cancels that take
-effect but answer 500. Every message must be accounted for exactly once.
+effect but answer 500. The messages come from every kind of producer: plain text (Logic
+Apps, `az storage message put`, azure-storage-queue's default), TextBase64EncodePolicy and
+BinaryBase64EncodePolicy. Every message must be accounted for exactly once, and nothing
+may reach poison: under ``messageEncoding: none`` the function sees every message.
 
     python -m devtools.soak --messages 1000
 """
@@ -8,7 +11,6 @@ effect but answer 500. Every message must be accounted for exactly once.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import logging
 import os
@@ -16,11 +18,14 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+from azure.storage.queue import BinaryBase64EncodePolicy, QueueClient, TextBase64EncodePolicy
 
 from cancel_job.contract import FAILURES_QUEUE, POISON_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE
+from cancel_job.messages import strict_base64_text
 from devtools.adt_emulator import AdtEmulator
 from devtools.azurite import Azurite, create_queues, decode_json, drain_queue
 from devtools.queue_pump import PumpStats, QueueFunction, QueuePump
@@ -46,6 +51,7 @@ class SentMessage:
     soak_id: str
     job_id: str | None  # the job a result would name; None for unusable messages
     raw: str  # what was put on the queue (encoded, as stored)
+    producer: str = "plain"
 
 
 @dataclass
@@ -58,6 +64,7 @@ class SoakReport:
     double_counted: list[str] = field(default_factory=list)
     cancelled_without_result: list[str] = field(default_factory=list)
     poison_the_function_saw: list[str] = field(default_factory=list)  # must stay empty
+    producers: Counter = field(default_factory=Counter)
     failure_codes: Counter = field(default_factory=Counter)
     faults_injected: int = 0
     throttle_rate: float = 0.0  # the instance's rate limit during the run (requests/s)
@@ -76,11 +83,10 @@ class SoakReport:
             ("messages sent", self.sent),
             ("results", self.results),
             ("failure records", self.failures),
-            ("poison", self.poison),
+            ("poison (must be 0: the function sees every message)", self.poison),
             ("lost", len(self.lost)),
             ("counted twice", len(self.double_counted)),
             ("cancelled in ADT without a result", len(self.cancelled_without_result)),
-            ("poison the function had seen", len(self.poison_the_function_saw)),
             ("faults injected", self.faults_injected),
             ("ADT calls", self.adt_calls),
             ("instance rate limit (requests/s)", f"{self.throttle_rate:g}"),
@@ -89,9 +95,11 @@ class SoakReport:
             ("seconds", f"{self.seconds:.1f}"),
         ]
         rows += [(f"failure code {code}", n) for code, n in sorted(self.failure_codes.items())]
+        rows += [(f"producer {kind}", n) for kind, n in sorted(self.producers.items())]
         width = max(len(name) for name, _ in rows)
-        lines = [f"| {'what'.ljust(width)} | count |", f"|{'-' * (width + 2)}|-------|"]
-        lines += [f"| {name.ljust(width)} | {value} |" for name, value in rows]
+        digits = max(len("count"), *(len(str(value)) for _, value in rows))
+        lines = [f"| {'what'.ljust(width)} | {'count'.rjust(digits)} |", f"|{'-' * (width + 2)}|{'-' * (digits + 1)}:|"]
+        lines += [f"| {name.ljust(width)} | {str(value).rjust(digits)} |" for name, value in rows]
         return "\n".join(lines)
 
 
@@ -101,15 +109,15 @@ def _messages(count: int, rng: random.Random, emulator: AdtEmulator) -> list[tup
     for i in range(count):
         soak_id = f"m{i:05d}"
         kind = rng.choices(
-            ["running", "duplicate", "missing", "finished", "invalid_id", "bad_json", "not_base64"],
-            weights=[70, 10, 5, 5, 4, 3, 3],
+            ["running", "bare", "duplicate", "missing", "finished", "invalid_id", "bad_json", "garbage"],
+            weights=[55, 15, 10, 5, 5, 4, 3, 3],
         )[0]
         if kind == "duplicate" and plan:
             earlier = [p for p in plan if p[1] is not None]
             job_id = rng.choice(earlier)[1] if earlier else None
             if job_id is None:
                 kind = "running"
-        if kind == "running":
+        if kind in ("running", "bare"):
             job_id = f"soak-job-{i:05d}"
             emulator.add_job(job_id)
         elif kind == "missing":
@@ -117,15 +125,36 @@ def _messages(count: int, rng: random.Random, emulator: AdtEmulator) -> list[tup
         elif kind == "finished":
             job_id = f"soak-done-{i:05d}"
             emulator.add_job(job_id, status="succeeded")
-        if kind in ("running", "duplicate", "missing", "finished"):
+        if kind == "bare":  # a bare id (14 characters: its base64 has padding, so it is no id)
+            plan.append((soak_id, job_id, job_id))
+        elif kind in ("running", "duplicate", "missing", "finished"):
             plan.append((soak_id, job_id, json.dumps({"jobId": job_id, "soakId": soak_id})))
         elif kind == "invalid_id":
             plan.append((soak_id, None, json.dumps({"jobId": f"../{soak_id}", "soakId": soak_id})))
         elif kind == "bad_json":
             plan.append((soak_id, None, f'{{"soakId": "{soak_id}", broken'))
-        else:
-            plan.append((soak_id, None, f"!not-base64 {soak_id}"))
+        else:  # neither JSON nor an id, in any encoding: InvalidMessage
+            plan.append((soak_id, None, f"!garbage {soak_id}"))
     return plan
+
+
+def _producers(connection_string: str) -> dict[str, Callable[[str], Any]]:
+    """send(text) as each kind of producer puts it on the queue."""
+    def client(policy: Any = None) -> QueueClient:
+        return QueueClient.from_connection_string(connection_string, REQUESTS_QUEUE, message_encode_policy=policy)
+
+    text64, binary64, plain = client(TextBase64EncodePolicy()), client(BinaryBase64EncodePolicy()), client()
+    return {
+        "plain": plain.send_message,
+        "text-base64": text64.send_message,
+        "binary-base64": lambda text: binary64.send_message(text.encode("utf-8")),
+    }
+
+
+def _message_text(stored: str) -> str:
+    """What a record's ``request`` says, decoded as the message rule decodes it."""
+    decoded = strict_base64_text(stored.strip())
+    return decoded if decoded is not None else stored
 
 
 def run_soak(
@@ -149,17 +178,12 @@ def run_soak(
     emulator.configure(chaos_rate=chaos_rate, chaos_seed=seed, chaos_slow_seconds=1.0, cancel_accept_delay=0.2,
                        cancel_duration=0.2, throttle_rate=SOAK_RATE, throttle_retry_after=SOAK_RETRY_AFTER)
 
-    encoded = QueueClient.from_connection_string(azurite.connection_string, REQUESTS_QUEUE,
-                                                 message_encode_policy=TextBase64EncodePolicy())
-    raw = QueueClient.from_connection_string(azurite.connection_string, REQUESTS_QUEUE)
+    producers = _producers(azurite.connection_string)
     sent: list[SentMessage] = []
     for soak_id, job_id, body in plan:
-        if body.startswith("!not-base64"):
-            raw.send_message(body)
-            sent.append(SentMessage(soak_id, None, body))
-        else:
-            encoded.send_message(body)
-            sent.append(SentMessage(soak_id, job_id, base64.b64encode(body.encode()).decode()))
+        kind = rng.choice(sorted(producers))
+        stored = producers[kind](body).content
+        sent.append(SentMessage(soak_id, job_id, stored if isinstance(stored, str) else body, kind))
 
     function = QueueFunction.from_app(function_app.app, "cancel_import_job_queue")
     workers = [QueuePump(azurite.connection_string, function, visibility_timeout_seconds=1) for _ in range(pumps)]
@@ -183,15 +207,19 @@ def run_soak(
     poison = drain_queue(azurite.connection_string, POISON_QUEUE)
     report.results, report.failures, report.poison = len(results), len(failures), len(poison)
     report.failure_codes = Counter(f["error"]["code"] for f in failures)
-    # Only bodies the host could not decode may reach poison; the rest get a record.
-    report.poison_the_function_saw = [content[:40] for content in poison if not content.startswith("!not-base64")]
+    report.producers = Counter(m.producer for m in sent)
+    # The function sees every message (messageEncoding none) and records every one it
+    # cannot use: nothing belongs in poison.
+    report.poison_the_function_saw = [content[:40] for content in poison]
 
     seen: Counter = Counter()
     by_raw = {m.raw: m.soak_id for m in sent}
     for content in poison:
         seen[by_raw.get(content, f"unknown:{content[:40]}")] += 1
     for record in failures:
-        soak_id = next((m.soak_id for m in sent if f'"soakId": "{m.soak_id}"' in record["request"]), None)
+        text = _message_text(record["request"])
+        soak_id = next((m.soak_id for m in sent if f'"soakId": "{m.soak_id}"' in text
+                        or text == f"!garbage {m.soak_id}"), None)
         seen[soak_id or f"unknown:{record['request'][:40]}"] += 1
     # Results carry only the ImportJob, so they are matched to messages by job id.
     results_by_job = Counter(r.get("id") for r in results)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import sys
@@ -20,10 +19,10 @@ pytestmark = pytest.mark.azurite
 
 def peek_requests(connection_string: str) -> list[dict]:
     queue = QueueClient.from_connection_string(connection_string, REQUESTS_QUEUE)
-    return [json.loads(base64.b64decode(m.content)) for m in queue.peek_messages(max_messages=32)]
+    return [json.loads(m.content) for m in queue.peek_messages(max_messages=32)]
 
 
-def test_enqueue_writes_base64_json_messages(azurite, capsys) -> None:
+def test_enqueue_writes_plain_json_messages(azurite, capsys) -> None:
     code = main(["enqueue", "job-a", "job-b", "--connection-string", azurite.connection_string,
                  "--traceparent", VALID_TRACEPARENT, "--tracestate", "k=v", "--json"])
     assert code == 0

@@ -3,6 +3,7 @@ failures): output, --json and exit codes."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 
@@ -121,17 +122,20 @@ def test_results_and_failures_peek_and_drain(azurite, monkeypatch, capsys) -> No
     queue_client(RESULTS_QUEUE).send_message(json.dumps({"id": "job1", "status": "cancelled"}))
     record = {"jobId": "job2", "error": {"code": "ImportJobNotFound", "message": "gone"}, "httpStatus": 404,
               "dequeueCount": 1, "request": "job2", "failedDateTime": "2026-11-29T06:00:00Z"}
-    queue_client(FAILURES_QUEUE).send_message(json.dumps(record))
+    queue_client(FAILURES_QUEUE).send_message(json.dumps(record))  # plain JSON, as written since messageEncoding none
+    older = {**record, "jobId": "job3"}  # base64 JSON, as written before the upgrade
+    queue_client(FAILURES_QUEUE).send_message(base64.b64encode(json.dumps(older).encode()).decode())
 
     assert main(["results"]) == 0
     assert "job1" in capsys.readouterr().out
     assert main(["failures"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:3] == ["JOB", "CODE", "HTTP"] and "ImportJobNotFound" in table[1]
+    assert table[2].split()[0] == "job3"
     assert main(["failures", "--json"]) == 0  # peeking leaves the message
-    assert json.loads(capsys.readouterr().out) == [record]
+    assert json.loads(capsys.readouterr().out) == [record, older]
     assert main(["failures", "--drain", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == [record]
+    assert json.loads(capsys.readouterr().out) == [record, older]
     assert main(["failures", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
 

@@ -114,7 +114,7 @@ def test_identity_header_value_is_redacted(monkeypatch) -> None:
 def test_host_config_is_read_from_host_json() -> None:
     config = load_queue_host_config()
     assert config.max_dequeue_count == 5 and config.visibility_timeout_seconds == 30
-    assert config.message_encoding == "base64" and config.batch_size == 4
+    assert config.message_encoding == "none" and config.batch_size == 4 and config.concurrency == 6
     assert parse_timespan("1.02:03:04.5") == 86400 + 7200 + 180 + 4.5
     with pytest.raises(ValueError):
         parse_timespan("30s")

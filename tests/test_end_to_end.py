@@ -52,13 +52,31 @@ def test_permanent_failure_goes_to_failures_once(app_env, emulator, azurite) -> 
     assert drain(azurite.connection_string, POISON_QUEUE, encoded=False) == []
 
 
-def test_body_the_host_cannot_decode_goes_to_poison_unchanged(app_env, emulator, azurite) -> None:
+def test_under_base64_the_host_poisons_what_does_not_decode(app_env, emulator, azurite) -> None:
+    """Why host.json says none: under the host's default, a plain-text message goes to
+    poison without the function ever seeing it (the pump does what the host does)."""
     raw = QueueClient.from_connection_string(azurite.connection_string, REQUESTS_QUEUE)
-    raw.send_message("importjob1")  # not base64: the classic producer mistake
+    raw.send_message("importjob1!")  # plain text that is not base64
+    base64_host = load_queue_host_config()._replace(message_encoding="base64")
+    import function_app
+
+    function = QueueFunction.from_app(function_app.app, "cancel_import_job_queue")
+    stats = QueuePump(azurite.connection_string, function, base64_host,
+                      visibility_timeout_seconds=0).run_until_idle(idle_seconds=0.5, max_seconds=30)
+    assert stats.poisoned == 1 and stats.completed == 0
+    assert drain(azurite.connection_string, POISON_QUEUE, encoded=False) == ["importjob1!"]
+    assert drain(azurite.connection_string, FAILURES_QUEUE) == []
+    assert [r for r in emulator.requests if r.path.startswith("/jobs/")] == []
+
+
+def test_under_none_an_unusable_message_is_recorded_never_poisoned(app_env, emulator, azurite) -> None:
+    raw = QueueClient.from_connection_string(azurite.connection_string, REQUESTS_QUEUE)
+    raw.send_message("importjob1!")
     stats = pump(azurite).run_until_idle(idle_seconds=0.5, max_seconds=30)
-    assert stats.poisoned == 1
-    assert stats.failed_invocations == load_queue_host_config().max_dequeue_count
-    assert drain(azurite.connection_string, POISON_QUEUE, encoded=False) == ["importjob1"]
+    assert (stats.completed, stats.poisoned, stats.failed_invocations) == (1, 0, 0)
+    [record] = drain(azurite.connection_string, FAILURES_QUEUE)
+    assert record["error"]["code"] == "InvalidMessage" and record["request"] == "importjob1!"
+    assert drain(azurite.connection_string, POISON_QUEUE, encoded=False) == []
     assert [r for r in emulator.requests if r.path.startswith("/jobs/")] == []
 
 

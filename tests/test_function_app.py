@@ -79,10 +79,12 @@ def test_a_bad_setting_is_logged_at_start_up(monkeypatch, caplog) -> None:
     assert "ADT_ENDPOINT" in record.getMessage() and "plain http" in record.getMessage()
 
 
-def test_host_json_keeps_base64_encoding() -> None:
+def test_host_json_hands_messages_over_as_sent() -> None:
+    """messageEncoding none: the host never poisons a message for its encoding; the message
+    rule reads plain and base64 alike."""
     from cancel_job.hostconfig import load_queue_host_config
 
-    assert load_queue_host_config().message_encoding == "base64"
+    assert load_queue_host_config().message_encoding == "none"
 
 
 # -- HTTP -----------------------------------------------------------------------------
@@ -225,8 +227,8 @@ def test_queue_not_found_writes_one_failure_record_and_completes(app_env, emulat
         (b'{"jobId": 5}', "InvalidMessage", None),
         (b"{broken", "InvalidMessage", None),
         (b"\xff\xfe", "InvalidMessage", None),
-        (b"a/b", "InvalidJobId", "a/b"),
-        (b"", "InvalidJobId", ""),
+        (b"a/b", "InvalidMessage", None),  # neither JSON nor a valid id, plain or base64
+        (b"", "InvalidMessage", None),
         (b'{"jobId": "../cancel"}', "InvalidJobId", "../cancel"),
     ],
 )
