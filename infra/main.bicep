@@ -142,6 +142,9 @@ module logicApp 'modules/logicapp.bicep' = if (deployLogicApp) {
     tags: tags
     functionAppHostName: functionApp.outputs.defaultHostName
     functionKey: logicAppFunctionKey
+    queueWorkflowName: 'logic-adtcancel-queue-${resourceToken}'
+    storageAccountName: storage.outputs.name
+    requestsQueueName: 'import-cancel-requests'
   }
 }
 
@@ -153,3 +156,4 @@ output REQUESTS_QUEUE_URL string = '${storage.outputs.queueEndpoint}import-cance
 output ADT_ENDPOINT string = 'https://${adtHostName}'
 output AZURE_CLIENT_ID string = identity.properties.clientId
 output LOGIC_APP_NAME string = deployLogicApp ? logicApp!.outputs.name : ''
+output LOGIC_APP_QUEUE_NAME string = deployLogicApp ? logicApp!.outputs.queueWorkflowName : ''

@@ -90,6 +90,7 @@ def test_role_definitions_are_the_right_ones() -> None:
     assert role_ids_in("modules/monitoring.bicep") == {ROLE_IDS["Monitoring Metrics Publisher"]}
     assert role_ids_in("modules/adt-access.bicep") == {ROLE_IDS["Azure Digital Twins Data Owner"]}
     assert role_ids_in("modules/adt-instance.bicep") == {ROLE_IDS["Azure Digital Twins Data Owner"]}
+    assert role_ids_in("modules/logicapp.bicep") == {ROLE_IDS["Storage Queue Data Message Sender"]}
     everything = "\n".join(f.source for f in all_files())
     assert ADT_DATA_READER not in everything
     assert set(GUID.findall(everything)) <= set(ROLE_IDS.values())
@@ -98,8 +99,8 @@ def test_role_definitions_are_the_right_ones() -> None:
 def test_role_assignments_have_deterministic_names_and_explicit_principal_types() -> None:
     assignments = [(f.path.name, body) for f in all_files()
                    for _, body in f.resources("Microsoft.Authorization/roleAssignments@")]
-    # storage (identity, optional user), monitoring, ADT (existing or new)
-    assert len(assignments) == 5
+    # storage (identity, optional user), monitoring, ADT (existing or new), the queue Logic App
+    assert len(assignments) == 6
     for name, body in assignments:
         assert text(path(body, "name")).startswith("guid("), name
         props = properties(path(body, "properties"))
@@ -153,9 +154,14 @@ def test_main_parameters_are_documented_and_match_the_parameters_file() -> None:
     assert set(file_params) <= set(params)
 
 
+def workflows() -> dict[str, object]:
+    logic = load("modules/logicapp.bicep")
+    return {text(path(body, "name")): body for _, body in logic.resources("Microsoft.Logic/workflows@")}
+
+
 def test_logic_app_calls_the_function_over_http_with_a_secure_key() -> None:
     logic = load("modules/logicapp.bicep")
-    [(_, workflow)] = logic.resources("Microsoft.Logic/workflows@")
+    workflow = workflows()["name"]
     action = path(workflow, "properties", "definition", "actions", "Cancel_import_job")
     assert text(path(action, "type")) == "Http"  # the built-in Function action supports only .NET and Node
     inputs = path(action, "inputs")
@@ -184,3 +190,29 @@ def test_deployed_package_has_what_the_host_needs(name: str) -> None:
 def test_dev_tools_are_not_deployed() -> None:
     ignored = set((INFRA.parent / ".funcignore").read_text().split())
     assert {"devtools/", "tests/", "node_modules/", ".venv/", "requirements-dev.txt"} <= ignored
+
+
+def test_queue_logic_app_puts_plain_json_with_its_own_identity() -> None:
+    """Issue: plain text from Logic Apps works. The workflow puts a plain JSON message on the
+    requests queue through the Queue service's REST API, authenticated as itself, and may
+    only send messages, to that queue only."""
+    logic = load("modules/logicapp.bicep")
+    workflow = workflows()["queueWorkflowName"]
+    assert text(path(workflow, "identity", "type")) == "SystemAssigned"
+    put = path(workflow, "properties", "definition", "actions", "Put_cancel_message")
+    inputs = path(put, "inputs")
+    assert text(path(put, "type")) == "Http" and text(path(inputs, "method")) == "POST"
+    assert text(path(inputs, "uri")).endswith("${requestsQueueName}/messages")
+    assert "primaryEndpoints.queue" in text(path(inputs, "uri"))
+    assert text(path(inputs, "authentication", "type")) == "ManagedServiceIdentity"
+    assert text(path(inputs, "authentication", "audience")) == "https://storage.azure.com/"
+    body = text(path(inputs, "body"))
+    assert "<MessageText>" in body and "base64" not in body.lower()  # plain text, XML-escaped
+    assert all(escape in body for escape in ("&amp;", "&lt;", "&gt;"))
+    compose = properties(path(workflow, "properties", "definition", "actions", "Compose_message", "inputs"))
+    assert {"jobId", "traceparent", "waitForCompletion"} == set(compose)
+    [(_, assignment)] = logic.resources("Microsoft.Authorization/roleAssignments@")
+    assert text(path(assignment, "scope")) == "storage::queueService::requestsQueue"
+    assert "queueSenderRoleId" in text(path(assignment, "properties", "roleDefinitionId"))
+    main = load("main.bicep")
+    assert "requestsQueueName: 'import-cancel-requests'" in main.source

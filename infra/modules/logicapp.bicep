@@ -1,5 +1,9 @@
-// A Logic App (Consumption) that cancels an import job and continues only when the job is
-// final. Its HTTP action calls the function with ?wait=true and follows the asynchronous
+// Two Logic Apps (Consumption). The first cancels an import job over HTTP and continues
+// only when the job is final. The second puts a plain JSON cancel message on the requests
+// queue with its own managed identity, to show that plain text from Logic Apps works
+// (host.json messageEncoding none).
+//
+// The HTTP workflow: Its HTTP action calls the function with ?wait=true and follows the asynchronous
 // pattern by default: 202 + Location + Retry-After until the job is final, then 200.
 //
 // Authentication: a dedicated host key ("logicapp"), passed as a secure workflow
@@ -19,6 +23,18 @@ param functionAppHostName string
 @secure()
 @description('Function key the workflow authenticates with.')
 param functionKey string
+
+@description('Name of the queue workflow.')
+param queueWorkflowName string
+
+@description('Storage account that holds the requests queue.')
+param storageAccountName string
+
+@description('Name of the requests queue.')
+param requestsQueueName string
+
+// Storage Queue Data Message Sender: put messages on a queue, nothing else.
+var queueSenderRoleId = 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
 
 resource workflow 'Microsoft.Logic/workflows@2019-05-01' = {
   name: name
@@ -86,4 +102,102 @@ resource workflow 'Microsoft.Logic/workflows@2019-05-01' = {
   }
 }
 
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+
+  resource queueService 'queueServices' existing = {
+    name: 'default'
+
+    resource requestsQueue 'queues' existing = {
+      name: requestsQueueName
+    }
+  }
+}
+
+// The queue workflow: Request trigger -> the Queue service's REST API ("Put Message"), with
+// the workflow's system-assigned identity. The message text is plain JSON (XML-escaped in
+// the envelope), exactly what Logic Apps' "Put a message on a queue" action sends.
+resource queueWorkflow 'Microsoft.Logic/workflows@2019-05-01' = {
+  name: queueWorkflowName
+  location: location
+  tags: tags
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    state: 'Enabled'
+    definition: {
+      '$schema': 'https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/workflowdefinition.json#'
+      contentVersion: '1.0.0.0'
+      triggers: {
+        manual: {
+          type: 'Request'
+          kind: 'Http'
+          inputs: {
+            method: 'POST'
+            schema: {
+              type: 'object'
+              properties: {
+                jobId: { type: 'string' }
+                traceparent: { type: 'string' }
+                waitForCompletion: { type: 'boolean' }
+              }
+              required: [ 'jobId' ]
+            }
+          }
+        }
+      }
+      actions: {
+        Compose_message: {
+          type: 'Compose'
+          inputs: {
+            jobId: '@triggerBody()?[\'jobId\']'
+            traceparent: '@{coalesce(triggerBody()?[\'traceparent\'], \'\')}'
+            waitForCompletion: '@coalesce(triggerBody()?[\'waitForCompletion\'], false)'
+          }
+        }
+        Put_cancel_message: {
+          type: 'Http'
+          runAfter: { Compose_message: [ 'Succeeded' ] }
+          inputs: {
+            method: 'POST'
+            uri: '${storage.properties.primaryEndpoints.queue}${requestsQueueName}/messages'
+            headers: {
+              'x-ms-version': '2021-08-06'
+              'Content-Type': 'application/xml'
+            }
+            body: '<QueueMessage><MessageText>@{replace(replace(replace(string(outputs(\'Compose_message\')), \'&\', \'&amp;\'), \'<\', \'&lt;\'), \'>\', \'&gt;\')}</MessageText></QueueMessage>'
+            authentication: {
+              type: 'ManagedServiceIdentity'
+              audience: 'https://storage.azure.com/'
+            }
+          }
+        }
+        Response: {
+          type: 'Response'
+          kind: 'Http'
+          runAfter: { Put_cancel_message: [ 'Succeeded' ] }
+          inputs: {
+            statusCode: 202
+            body: '@outputs(\'Compose_message\')'
+          }
+        }
+      }
+      outputs: {}
+    }
+  }
+}
+
+// Least privilege: send messages, on the requests queue only.
+resource queueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage::queueService::requestsQueue.id, queueWorkflow.id, queueSenderRoleId)
+  scope: storage::queueService::requestsQueue
+  properties: {
+    principalId: queueWorkflow.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', queueSenderRoleId)
+  }
+}
+
 output name string = workflow.name
+output queueWorkflowName string = queueWorkflow.name
