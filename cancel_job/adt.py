@@ -12,7 +12,9 @@ import json
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol
 
 import requests
@@ -32,6 +34,9 @@ TOKEN_REFRESH_MARGIN_SECONDS = 300
 
 class TokenProvider(Protocol):
     def get_token(self, *scopes: str, **kwargs: Any) -> Any: ...
+
+
+CredentialFactory = Callable[[], TokenProvider]
 
 
 class IdentityError(Exception):
@@ -98,18 +103,23 @@ def job_url(endpoint: Endpoint, job_id: str, action: str = "") -> str:
 class AdtClient:
     def __init__(
         self,
-        credential: TokenProvider,
+        credential: TokenProvider | CredentialFactory,
         *,
         connect_timeout: float,
         read_timeout: float,
         pool_size: int = 32,
     ) -> None:
-        self._credential = credential
+        """``credential``: a credential, or a factory of them. With a factory, a token ADT
+        rejected (401) is replaced by one from a new credential: asking the same one again
+        returns its cached copy of the rejected token."""
+        self._new_credential: CredentialFactory | None = None if hasattr(credential, "get_token") else credential
+        self._credential: TokenProvider = credential if self._new_credential is None else self._new_credential()
         self._timeout = (connect_timeout, read_timeout)
         # The credential caches tokens too, but asking it costs more than the HTTP call's
         # own overhead; keep the current token here, as azure-core's bearer policy does.
         self._token_lock = threading.Lock()
         self._cached_token: Any = None
+        self._fetch: Future[Any] | None = None  # the one token fetch in flight
         session = requests.Session()
         session.trust_env = False  # no proxies or .netrc credentials from the environment
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
@@ -138,31 +148,58 @@ class AdtClient:
         token = self._cached_token
         return token is not None and _fresh(token)
 
-    def ensure_token(self) -> None:
-        """Get a token now, if none is at hand; raises IdentityError."""
-        self._token()
+    def ensure_token(self, timeout: float | None = None) -> None:
+        """Get a token now, if none is at hand, waiting at most ``timeout`` seconds;
+        raises IdentityError."""
+        self._token(timeout)
 
-    def _token(self) -> str:
+    def _token(self, timeout: float | None = None) -> str:
+        """The current token. One fetch at a time runs on a thread of its own; every caller
+        that needs it waits for that fetch, each no longer than its own ``timeout``. A
+        caller that gives up leaves the fetch running: its token serves whoever comes next."""
         token = self._cached_token
         if token is not None and _fresh(token):
             return token.token
-        with self._token_lock:
+        with self._token_lock:  # held only to find or start the fetch, never to wait on it
             token = self._cached_token
-            if token is None or not _fresh(token):
-                try:
-                    token = self._credential.get_token(ADT_TOKEN_SCOPE)
-                except Exception as exc:  # any credential failure means "no token now"
-                    detail = redact(str(exc))[:300]
-                    raise IdentityError(
-                        f"could not get a token for ADT ({type(exc).__name__}): {detail}"
-                    ) from None
+            if token is not None and _fresh(token):
+                return token.token
+            if self._fetch is None or self._fetch.done():
+                self._fetch = Future()
+                threading.Thread(target=self._fetch_token, args=(self._fetch, self._credential),
+                                 name="adt-token", daemon=True).start()
+            fetch = self._fetch
+        try:
+            return fetch.result(timeout=None if timeout is None else max(0.0, timeout)).token
+        except FutureTimeout:
+            raise IdentityError(f"no token from the identity endpoint within {max(0.0, timeout or 0):.1f} s; "
+                                "still waiting for it") from None
+        except Exception as exc:  # any credential failure means "no token now"
+            detail = redact(str(exc))[:300]
+            raise IdentityError(f"could not get a token for ADT ({type(exc).__name__}): {detail}") from None
+
+    def _fetch_token(self, fetch: Future[Any], credential: TokenProvider) -> None:
+        try:
+            # get_token_info carries refresh_on (get_token does not): renew when the
+            # credential says, not only five minutes before expiry.
+            get = getattr(credential, "get_token_info", None) or credential.get_token
+            token = get(ADT_TOKEN_SCOPE)
+        except BaseException as exc:  # delivered to every waiting caller
+            fetch.set_exception(exc)
+            return
+        with self._token_lock:
+            if credential is self._credential:  # not a credential replaced meanwhile
                 self._cached_token = token
-            return token.token
+        fetch.set_result(token)
 
     def forget_token(self) -> None:
-        """Drop the cached token (for example after ADT answered 401)."""
+        """ADT rejected the token (401): drop it, and with a credential factory start from a
+        new credential, so that the next request presents a genuinely new token."""
         with self._token_lock:
             self._cached_token = None
+            self._fetch = None
+            if self._new_credential is not None:
+                self._credential = self._new_credential()
 
     def _send(self, method: str, url: str, trace_headers: Mapping[str, str]) -> AdtResponse:
         headers = dict(trace_headers)

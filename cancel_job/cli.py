@@ -106,6 +106,7 @@ class Progress:
 def _service(args: argparse.Namespace):
     from azure.identity import DefaultAzureCredential
 
+    from .identity import bounded_options
     from .runtime import build_service
 
     env = dict(os.environ)
@@ -115,10 +116,10 @@ def _service(args: argparse.Namespace):
         settings = Settings.from_env(env)
     except ConfigurationError as exc:
         raise UsageError(f"{exc} (pass --endpoint or set {Setting.ADT_ENDPOINT.value})") from None
-    credential = DefaultAzureCredential(
-        managed_identity_client_id=settings.client_id, exclude_interactive_browser_credential=True
-    )
-    return build_service(settings, credential)
+    return build_service(settings, lambda: DefaultAzureCredential(
+        managed_identity_client_id=settings.client_id, exclude_interactive_browser_credential=True,
+        **bounded_options(settings),
+    ))
 
 
 def _wait_until_final(service, outcome: Success, args: argparse.Namespace,

@@ -25,10 +25,6 @@ from .settings import ConfigurationError
 ServiceProvider = Callable[[], CancelService]
 FollowUpSender = Callable[[str, int], None]  # (message body, delay in seconds)
 
-# For the queue path, 401/403 heal by themselves once a new role assignment propagates.
-_QUEUE_TRANSIENT_STATUSES = frozenset({401, 403})
-
-
 class Invocation(NamedTuple):
     """What the host tells us about this invocation."""
 
@@ -115,10 +111,14 @@ def status_location(call: HttpCall, job_id: str, *, after_cancel: bool = False) 
 
 
 def _error_reply(outcome: Failure, *, record: bool, request_text: str) -> HttpReply:
+    """The error answer. ``record``: leave a failure record too, but only for an outcome
+    retrying cannot change: Logic Apps retry 429 and 503 by themselves, and a request that
+    finally succeeds must not leave records behind."""
     headers = {"Content-Type": "application/json", ERROR_CODE_HEADER: outcome.code}
     retry_after = outcome.retry_after_header
     if retry_after is not None:
         headers["Retry-After"] = retry_after
+    record = record and not outcome.transient
     failure = to_json(failure_record(outcome, request_text=request_text, dequeue_count=0)) if record else None
     return HttpReply(outcome.http_status, to_json(outcome.error_body()), headers, failure=failure)
 
@@ -238,7 +238,7 @@ def handle_queue_message(
         log_outcome(outcome, entry="queue", duration_seconds=duration,
                     invocation_id=invocation.invocation_id, dequeue_count=dequeue_count)
         return QueueReply(result=to_json(outcome.job))
-    retry = outcome.transient or outcome.adt_status in _QUEUE_TRANSIENT_STATUSES
+    retry = outcome.transient
     last_delivery = dequeue_count >= max_dequeue_count
     log_outcome(outcome, entry="queue", duration_seconds=duration, invocation_id=invocation.invocation_id,
                 dequeue_count=dequeue_count, retrying=retry and not last_delivery)

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
 from .settings import Settings
+
+# azure-core's defaults are 300 s to connect and to read and up to 10 retries: a token
+# fetch that hangs would outlast the cancel's deadline, the HTTP front end's 230 s and
+# functionTimeout. One retry, with ADT's own per-attempt timeouts, keeps it short.
+IDENTITY_RETRY_TOTAL = 1
+
+
+def bounded_options(settings: Settings) -> dict[str, Any]:
+    """Transport and retry options that bound one token fetch."""
+    return {
+        "connection_timeout": settings.connect_timeout_seconds,
+        "read_timeout": settings.read_timeout_seconds,
+        "retry_total": IDENTITY_RETRY_TOTAL,
+    }
 
 
 def build_credential(settings: Settings):
@@ -14,11 +30,13 @@ def build_credential(settings: Settings):
     of a user-assigned identity is passed explicitly. DefaultAzureCredential is only for
     developer machines, where ``az login`` provides the token.
     """
+    options = bounded_options(settings)
     if settings.use_managed_identity:
         if settings.client_id:
-            return ManagedIdentityCredential(client_id=settings.client_id)
-        return ManagedIdentityCredential()
+            return ManagedIdentityCredential(client_id=settings.client_id, **options)
+        return ManagedIdentityCredential(**options)
     return DefaultAzureCredential(
         managed_identity_client_id=settings.client_id,
         exclude_interactive_browser_credential=True,
+        **options,
     )

@@ -10,19 +10,41 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from .contract import STORAGE_CONNECTION
 from .settings import ConfigurationError
+
+# azure-storage-queue's defaults are 20 s to connect, 60 s to read and retries after 15, 18
+# and 24 s: one send to a failing service took 80 s. A follow-up send happens inside an
+# invocation's budget, so it is bounded: worst case about (3 + 5) s x 2 attempts + 1 s.
+SEND_CONNECT_TIMEOUT_SECONDS = 3.0
+SEND_READ_TIMEOUT_SECONDS = 5.0
+SEND_RETRIES = 1
+SEND_RETRY_BACKOFF_SECONDS = 1.0
+
+
+def bounded_options() -> dict[str, Any]:
+    from azure.storage.queue import LinearRetry
+
+    return {
+        "connection_timeout": SEND_CONNECT_TIMEOUT_SECONDS,
+        "read_timeout": SEND_READ_TIMEOUT_SECONDS,
+        "retry_policy": LinearRetry(
+            backoff=SEND_RETRY_BACKOFF_SECONDS, random_jitter_range=0, retry_total=SEND_RETRIES
+        ),
+    }
 
 
 def queue_client(queue: str, env: Mapping[str, str] | None = None):
     from azure.storage.queue import QueueClient
 
     env = os.environ if env is None else env
+    options = bounded_options()
     connection_string = env.get(STORAGE_CONNECTION)
     if connection_string:
         try:
-            return QueueClient.from_connection_string(connection_string, queue)
+            return QueueClient.from_connection_string(connection_string, queue, **options)
         except ValueError:
             raise ConfigurationError(f"{STORAGE_CONNECTION} is not a valid connection string") from None
     service_uri = env.get(f"{STORAGE_CONNECTION}__queueServiceUri")
@@ -37,4 +59,4 @@ def queue_client(queue: str, env: Mapping[str, str] | None = None):
         from azure.identity import DefaultAzureCredential
 
         credential = DefaultAzureCredential()
-    return QueueClient(service_uri, queue, credential=credential)
+    return QueueClient(service_uri, queue, credential=credential, **options)

@@ -3,8 +3,11 @@
 Retried: 408, 429, 500, 502, 503, 504, connection failures and read timeouts; never any
 other 4xx. The wait is the server's (``Retry-After`` in seconds or as an HTTP date, then
 ``retry-after-ms``, then ``x-ms-retry-after-ms``), else exponential backoff with full
-jitter. A cancel stops after ``max_attempts`` calls, or as soon as the next wait would
-pass its deadline; the caller is then told when to try again.
+jitter, and at least 1 s after a 429 or 503 that names no wait (ADT allows about one
+request per second). A 401 is retried once, at once, with a new token. A cancel stops
+after ``max_attempts`` calls, or as soon as the next wait would pass its deadline; the
+caller is then told when to try again. 401 and 403 that persist heal by themselves once a
+role assignment propagates: the caller is asked to come back in 30 s.
 """
 
 from __future__ import annotations
@@ -18,6 +21,11 @@ from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# The least wait after these when the server names none: ADT allows about 1 request/s.
+MIN_WAIT_WITHOUT_RETRY_AFTER = {429: 1.0, 503: 1.0}
+# ADT's 401/403: the app's role assignment is missing or still propagating (minutes).
+AUTH_STATUSES = frozenset({401, 403})
+AUTH_RETRY_AFTER_SECONDS = 30.0
 
 
 def is_retryable_status(status: int) -> bool:
@@ -62,6 +70,13 @@ class RetryPolicy(NamedTuple):
         """Full jitter: uniform in [0, min(cap, base * 2**(n-1))] for the n-th retry."""
         ceiling = min(self.max_delay_seconds, self.base_delay_seconds * 2 ** (retry_number - 1))
         return rng.uniform(0, ceiling)
+
+    def wait(self, retry_number: int, rng: random.Random, status: int | None, server_wait: float | None) -> float:
+        """How long to wait before the n-th retry after an answer with ``status`` (None: no
+        answer at all) whose server asked for ``server_wait`` (None: it did not say)."""
+        if server_wait is not None:
+            return server_wait
+        return max(self.backoff(retry_number, rng), MIN_WAIT_WITHOUT_RETRY_AFTER.get(status or 0, 0.0))
 
 
 class RetryBudget:

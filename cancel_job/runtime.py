@@ -22,10 +22,11 @@ _service: CancelService | None = None
 _requests_queue = None
 
 
-def build_service(settings: Settings, credential=None) -> CancelService:
-    """The service for ``settings``; ``credential`` overrides the one the settings imply."""
+def build_service(settings: Settings, credential_factory=None) -> CancelService:
+    """The service for ``settings``; ``credential_factory`` overrides the credential the
+    settings imply (a factory: after a 401 the client starts from a new credential)."""
     client = AdtClient(
-        credential or build_credential(settings),
+        credential_factory or (lambda: build_credential(settings)),
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
     )

@@ -19,7 +19,14 @@ from .job_id import InvalidJobIdError, validate_job_id
 from .messages import CancelRequest
 from .outcomes import Failure, Outcome, Success
 from .pacing import Pacer
-from .retry import RetryBudget, RetryPolicy, is_retryable_status, server_retry_after
+from .retry import (
+    AUTH_RETRY_AFTER_SECONDS,
+    AUTH_STATUSES,
+    RetryBudget,
+    RetryPolicy,
+    is_retryable_status,
+    server_retry_after,
+)
 from .settings import Settings
 from .telemetry import SpanHandle, client_span, operation_span, suppressed_http_instrumentation
 from .trace import TraceContext, resolve_trace
@@ -33,6 +40,7 @@ class _Call:
         self.endpoint, self.job_id, self.trace, self.budget = endpoint, job_id, trace, budget
         self.attempts = 0
         self.correlation_id: str | None = None
+        self.token_renewed = False  # after a 401, the one retry with a new token was made
 
     def failed(self, code: str, message: str, **kwargs) -> Failure:
         return Failure(
@@ -229,6 +237,9 @@ class CancelService:
             )
         if status == assumptions.THROTTLED_STATUS and not answer.error_code:
             return call.failed(ErrorCode.TOO_MANY_REQUESTS.value, answer.error_message, adt_status=status, **kwargs)
+        if status in AUTH_STATUSES:  # not the caller's doing: heals once the role propagates
+            return call.failed(answer.error_code or f"Http{status}", answer.error_message, adt_status=status,
+                               transient=True, retry_after=AUTH_RETRY_AFTER_SECONDS, **kwargs)
         if 400 <= status < 500:
             code = answer.error_code or f"Http{status}"
             return call.failed(code, answer.error_message, adt_status=status, **kwargs)
@@ -263,11 +274,9 @@ class CancelService:
                 return answer
             problem = answer
             retries += 1
-            wait = problem.retry_after
+            wait = self.policy.wait(retries, self.rng, problem.adt_status, problem.retry_after)
             if problem.adt_status == assumptions.THROTTLED_STATUS:
-                gate.throttled(wait if wait is not None else self.policy.backoff(retries, self.rng))
-            if wait is None:
-                wait = self.policy.backoff(retries, self.rng)
+                gate.throttled(wait)
             if not call.budget.allows(retries, wait):
                 return problem._replace(retry_after=wait)
             not_before = self.clock() + wait
@@ -282,7 +291,7 @@ class CancelService:
             self.sleep(delay)
         try:
             with suppressed_http_instrumentation():
-                self.client.ensure_token()
+                self.client.ensure_token(timeout=call.budget.deadline - self.clock())
         except IdentityError as exc:
             call.attempts += 1
             return call.failed(ErrorCode.IDENTITY_UNAVAILABLE.value, str(exc), transient=True)
@@ -319,8 +328,12 @@ class CancelService:
             span.set("adt.correlation_id", call.correlation_id)
             if answer.status >= 400:
                 span.error(answer.error_code or str(answer.status))
-            if answer.status == 401:  # a token ADT no longer accepts: fetch a new one next time
+            if answer.status == 401:  # a token ADT no longer accepts: a new one next time
                 self.client.forget_token()
+        if answer.status == 401 and not call.token_renewed:
+            call.token_renewed = True
+            failure = self._adt_failure(call, answer)
+            return failure._replace(transient=True, retry_after=0.0)  # once, at once, with a new token
         if is_retryable_status(answer.status):
             failure = self._adt_failure(call, answer)
             return failure._replace(transient=True, retry_after=server_retry_after(answer.headers))

@@ -132,7 +132,8 @@ def test_invalid_wait_value_is_400(app_env, emulator) -> None:
         (lambda e: (e.add_job("job1"), e.inject(Fault(op="cancel", status=429, headers={"Retry-After": "60"}))), 429),
         (lambda e: (e.add_job("job1"), e.inject(Fault(op="cancel", status=307))), 502),
         (lambda e: (e.add_job("job1"), e.inject(Fault(op="cancel", status=500, times=20))), 503),
-        (lambda e: (e.add_job("job1"), e.inject(Fault(op="cancel", status=403))), 403),
+        # ADT's 403 is about the app's role, not the caller: 503, which Logic Apps retry.
+        (lambda e: (e.add_job("job1"), e.inject(Fault(op="cancel", status=403))), 503),
     ],
 )
 def test_cancel_errors_match_the_openapi_document(app_env, emulator, monkeypatch, setup, expected) -> None:

@@ -181,7 +181,11 @@ def test_a_401_from_adt_drops_the_cached_token(app_env, emulator) -> None:
     service.cancel(CancelRequest("nosuchjob"))
     service.cancel(CancelRequest("nosuchjob"))
     assert len(asked) == 1
+    issued = emulator.token_requests
     emulator.inject(Fault(op="cancel", status=401))
-    service.cancel(CancelRequest("job1"))  # 401: the client forgets its token ...
-    service.cancel(CancelRequest("job1"))  # ... and asks the credential again
-    assert len(asked) == 2
+    outcome = service.cancel(CancelRequest("job1"))  # 401: retried once, at once, with a new token
+    assert outcome.attempts == 2 and outcome.job_status == "running"
+    # Genuinely new: a new credential asked the identity endpoint (the old one would have
+    # handed back its cached copy of the rejected token).
+    assert emulator.token_requests == issued + 1
+    assert service.client._credential is not real and not isinstance(service.client._credential, Spy)

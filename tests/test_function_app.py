@@ -156,7 +156,7 @@ def test_http_persistent_5xx_is_503_with_retry_after(app_env, emulator: AdtEmula
     invoked = invoke_http("job1")
     assert invoked.returned.status_code == 503
     assert int(invoked.returned.headers["Retry-After"]) >= 1
-    assert invoked.failure_json["httpStatus"] == 500
+    assert invoked.failure is None  # a caller's retry may still succeed: no record for it
 
 
 def test_http_never_raises_on_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -56,15 +56,34 @@ def test_retryable_statuses_are_retried(service, emulator, status: int) -> None:
     assert len(service.sleeps) == 2
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 412])
+@pytest.mark.parametrize("status", [400, 403, 404, 409, 412])
 def test_other_4xx_are_not_retried(service, emulator, status: int) -> None:
     emulator.add_job("job1")
     emulator.inject(Fault(op="cancel", status=status, times=5, headers={"x-ms-error-code": "Nope"}))
     outcome = service.cancel(CancelRequest("job1"))
-    assert isinstance(outcome, Failure) and not outcome.transient
+    # 403 is not retried here, but is transient: it heals once the role assignment propagates.
+    assert isinstance(outcome, Failure) and outcome.transient == (status == 403)
     assert outcome.adt_status == status and outcome.code == "Nope"
     assert job_calls(emulator) == [("POST", "/jobs/imports/job1/cancel")]
     assert service.sleeps == []
+
+
+def test_a_401_is_retried_once_at_once_with_a_new_token(service, emulator) -> None:
+    emulator.add_job("job1")
+    emulator.inject(Fault(op="cancel", status=401, times=5, headers={"x-ms-error-code": "Nope"}))
+    outcome = service.cancel(CancelRequest("job1"))
+    assert isinstance(outcome, Failure) and outcome.adt_status == 401 and outcome.transient
+    assert job_calls(emulator) == [("POST", "/jobs/imports/job1/cancel")] * 2
+    assert service.sleeps == []
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_throttling_without_retry_after_waits_at_least_a_second(service, emulator, status: int) -> None:
+    """ADT allows about 1 request/s: a 429 or 503 that names no wait is not retried sooner."""
+    emulator.add_job("job1")
+    emulator.inject(Fault(op="cancel", status=status, times=3, headers={"x-ms-error-code": "Busy"}))
+    assert isinstance(service.cancel(CancelRequest("job1")), Success)
+    assert len(service.sleeps) == 3 and all(wait >= 1.0 for wait in service.sleeps)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +99,7 @@ def test_server_wait_is_honoured(service, emulator, headers: dict[str, str], exp
 
 def test_backoff_without_server_wait_is_jittered(service, emulator) -> None:
     emulator.add_job("job1")
-    emulator.inject(Fault(op="cancel", status=503, times=3))
+    emulator.inject(Fault(op="cancel", status=500, times=3))
     assert isinstance(service.cancel(CancelRequest("job1")), Success)
     assert len(service.sleeps) == 3
     assert all(0 <= wait <= 0.5 * 2**i for i, wait in enumerate(service.sleeps))
@@ -191,10 +210,17 @@ def test_refused_cancel_whose_read_fails_reports_the_reads_error(service, emulat
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_auth_failures_pass_through_http_but_retry_on_the_queue(app_env, emulator, status: int) -> None:
+def test_adts_auth_failures_are_503_on_http_and_retry_on_the_queue(app_env, emulator, status: int) -> None:
+    """The caller is not the one unauthorised: the app's role assignment is missing or still
+    propagating. Logic Apps do not retry 401/403, and do retry 503."""
     emulator.add_job("job1")
-    emulator.inject(Fault(op="cancel", status=status, times=3))
-    assert invoke_http("job1").returned.status_code == status
+    emulator.inject(Fault(op="cancel", status=status, times=6, headers={"x-ms-error-code": "AuthFailed"}))
+    invoked = invoke_http("job1")
+    response = invoked.returned
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert response.headers["x-ms-error-code"] == "AuthFailed"
+    assert json.loads(response.get_body())["error"]["code"] == "AuthFailed"
+    assert invoked.failure is None
     with pytest.raises(RetryDelivery):
         invoke_queue(b"job1", dequeue_count=1)
     last = load_queue_host_config().max_dequeue_count

@@ -22,7 +22,7 @@ def test_no_secret_anywhere(app_env, emulator, captured_logs: pytest.LogCaptureF
     for job_id in ("job1", "done", "missing", "bad/id"):
         invoked = invoke_http(job_id, headers=headers, params={"code": FUNCTION_KEY})
         texts += [invoked.returned.get_body().decode(), str(invoked.failure), str(invoked.result)]
-    emulator.inject(Fault(op="cancel", status=401, times=2,
+    emulator.inject(Fault(op="cancel", status=401, times=4,
                           body={"error": {"code": "Unauthorized", "message": "token eyJabc.eyJdef.sig rejected"}}))
     emulator.add_job("job2")
     texts.append(invoke_http("job2").returned.get_body().decode())
