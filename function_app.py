@@ -55,7 +55,7 @@ def _invocation(context: func.Context | None) -> Invocation:
 
 
 @app.function_name("cancel_import_job_http")
-@app.route(route=CANCEL_ROUTE, methods=[func.HttpMethod.POST], auth_level=func.AuthLevel.FUNCTION)
+@app.route(route=CANCEL_ROUTE, methods=[func.HttpMethod.POST, func.HttpMethod.GET], auth_level=func.AuthLevel.FUNCTION)
 @app.queue_output(arg_name="results", queue_name=RESULTS_QUEUE, connection=STORAGE_CONNECTION)
 @app.queue_output(arg_name="failures", queue_name=FAILURES_QUEUE, connection=STORAGE_CONNECTION)
 def cancel_import_job_http(
@@ -64,6 +64,10 @@ def cancel_import_job_http(
     results: func.Out[str],
     failures: func.Out[str],
 ) -> func.HttpResponse:
+    """POST cancels. GET is the status of that cancel (the Location a cancel hands out),
+    served here so that a key scoped to this function opens it too; it only reads."""
+    if req.method.upper() == "GET":
+        return _http_response(handle_http_status(get_service, _http_call(req), _invocation(context), of_cancel=True))
     reply = handle_http_cancel(get_service, _http_call(req), _invocation(context))
     _write_outputs(reply, results, failures)
     return _http_response(reply)

@@ -87,11 +87,9 @@ class HttpCall(NamedTuple):
         )
 
 
-# The status route's flag that a cancel is behind the poll (see handle_http_status).
-AFTER_CANCEL_PARAM = "afterCancel"
-# Query parameters a status URL keeps: the instance, the flag, and the function key when
-# the caller authenticated with ``code=`` (a Logic App polls Location with the URL alone).
-_LOCATION_PARAMS = ("instance", AFTER_CANCEL_PARAM, "code")
+# Query parameters a status URL keeps: the instance, and the function key when the caller
+# authenticated with ``code=`` (a Logic App polls Location with the URL alone).
+_LOCATION_PARAMS = ("instance", "code")
 # Boolean query parameters take exactly these spellings, as docs/openapi.json declares.
 _FLAG_VALUES = {"true": True, "false": False}
 
@@ -101,13 +99,19 @@ def _flag(call: HttpCall, name: str) -> bool | None:
     return _FLAG_VALUES.get(call.params.get(name, "false"))
 
 
-def status_location(call: HttpCall, job_id: str, *, after_cancel: bool = False) -> str:
-    """The status route's absolute URL for ``job_id``, on the host the caller used."""
+def status_location(call: HttpCall, job_id: str, *, of_cancel: bool) -> str:
+    """The absolute URL to poll for ``job_id``, on the host the caller used.
+
+    ``of_cancel``: the cancel route (``GET …/cancel``, served by the cancel function), so
+    that the key the caller used works for it too: the host checks a function key under the
+    called function's name, and the portal's "Get function URL" hands out such keys.
+    Otherwise the status route.
+    """
     parts = urlsplit(call.url)
     prefix = parts.path.split("/jobs/imports/", 1)[0]
-    params = {**call.params, AFTER_CANCEL_PARAM: "true"} if after_cancel else call.params
-    query = urlencode([(name, params[name]) for name in _LOCATION_PARAMS if params.get(name)])
-    return urlunsplit((parts.scheme, parts.netloc, f"{prefix}/jobs/imports/{job_id}", query, ""))
+    query = urlencode([(name, call.params[name]) for name in _LOCATION_PARAMS if call.params.get(name)])
+    path = f"{prefix}/jobs/imports/{job_id}" + ("/cancel" if of_cancel else "")
+    return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
 
 
 def _error_reply(outcome: Failure, *, record: bool, request_text: str) -> HttpReply:
@@ -123,13 +127,12 @@ def _error_reply(outcome: Failure, *, record: bool, request_text: str) -> HttpRe
     return HttpReply(outcome.http_status, to_json(outcome.error_body()), headers, failure=failure)
 
 
-def _job_reply(outcome: Success, call: HttpCall, *, poll: bool, poll_seconds: float,
-               after_cancel: bool = False) -> HttpReply:
+def _job_reply(outcome: Success, call: HttpCall, *, poll: bool, poll_seconds: float, of_cancel: bool) -> HttpReply:
     """200 with the ImportJob; with ``poll`` and a job in progress, 202 + Location."""
     body = to_json(outcome.job)
     headers = {"Content-Type": "application/json"}
     if poll and outcome.in_progress:
-        headers["Location"] = status_location(call, outcome.job_id, after_cancel=after_cancel)
+        headers["Location"] = status_location(call, outcome.job_id, of_cancel=of_cancel)
         headers["Retry-After"] = str(max(1, math.ceil(poll_seconds)))
         return HttpReply(202, body, headers)
     return HttpReply(200, body, headers)
@@ -155,7 +158,7 @@ def handle_http_cancel(
     if isinstance(outcome, Failure):
         return _error_reply(outcome, record=True, request_text=request_text)
     reply = _job_reply(outcome, call, poll=wait, poll_seconds=provider().settings.status_poll_seconds,
-                       after_cancel=True)
+                       of_cancel=True)
     return reply._replace(result=reply.body)
 
 
@@ -163,26 +166,25 @@ def handle_http_status(
     provider: ServiceProvider,
     call: HttpCall,
     invocation: Invocation = NO_INVOCATION,
+    *,
+    of_cancel: bool = False,
 ) -> HttpReply:
-    """GET jobs/imports/{id}: 202 + Location + Retry-After while the job is in progress,
-    200 with the final ImportJob once it is not. Reads write nothing to the queues.
+    """A read of the job: 202 + Location + Retry-After while it is in progress, 200 with
+    the final ImportJob once it is not. Reads write nothing to the queues.
 
-    With ``afterCancel=true`` (the Location a cancel hands out) the poll ends as the cancel
-    would have: ``cancelled`` is 200, a job that ended ``succeeded`` or ``failed`` on its
-    own is 409 ``JobNotCancellable``. A plain read answers 200 whatever the job is.
+    ``GET jobs/imports/{id}`` is a plain read: 200 whatever the final status. With
+    ``of_cancel`` it is ``GET jobs/imports/{id}/cancel``, the status of a cancel (the
+    Location a cancel hands out): it ends as the cancel would have, 200 at ``cancelled``
+    and 409 ``JobNotCancellable`` if the job ended ``succeeded`` or ``failed`` on its own.
     """
     started = time.monotonic()
-    after_cancel = _flag(call, AFTER_CANCEL_PARAM)
-    if after_cancel is None:
-        outcome: Outcome = Failure(ErrorCode.INVALID_REQUEST.value, f"{AFTER_CANCEL_PARAM} must be true or false",
-                                   job_id=call.job_id if isinstance(call.job_id, str) else None)
-    else:
-        outcome = _run(provider, call.request(), invocation, read=True, after_cancel=after_cancel)
+    outcome = _run(provider, call.request(), invocation, read=True, after_cancel=of_cancel)
     log_outcome(outcome, entry="status", duration_seconds=time.monotonic() - started,
                 invocation_id=invocation.invocation_id)
     if isinstance(outcome, Failure):
         return _error_reply(outcome, record=False, request_text="")
-    return _job_reply(outcome, call, poll=True, poll_seconds=provider().settings.status_poll_seconds)
+    return _job_reply(outcome, call, poll=True, poll_seconds=provider().settings.status_poll_seconds,
+                      of_cancel=of_cancel)
 
 
 def _follow_through(

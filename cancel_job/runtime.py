@@ -12,6 +12,7 @@ import threading
 
 from .adt import AdtClient
 from .contract import REQUESTS_QUEUE
+from .hostconfig import forget_host_config
 from .identity import build_credential
 from .queues import queue_client
 from .service import CancelService
@@ -68,8 +69,10 @@ def send_follow_up(body: str, delay_seconds: int) -> None:
 
 
 def reset_service() -> None:
-    """Forget the shared service and queue client so the next use reads the settings again."""
+    """Forget the shared service, queue client and host settings, so the next use reads the
+    settings again."""
     global _service, _requests_queue
+    forget_host_config()
     with _lock:
         if _service is not None:
             _service.client.close()

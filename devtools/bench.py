@@ -348,7 +348,7 @@ def throttled_drain(azurite_connection: str, pacing_rate: float, *, messages: in
     path with the host's concurrency (batchSize + newBatchThreshold invocations), against an
     emulator throttling at ``rate`` with Retry-After scaled down to match (5-14 s at 1/s).
     ``pacing_rate`` is the app's ADT_JOBS_REQUESTS_PER_SECOND (0: spacing off)."""
-    from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+    from azure.storage.queue import QueueClient
 
     import function_app
     from cancel_job.contract import REQUESTS_QUEUE
@@ -363,10 +363,9 @@ def throttled_drain(azurite_connection: str, pacing_rate: float, *, messages: in
         os.environ.update({**emulator.environment, "ADT_JOBS_REQUESTS_PER_SECOND": str(pacing_rate)})
         reset_service()
         ids = emulator.seed(f"drain-{pacing_rate:g}-", messages)
-        requests_queue = QueueClient.from_connection_string(
-            azurite_connection, REQUESTS_QUEUE, message_encode_policy=TextBase64EncodePolicy())
-        for job_id in ids:
-            requests_queue.send_message(job_id)
+        requests_queue = QueueClient.from_connection_string(azurite_connection, REQUESTS_QUEUE)
+        for job_id in ids:  # JSON, as the README tells producers (a bare id can be ambiguous)
+            requests_queue.send_message(json.dumps({"jobId": job_id}))
         function = QueueFunction.from_app(function_app.app, "cancel_import_job_queue")
         # One message at a time per worker, as many workers as the host runs invocations;
         # a failed delivery comes back after host.json's visibilityTimeout, scaled like the rate.

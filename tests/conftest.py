@@ -135,6 +135,15 @@ def invoke_status(
     return fn(req=request, context=HostContext("import_job_status"))
 
 
+def invoke_cancel_status(job_id: str | None, *, params: dict[str, str] | None = None) -> Invoked:
+    """GET on the cancel route: the status of a cancel, served by the cancel function."""
+    fn = functions_by_name()["cancel_import_job_http"].get_user_function()
+    request = http_request("GET", f"jobs/imports/{job_id}/cancel", job_id, None, params)
+    outputs = {"results": OutBinding(), "failures": OutBinding()}
+    returned = fn(req=request, context=HostContext("cancel_import_job_http"), **outputs)
+    return Invoked(returned, outputs)
+
+
 def invoke_queue(body: bytes | str, *, dequeue_count: int = 1, context: HostContext | None = None) -> Invoked:
     fn = functions_by_name()["cancel_import_job_queue"].get_user_function()
     message = QueueMessage(

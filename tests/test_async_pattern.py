@@ -10,17 +10,21 @@ import pytest
 
 from cancel_job.contract import QUEUE_ONLY_CODES, ErrorCode
 from devtools.adt_emulator import AdtEmulator, Fault
-from tests.conftest import invoke_http, invoke_queue, invoke_status, wait_for
+from tests.conftest import functions_by_name, invoke_cancel_status, invoke_http, invoke_queue, invoke_status, wait_for
 from tests.openapi_check import assert_matches_openapi, openapi
 
 CANCEL, STATUS = "/jobs/imports/{id}/cancel", "/jobs/imports/{id}"
 
 
 def status_from_location(location: str):
+    """Poll Location as a Logic App does, through whichever function serves its route."""
     parts = urlsplit(location)
-    job_id = parts.path.rsplit("/", 1)[1]
     params = {k: v[0] for k, v in parse_qs(parts.query).items()}
-    return invoke_status(job_id, params=params)
+    if parts.path.endswith("/cancel"):
+        invoked = invoke_cancel_status(parts.path.rsplit("/", 2)[1], params=params)
+        assert invoked.result is None and invoked.failure is None  # a poll writes nothing
+        return invoked.returned
+    return invoke_status(parts.path.rsplit("/", 1)[1], params=params)
 
 
 @pytest.mark.parametrize(("answers", "answered_status"), [("service", "running"), ("spec", "cancelling")])
@@ -35,18 +39,18 @@ def test_wait_true_polls_until_cancelled(app_env, emulator: AdtEmulator, monkeyp
     assert_matches_openapi(CANCEL, "post", accepted)
     assert accepted.headers["Retry-After"] == "2"
     location = accepted.headers["Location"]
-    assert location == "https://myapp.azurewebsites.net/api/jobs/imports/job1?afterCancel=true"
+    assert location == "https://myapp.azurewebsites.net/api/jobs/imports/job1/cancel"
     assert json.loads(accepted.get_body())["status"] == answered_status  # exactly as ADT returned it
     assert invoked.result_json["status"] == answered_status  # the results queue gets the cancel's ImportJob
 
     in_progress = status_from_location(location)
     assert in_progress.status_code == 202 and in_progress.headers["Location"] == location
-    assert_matches_openapi(STATUS, "get", in_progress)
+    assert_matches_openapi(CANCEL, "get", in_progress)
 
     final = wait_for(lambda: (r := status_from_location(location)).status_code == 200 and r, timeout=10)
     assert json.loads(final.get_body())["status"] == "cancelled"
     assert "Location" not in final.headers
-    assert_matches_openapi(STATUS, "get", final)
+    assert_matches_openapi(CANCEL, "get", final)
 
 
 def test_without_wait_the_cancel_answers_200(app_env, emulator) -> None:
@@ -71,7 +75,7 @@ def test_location_keeps_instance_and_function_key_query(app_env, emulator, monke
     instance = f"http://localhost:{emulator.port}"
     response = invoke_http("job1", params={"wait": "true", "instance": instance, "code": "key123"}).returned
     query = parse_qs(urlsplit(response.headers["Location"]).query)
-    assert query == {"instance": [instance], "afterCancel": ["true"], "code": ["key123"]}
+    assert query == {"instance": [instance], "code": ["key123"]}
     assert status_from_location(response.headers["Location"]).status_code == 202
 
 
@@ -178,16 +182,27 @@ def test_a_poll_after_cancel_that_ends_finished_is_job_not_cancellable(app_env, 
     ended = status_from_location(location)
     assert ended.status_code == 409 and ended.headers["x-ms-error-code"] == "JobNotCancellable"
     assert final in json.loads(ended.get_body())["error"]["message"]
-    assert_matches_openapi(STATUS, "get", ended)
+    assert_matches_openapi(CANCEL, "get", ended)
     plain = invoke_status("job1")  # no cancel behind a plain read: 200 with whatever the job is
     assert plain.status_code == 200 and json.loads(plain.get_body())["status"] == final
 
 
 @pytest.mark.parametrize("value", ["1", "0", "TRUE", "yes", ""])
-def test_flags_take_only_true_or_false(app_env, emulator, value) -> None:
+def test_wait_takes_only_true_or_false(app_env, emulator, value) -> None:
     emulator.add_job("job1")
-    cancel = invoke_http("job1", params={"wait": value}).returned
-    status = invoke_status("job1", params={"afterCancel": value})
-    for response in (cancel, status):
-        assert response.status_code == 400 and response.headers["x-ms-error-code"] == "InvalidRequest"
+    response = invoke_http("job1", params={"wait": value}).returned
+    assert response.status_code == 400 and response.headers["x-ms-error-code"] == "InvalidRequest"
     assert [r for r in emulator.requests if r.path.startswith("/jobs")] == []
+
+
+def test_the_location_a_cancel_hands_out_is_served_by_the_cancel_function(app_env, emulator) -> None:
+    """The host checks a function key under the called function's name: a key scoped to the
+    cancel function (the portal's "Get function URL") must open the URL it hands back."""
+    emulator.add_job("job1")
+    location = urlsplit(invoke_http("job1", params={"wait": "true"}).returned.headers["Location"])
+    [binding] = [b for b in json.loads(functions_by_name()["cancel_import_job_http"].get_function_json())["bindings"]
+                 if b["type"] == "httpTrigger"]
+    template = "/api/" + binding["route"].replace("{id}", "job1")
+    assert location.path == template and "GET" in binding["methods"]
+    polled = status_from_location(location.geturl())
+    assert polled.status_code == 202 and emulator.state.cancels_applied == 1  # a GET never cancels again

@@ -189,3 +189,34 @@ def test_a_401_from_adt_drops_the_cached_token(app_env, emulator) -> None:
     # handed back its cached copy of the rejected token).
     assert emulator.token_requests == issued + 1
     assert service.client._credential is not real and not isinstance(service.client._credential, Spy)
+
+
+def test_host_settings_are_read_as_the_host_reads_them(tmp_path) -> None:
+    """host.json keys in any case, then AzureFunctionsJobHost__extensions__queues__* app
+    settings (in any case) over them."""
+    host = tmp_path / "host.json"
+    host.write_text(json.dumps({"Extensions": {"QUEUES": {"MaxDequeueCount": 7, "BATCHSIZE": 2,
+                                                          "visibilityTIMEOUT": "00:00:10"}}}))
+    config = load_queue_host_config(host, env={})
+    assert (config.max_dequeue_count, config.batch_size, config.visibility_timeout_seconds) == (7, 2, 10)
+    overridden = load_queue_host_config(host, env={
+        "AzureFunctionsJobHost__extensions__queues__maxDequeueCount": "2",
+        "azurefunctionsjobhost__Extensions__Queues__messageEncoding": "none",
+        "AzureFunctionsJobHost__extensions__blobs__maxDequeueCount": "9",  # another extension
+    })
+    assert (overridden.max_dequeue_count, overridden.message_encoding, overridden.batch_size) == (2, "none", 2)
+
+
+def test_a_lowered_dequeue_count_makes_the_real_last_delivery_write_a_record(app_env, emulator, monkeypatch) -> None:
+    from cancel_job.runtime import reset_service
+    from devtools.adt_emulator import Fault
+    from tests.conftest import invoke_queue
+
+    monkeypatch.setenv("AzureFunctionsJobHost__extensions__queues__maxDequeueCount", "2")
+    reset_service()
+    emulator.add_job("job1")
+    emulator.inject(Fault(op="cancel", status=503, times=50, headers={"Retry-After": "0"}))
+    monkeypatch.setenv("CANCEL_MAX_ATTEMPTS", "1")
+    reset_service()
+    record = invoke_queue(b"job1", dequeue_count=2).failure_json  # the host's last delivery
+    assert record["dequeueCount"] == 2 and record["httpStatus"] == 503
