@@ -29,7 +29,7 @@ from .retry import (
 )
 from .settings import Settings
 from .telemetry import SpanHandle, client_span, operation_span, suppressed_http_instrumentation
-from .trace import TraceContext, resolve_trace
+from .trace import TraceContext, parse_traceparent, resolve_trace
 
 
 class _Call:
@@ -121,7 +121,7 @@ class CancelService:
         call = self._prepare(request, invocation_traceparent, invocation_tracestate)
         if isinstance(call, Failure):
             return call
-        with operation_span(name, call.trace) as span:
+        with operation_span(name, call.trace, parse_traceparent(invocation_traceparent)) as span:
             return _traced(span, call, work(call))
 
     def _read(self, call: _Call) -> Outcome:

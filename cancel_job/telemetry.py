@@ -1,11 +1,14 @@
 """OpenTelemetry spans for a cancel, when OpenTelemetry is there; nothing when it is not.
 
-Each cancel gets a span for the function's work, whose parent is the trace the trace rule
-chose (the caller's or the message's traceparent, else the invocation's), not the new
-trace the host starts for a queue delivery. Each ADT call gets a CLIENT span, and the
-``traceparent`` sent to ADT is exactly that span's context. HTTP auto-instrumentation
-(requests, urllib3) is suppressed for these calls: it would start a span of its own and
-overwrite the header with it.
+Each cancel gets a span for the function's work in the trace the trace rule chose (the
+caller's or the message's traceparent, else the invocation's). Its parent: the host's own
+span for the invocation when that is in the same trace (an HTTP request, where the host
+continues the caller's trace), so our spans nest under the host's request span rather
+than beside it; otherwise the chosen traceparent (a queue message's trace), with a span
+link to the invocation's context (the new trace the host starts for a delivery). Each ADT
+call gets a CLIENT span, and the ``traceparent`` sent to ADT is exactly that span's
+context. HTTP auto-instrumentation (requests, urllib3) is suppressed for these calls: it
+would start a span of its own and overwrite the header with it.
 
 In Azure, host.json ``telemetryMode: OpenTelemetry`` plus
 ``PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true`` make the worker call
@@ -19,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .trace import TraceContext, new_span_id
+from .trace import TraceContext, TraceParent, new_span_id
 
 TRACER_NAME = "cancel_job"
 # OpenTelemetry is optional, and importing it costs start-up time. Whoever installs a
@@ -52,13 +55,7 @@ def recording() -> bool:
 
 
 def _parent_context(trace: TraceContext) -> Any:
-    parent = otel_trace.SpanContext(
-        trace_id=int(trace.parent.trace_id, 16),
-        span_id=int(trace.parent.parent_id, 16),
-        is_remote=True,
-        trace_flags=otel_trace.TraceFlags(int(trace.parent.flags, 16)),
-    )
-    return otel_trace.set_span_in_context(otel_trace.NonRecordingSpan(parent))
+    return otel_trace.set_span_in_context(otel_trace.NonRecordingSpan(_span_context(trace.parent)))
 
 
 class SpanHandle:
@@ -76,15 +73,30 @@ class SpanHandle:
             self._span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR, description))
 
 
+def _span_context(parent: TraceParent) -> Any:
+    return otel_trace.SpanContext(
+        trace_id=int(parent.trace_id, 16),
+        span_id=int(parent.parent_id, 16),
+        is_remote=True,
+        trace_flags=otel_trace.TraceFlags(int(parent.flags, 16)),
+    )
+
+
 @contextmanager
-def operation_span(name: str, trace: TraceContext) -> Iterator[SpanHandle]:
-    """The function's own span, a child of ``trace``; the current span while it runs."""
+def operation_span(name: str, trace: TraceContext, invocation: TraceParent | None = None) -> Iterator[SpanHandle]:
+    """The function's own span in ``trace``; the current span while it runs. ``invocation``
+    is the host's context for this invocation (``context.trace_context``), when valid."""
     if not recording():
         yield SpanHandle()
         return
     tracer = otel_trace.get_tracer(TRACER_NAME)
+    if invocation is not None and invocation.trace_id == trace.trace_id:
+        parent, links = otel_trace.set_span_in_context(otel_trace.NonRecordingSpan(_span_context(invocation))), []
+    else:
+        links = [] if invocation is None else [otel_trace.Link(_span_context(invocation))]
+        parent = _parent_context(trace)
     with tracer.start_as_current_span(
-        name, context=_parent_context(trace), kind=otel_trace.SpanKind.INTERNAL
+        name, context=parent, kind=otel_trace.SpanKind.INTERNAL, links=links
     ) as span:
         yield SpanHandle(span)
 

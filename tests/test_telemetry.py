@@ -137,3 +137,31 @@ def test_host_json_turns_on_opentelemetry_mode() -> None:
     from cancel_job.hostconfig import HOST_JSON
 
     assert json.loads(HOST_JSON.read_text())["telemetryMode"] == "OpenTelemetry"
+
+
+HOST_SPAN = "3333333333333333"
+
+
+def test_http_spans_nest_under_the_hosts_request_span_in_the_callers_trace(app_env, emulator, spans) -> None:
+    """The host's context.trace_context continues the caller's trace with its own request
+    span: ours are its children, not its siblings."""
+    emulator.add_job("job1")
+    host = HostContext("cancel_import_job_http", trace_parent=f"00-{CALLER_TRACE}-{HOST_SPAN}-01")
+    invoke_http("job1", headers={"traceparent": CALLER}, context=host)
+    [client, operation] = ours(spans)
+    assert format(operation.context.trace_id, "032x") == CALLER_TRACE
+    assert hex_span(operation.parent.span_id) == HOST_SPAN and not operation.links
+    assert client.parent.span_id == operation.context.span_id
+    [headers] = adt_headers(emulator)
+    assert headers["traceparent"] == f"00-{CALLER_TRACE}-{hex_span(client.context.span_id)}-01"
+
+
+def test_queue_spans_keep_the_messages_trace_and_link_the_invocation(app_env, emulator, spans) -> None:
+    emulator.add_job("job1")
+    invoke_queue(json.dumps({"jobId": "job1", "traceparent": CALLER}),
+                 context=HostContext("cancel_import_job_queue", trace_parent=HOST))
+    [_, operation] = ours(spans)
+    assert hex_span(operation.parent.span_id) == CALLER_SPAN
+    [link] = operation.links
+    assert format(link.context.trace_id, "032x") == HOST.split("-")[1]
+    assert hex_span(link.context.span_id) == HOST.split("-")[2]
