@@ -28,8 +28,12 @@ from .redact import redact
 
 _MAX_ERROR_MESSAGE = 500
 _CORRELATION_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
-# Renew a token this long before it expires (azure-core's bearer policy uses 300 s too).
+# Renew a token this long before it expires (azure-core's bearer policy uses 300 s too),
+# unless the credential names an earlier refresh_on.
 TOKEN_REFRESH_MARGIN_SECONDS = 300
+# azure-identity asks its endpoint again no sooner than this after its last request, and
+# hands back its cached token meanwhile, even past refresh_on: ask it no more often.
+CREDENTIAL_RETRY_SECONDS = 30.0
 
 
 class TokenProvider(Protocol):
@@ -119,6 +123,7 @@ class AdtClient:
         # own overhead; keep the current token here, as azure-core's bearer policy does.
         self._token_lock = threading.Lock()
         self._cached_token: Any = None
+        self._renew_at = float("-inf")  # time.time() from which to ask the credential again
         self._fetch: Future[Any] | None = None  # the one token fetch in flight
         session = requests.Session()
         session.trust_env = False  # no proxies or .netrc credentials from the environment
@@ -145,8 +150,7 @@ class AdtClient:
 
     def has_token(self) -> bool:
         """Is a token at hand, so that a request would go out without asking the identity endpoint?"""
-        token = self._cached_token
-        return token is not None and _fresh(token)
+        return self._cached_token is not None and time.time() < self._renew_at
 
     def ensure_token(self, timeout: float | None = None) -> None:
         """Get a token now, if none is at hand, waiting at most ``timeout`` seconds;
@@ -158,11 +162,11 @@ class AdtClient:
         that needs it waits for that fetch, each no longer than its own ``timeout``. A
         caller that gives up leaves the fetch running: its token serves whoever comes next."""
         token = self._cached_token
-        if token is not None and _fresh(token):
+        if token is not None and time.time() < self._renew_at:
             return token.token
         with self._token_lock:  # held only to find or start the fetch, never to wait on it
             token = self._cached_token
-            if token is not None and _fresh(token):
+            if token is not None and time.time() < self._renew_at:
                 return token.token
             if self._fetch is None or self._fetch.done():
                 self._fetch = Future()
@@ -184,19 +188,20 @@ class AdtClient:
             # credential says, not only five minutes before expiry.
             get = getattr(credential, "get_token_info", None) or credential.get_token
             token = get(ADT_TOKEN_SCOPE)
-        except BaseException as exc:  # delivered to every waiting caller
+            renew = renew_at(token, time.time())
+        except BaseException as exc:  # every waiting caller gets it: the fetch always ends
             fetch.set_exception(exc)
             return
         with self._token_lock:
             if credential is self._credential:  # not a credential replaced meanwhile
-                self._cached_token = token
+                self._cached_token, self._renew_at = token, renew
         fetch.set_result(token)
 
     def forget_token(self) -> None:
         """ADT rejected the token (401): drop it, and with a credential factory start from a
         new credential, so that the next request presents a genuinely new token."""
         with self._token_lock:
-            self._cached_token = None
+            self._cached_token, self._renew_at = None, float("-inf")
             self._fetch = None
             if self._new_credential is not None:
                 self._credential = self._new_credential()
@@ -224,12 +229,14 @@ class AdtClient:
         self._session.close()
 
 
-def _fresh(token: Any) -> bool:
-    now = time.time()
-    refresh_on = getattr(token, "refresh_on", None)
-    if refresh_on and now >= refresh_on:
-        return False
-    return token.expires_on - now > TOKEN_REFRESH_MARGIN_SECONDS
+def renew_at(token: Any, now: float) -> float:
+    """When to ask the credential for a token again: at its ``refresh_on``, else five
+    minutes before it expires. A token already due when the credential handed it over (it
+    renews at most every 30 s) is kept for 30 s more, never past its expiry."""
+    due = getattr(token, "refresh_on", None) or token.expires_on - TOKEN_REFRESH_MARGIN_SECONDS
+    if due > now:
+        return due
+    return min(now + CREDENTIAL_RETRY_SECONDS, token.expires_on - 1)
 
 
 def _is_connect_failure(exc: BaseException) -> bool:

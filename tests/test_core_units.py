@@ -89,7 +89,9 @@ def test_next_link_must_stay_on_the_endpoint() -> None:
 def test_refused_connection_is_known_not_sent() -> None:
     class Token:
         def get_token(self, *scopes, **kwargs):
-            return type("T", (), {"token": "t"})()
+            from azure.core.credentials import AccessToken
+
+            return AccessToken("t", 2**31)
 
     client = AdtClient(Token(), connect_timeout=1, read_timeout=1)
     with pytest.raises(TransportError) as info:
@@ -159,7 +161,21 @@ def test_client_keeps_the_token_until_it_nears_expiry() -> None:
     client = AdtClient(expiring, connect_timeout=1, read_timeout=1)
     client._token()
     client._token()
-    assert expiring.calls == 2  # too close to expiry to reuse
+    # Already due when handed over: the credential would hand the same one back for 30 s.
+    assert expiring.calls == 1
+
+
+def test_when_to_ask_the_credential_again() -> None:
+    from azure.core.credentials import AccessToken, AccessTokenInfo
+
+    from cancel_job.adt import CREDENTIAL_RETRY_SECONDS, TOKEN_REFRESH_MARGIN_SECONDS, renew_at
+
+    now = 1_000_000.0
+    assert renew_at(AccessTokenInfo("t", int(now + 7200), refresh_on=int(now + 3600)), now) == now + 3600
+    assert renew_at(AccessToken("t", int(now + 3600)), now) == now + 3600 - TOKEN_REFRESH_MARGIN_SECONDS
+    due = AccessTokenInfo("t", int(now + 3600), refresh_on=int(now - 1))  # handed back past refresh_on
+    assert renew_at(due, now) == now + CREDENTIAL_RETRY_SECONDS
+    assert renew_at(AccessToken("t", int(now + 10)), now) == now + 9  # never past expiry
 
 
 def test_a_401_from_adt_drops_the_cached_token(app_env, emulator) -> None:
@@ -220,3 +236,42 @@ def test_a_lowered_dequeue_count_makes_the_real_last_delivery_write_a_record(app
     reset_service()
     record = invoke_queue(b"job1", dequeue_count=2).failure_json  # the host's last delivery
     assert record["dequeueCount"] == 2 and record["httpStatus"] == 503
+
+
+def test_the_token_is_renewed_when_the_credential_says() -> None:
+    """get_token_info carries refresh_on (get_token does not): a token the credential wants
+    renewed soon is not held until five minutes before it expires. (azure-identity sets
+    refresh_on for managed-identity tokens that live 2 hours or more, at half their life.)"""
+    import time as clock
+
+    from azure.core.credentials import AccessToken, AccessTokenInfo
+
+    from tests.conftest import wait_for
+
+    class Credential:  # azure-identity's two methods: only get_token_info says when to renew
+        calls = 0
+
+        def get_token(self, *scopes, **kwargs):
+            self.calls += 1
+            return AccessToken(f"token-{self.calls}", int(clock.time() + 7200))
+
+        def get_token_info(self, *scopes, options=None):
+            self.calls += 1
+            return AccessTokenInfo(f"token-{self.calls}", int(clock.time() + 7200), refresh_on=int(clock.time() + 1))
+
+    client = AdtClient(Credential(), connect_timeout=1, read_timeout=1)
+    assert client._token() == client._token() == "token-1"  # held until refresh_on
+    wait_for(lambda: client._token() == "token-2", timeout=5, interval=0.1)
+
+
+def test_a_credential_that_returns_nonsense_fails_the_caller_and_never_hangs() -> None:
+    from cancel_job.adt import IdentityError
+
+    class Nonsense:
+        def get_token(self, *scopes, **kwargs):
+            return object()  # no token, no expiry
+
+    client = AdtClient(Nonsense(), connect_timeout=1, read_timeout=1)
+    with pytest.raises(IdentityError, match="AttributeError"):
+        client.ensure_token(timeout=5)
+    client.close()
