@@ -69,7 +69,10 @@ def parse_endpoint(text: object) -> Endpoint:
         raise EndpointError("endpoint must be printable ASCII with no spaces")
     if "\\" in text or "?" in text or "#" in text:
         raise EndpointError("endpoint must not contain a query, a fragment or '\\'")
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:  # "Invalid IPv6 URL" for an unclosed "[": bad input, not a bug
+        raise EndpointError("endpoint is not a valid URL") from exc
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise EndpointError("endpoint must start with https://")

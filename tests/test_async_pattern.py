@@ -206,3 +206,28 @@ def test_the_location_a_cancel_hands_out_is_served_by_the_cancel_function(app_en
     assert location.path == template and "GET" in binding["methods"]
     polled = status_from_location(location.geturl())
     assert polled.status_code == 202 and emulator.state.cancels_applied == 1  # a GET never cancels again
+
+
+@pytest.mark.parametrize("instance", ["http://[x", "https://[::1", "https://[", "http://[::1]x"])
+def test_an_unparseable_instance_is_instance_not_allowed_never_a_500(app_env, emulator, instance) -> None:
+    emulator.add_job("job1")
+    for response in (invoke_http("job1", params={"instance": instance}).returned,
+                     invoke_status("job1", params={"instance": instance})):
+        assert response.status_code == 403 and response.headers["x-ms-error-code"] == "InstanceNotAllowed"
+    assert [r for r in emulator.requests if r.path.startswith("/jobs")] == []
+
+
+def test_the_openapi_job_id_pattern_is_the_job_id_rule() -> None:
+    import re
+
+    from cancel_job.job_id import is_valid_job_id
+
+    pattern = re.compile(openapi()["components"]["parameters"]["JobId"]["schema"]["pattern"])
+    for candidate in [".", "..", "...", ".a", "a", "a" * 128, "a" * 129, "a/b", "bulk-import-job_7~x", "", " a"]:
+        assert bool(pattern.search(candidate)) == is_valid_job_id(candidate), candidate
+
+
+def test_the_hosts_own_401_is_documented_without_a_body() -> None:
+    for path in openapi()["paths"].values():
+        for operation in path.values():
+            assert "content" not in operation["responses"]["401"]

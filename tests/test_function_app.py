@@ -271,3 +271,21 @@ def test_user_assigned_identity_client_id_is_used(app_env, emulator, monkeypatch
     emulator.add_job("job1")
     assert invoke_http("job1").returned.status_code == 200
     assert client_id in emulator.state.tokens.values()
+
+
+def test_a_bad_endpoint_url_never_breaks_importing_the_app(monkeypatch, caplog) -> None:
+    """urlsplit raises ValueError for an unclosed "[": a configuration error, not an import
+    error (which the host would show only as "0 functions found")."""
+    import importlib
+
+    import function_app
+    from cancel_job.runtime import reset_service
+
+    monkeypatch.setenv("ADT_ENDPOINT", "https://[x")
+    reloaded = importlib.reload(function_app)
+    assert set(indexed_functions(reloaded.app)) == ALL_FUNCTIONS
+    assert any("ADT_ENDPOINT" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    reset_service()
+    invoked = invoke_http("job1")
+    assert invoked.returned.status_code == 500
+    assert invoked.returned.headers["x-ms-error-code"] == "ConfigurationError"
