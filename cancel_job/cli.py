@@ -115,7 +115,9 @@ def _service(args: argparse.Namespace):
     try:
         settings = Settings.from_env(env)
     except ConfigurationError as exc:
-        raise UsageError(f"{exc} (pass --endpoint or set {Setting.ADT_ENDPOINT.value})") from None
+        about_endpoint = str(exc).startswith(f"{Setting.ADT_ENDPOINT.value} ")
+        hint = f" (pass --endpoint or set {Setting.ADT_ENDPOINT.value})" if about_endpoint else ""
+        raise UsageError(f"{exc}{hint}") from None
     return build_service(settings, lambda: DefaultAzureCredential(
         managed_identity_client_id=settings.client_id, exclude_interactive_browser_credential=True,
         **bounded_options(settings),
@@ -128,22 +130,29 @@ def _wait_until_final(service, outcome: Success, args: argparse.Namespace,
     started = time.monotonic()
     pause = _FIRST_POLL_SECONDS
     request = CancelRequest(outcome.job_id, args.instance, outcome.trace.parent.header, outcome.trace.state)
+    progress = False
     while isinstance(outcome, Success) and outcome.in_progress:
         elapsed = time.monotonic() - started
-        if elapsed + pause > args.timeout:
-            return Failure("WaitTimedOut", f"import job is still {outcome.job_status} after {elapsed:.0f} s",
-                           job_id=outcome.job_id, job=outcome.job)
+        remaining = args.timeout - elapsed
+        if remaining <= 0:
+            outcome = Failure("WaitTimedOut", f"import job is still {outcome.job_status} after {elapsed:.0f} s",
+                              job_id=outcome.job_id, job=outcome.job)
+            break
         if not args.json:
             print(f"\r{outcome.job_id}: {outcome.job_status} ({elapsed:.0f} s)", end="", file=sys.stderr, flush=True)
-        sleep(pause)
+            progress = True
+        # The last pause is cut to what is left, so the wait lasts the whole --timeout.
+        sleep(min(pause, remaining))
         pause = min(pause * 1.5, _MAX_POLL_SECONDS)
         outcome = service.read(request, after_cancel=True)  # a job that ends on its own: JobNotCancellable
-    if not args.json:
-        print(file=sys.stderr)
+    if progress:
+        print(file=sys.stderr)  # end the progress line before any result or error
     return outcome
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
+    if args.wait and not (args.timeout > 0 and args.timeout < float("inf")):
+        raise UsageError("--timeout must be a positive number of seconds")
     service = _service(args)
     outcome = service.cancel(CancelRequest(args.job_id, args.instance))
     if isinstance(outcome, Success) and args.wait:
@@ -219,6 +228,8 @@ def _read_ids(args: argparse.Namespace, stdin: TextIO) -> list[str]:
                 raw += _lines(handle)
         except OSError as exc:
             raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{args.file} is not UTF-8 text (byte {exc.start}); nothing was enqueued") from None
     if not raw:
         raise UsageError("no job ids: give them as arguments, with --file, or '-' for stdin")
     ids = []

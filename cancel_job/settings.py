@@ -26,7 +26,8 @@ _BOOLEANS = {"true": True, "1": True, "false": False, "0": False, "": False}
 
 
 class ConfigurationError(Exception):
-    """A setting is missing or invalid; the message names it (never its secret value)."""
+    """A setting is missing or invalid; the message names it, never its value (a value in
+    the wrong setting may be a secret)."""
 
 
 class Settings(NamedTuple):
@@ -100,7 +101,7 @@ def _endpoint(setting: Setting, text: str):
 def _boolean(env: Mapping[str, str], setting: Setting) -> bool:
     raw = env.get(setting.value, "")
     if raw.strip().lower() not in _BOOLEANS:
-        raise ConfigurationError(f"{setting.value} must be true or false, got {raw!r}")
+        raise ConfigurationError(f"{setting.value} must be true or false")
     return _BOOLEANS[raw.strip().lower()]
 
 
@@ -114,8 +115,8 @@ def _positive(
         value = int(raw) if integer else float(raw)
     except ValueError as exc:
         kind = "a whole number" if integer else "a number"
-        raise ConfigurationError(f"{setting.value} must be {kind}, got {raw!r}") from exc
+        raise ConfigurationError(f"{setting.value} must be {kind}") from exc
     if not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
         bound = "0 or more" if zero_allowed else "greater than 0"
-        raise ConfigurationError(f"{setting.value} must be {bound}, got {raw!r}")
+        raise ConfigurationError(f"{setting.value} must be {bound}")
     return value

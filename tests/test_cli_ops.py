@@ -161,3 +161,45 @@ def test_drain_reads_past_the_32_message_peek_limit(azurite, monkeypatch, capsys
     assert sorted(j["id"] for j in json.loads(capsys.readouterr().out)) == sorted(f"job{i}" for i in range(40))
     assert main(["results", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_cancel_wait_waits_the_whole_timeout_and_ends_its_progress_line(app_env, emulator, capsys) -> None:
+    import time
+
+    emulator.configure(cancel_accept_delay=3600)
+    emulator.add_job("job1")
+    started = time.monotonic()
+    assert main(["cancel", "job1", "--wait", "--timeout", "3"]) == 1
+    assert time.monotonic() - started >= 3.0  # it does not give up early
+    err = capsys.readouterr().err
+    assert "job1: running" in err and "\nerror: WaitTimedOut" in err  # the line ended before the error
+
+
+@pytest.mark.parametrize("timeout", ["0", "-5", "nan", "inf"])
+def test_cancel_wait_needs_a_positive_timeout(app_env, emulator, capsys, timeout) -> None:
+    emulator.add_job("job1")
+    assert main(["cancel", "job1", "--wait", "--timeout", timeout]) == 2
+    assert "--timeout" in capsys.readouterr().err
+    assert emulator.state.cancels_applied == 0  # nothing was done
+
+
+def test_a_configuration_error_names_only_the_setting(app_env, emulator, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("CANCEL_DEADLINE_SECONDS", "s3cr3t-value")
+    assert main(["status", "job1"]) == 2
+    err = capsys.readouterr().err
+    assert "CANCEL_DEADLINE_SECONDS" in err and "s3cr3t-value" not in err and "--endpoint" not in err
+
+
+@pytest.mark.azurite
+def test_enqueue_from_a_file_that_is_not_utf8_is_a_usage_error(azurite, monkeypatch, tmp_path, capsys) -> None:
+    from azure.storage.queue import QueueClient
+
+    from cancel_job.contract import REQUESTS_QUEUE
+
+    monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
+    ids = tmp_path / "ids.txt"
+    ids.write_bytes(b"job-a\njob-\xff\xfeb\n")
+    assert main(["enqueue", "--file", str(ids)]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+    queue = QueueClient.from_connection_string(azurite.connection_string, REQUESTS_QUEUE)
+    assert list(queue.peek_messages(max_messages=32)) == []

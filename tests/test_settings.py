@@ -40,6 +40,8 @@ def test_allowlist_entries_are_parsed() -> None:
         ({"ADT_ENDPOINT": ADT, "CANCEL_DEADLINE_SECONDS": "-1"}, "CANCEL_DEADLINE_SECONDS must be greater"),
         ({"ADT_ENDPOINT": ADT, "CANCEL_DEADLINE_SECONDS": "nan"}, "CANCEL_DEADLINE_SECONDS must be greater"),
         ({"ADT_ENDPOINT": ADT, "CANCEL_MAX_ATTEMPTS": "2.5"}, "CANCEL_MAX_ATTEMPTS must be a whole number"),
+        ({"ADT_ENDPOINT": ADT, "ADT_JOBS_REQUESTS_PER_SECOND": "-1"}, "REQUESTS_PER_SECOND must be 0 or more"),
+        ({"ADT_ENDPOINT": ADT, "ADT_JOBS_REQUESTS_PER_SECOND": "fast"}, "REQUESTS_PER_SECOND must be a number"),
     ],
 )
 def test_bad_settings_are_clear_configuration_errors(env: dict[str, str], names: str) -> None:
@@ -51,3 +53,20 @@ def test_setting_names_are_the_contracts() -> None:
     assert {s.value for s in Setting} >= {
         "ADT_ENDPOINT", "AZURE_CLIENT_ID", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "ADT_ALLOWED_ENDPOINTS",
     }
+
+
+def test_pacing_defaults_to_adts_documented_limit_and_zero_turns_spacing_off() -> None:
+    from cancel_job import assumptions
+
+    def rate(value: str | None) -> float:
+        env = {"ADT_ENDPOINT": ADT} if value is None else {"ADT_ENDPOINT": ADT, "ADT_JOBS_REQUESTS_PER_SECOND": value}
+        return Settings.from_env(env).jobs_requests_per_second
+
+    assert rate(None) == assumptions.JOBS_REQUESTS_PER_SECOND == 1
+    assert (rate("0"), rate("2.5")) == (0, 2.5)
+
+
+def test_a_bad_value_is_never_echoed() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env({"ADT_ENDPOINT": ADT, "FOLLOW_THROUGH_DEFAULT": "hunter2"})
+    assert "FOLLOW_THROUGH_DEFAULT" in str(info.value) and "hunter2" not in str(info.value)
