@@ -1,0 +1,251 @@
+"""A local stand-in for the Functions host's HTTP front end (no Core Tools here).
+
+It serves ``function_app``'s HTTP functions on a loopback port the way the host does:
+
+- routes under host.json's ``routePrefix`` (``api``), from each function's httpTrigger
+  binding, with route parameters percent-decoded as the host decodes them;
+- auth level FUNCTION: the key in ``x-functions-key`` or ``code=`` must be the local key,
+  else 401 with an empty body and no content type;
+- 404 (empty) for a path no function serves, and for a method its function does not take;
+- the invocation's trace context continues the caller's ``traceparent`` with a span of
+  its own, as the host's request span does, else starts a new trace;
+- queue output bindings written as plain text (``messageEncoding: none``) to the storage
+  queues of ``STORAGE_CONNECTION`` (Azurite locally).
+
+    python -m devtools.http_host --port 7071 --key local-function-key
+
+Then ``curl -X POST -H "x-functions-key: local-function-key"
+http://127.0.0.1:7071/api/jobs/imports/JOB/cancel``. It reads the app's settings from the
+environment, as the host reads app settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import azure.functions as func
+
+from cancel_job.contract import STORAGE_CONNECTION
+from cancel_job.hostconfig import HOST_JSON
+from cancel_job.trace import new_span_id, parse_traceparent
+from devtools.queue_pump import HostContext, OutBinding, indexed_functions
+
+DEFAULT_KEY = "local-function-key"
+
+
+def route_prefix() -> str:
+    http = json.loads(HOST_JSON.read_text(encoding="utf-8")).get("extensions", {}).get("http", {})
+    return http.get("routePrefix", "api").strip("/")
+
+
+@dataclass
+class HttpFunction:
+    """One HTTP-triggered function, with what its bindings say."""
+
+    name: str
+    pattern: re.Pattern[str]
+    methods: frozenset[str]
+    user_function: Callable[..., Any]
+    outputs: dict[str, str]  # argument name -> queue name
+
+    @classmethod
+    def all_of(cls, app: func.FunctionApp, prefix: str) -> list[HttpFunction]:
+        found = []
+        for name, fn in indexed_functions(app).items():
+            bindings = json.loads(fn.get_function_json())["bindings"]
+            trigger = next((b for b in bindings if b["type"] == "httpTrigger"), None)
+            if trigger is None:
+                continue
+            found.append(cls(
+                name=name,
+                pattern=_route_pattern(f"{prefix}/{trigger['route']}" if prefix else trigger["route"]),
+                methods=frozenset(m.upper() for m in trigger.get("methods") or ["GET", "POST"]),
+                user_function=fn.get_user_function(),
+                outputs={b["name"]: b["queueName"] for b in bindings
+                         if b["type"] == "queue" and b["direction"].lower() == "out"},
+            ))
+        return found
+
+
+def _route_pattern(template: str) -> re.Pattern[str]:
+    """``jobs/imports/{id}/cancel`` -> a pattern over the raw (still encoded) path, one
+    segment per parameter; the values are decoded after matching, as ASP.NET routing does."""
+    parts = re.split(r"\{(\w+)\}", template)
+    regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts))
+    return re.compile(f"/{regex}/?")
+
+
+class LocalHttpHost:
+    """The host's HTTP front end for ``app`` on a loopback port, in a background thread."""
+
+    def __init__(self, app: func.FunctionApp, *, key: str = DEFAULT_KEY, host: str = "127.0.0.1",
+                 port: int = 0, storage_connection: str | None = None) -> None:
+        self.key = key
+        self.functions = HttpFunction.all_of(app, route_prefix())
+        self.storage_connection = storage_connection or os.environ.get(STORAGE_CONNECTION)
+        self._queues: dict[str, Any] = {}
+        self._queues_lock = threading.Lock()
+        self._server = _Server((host, port), _Handler)
+        self._server.owner = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> LocalHttpHost:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http-host", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> LocalHttpHost:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def write_output(self, queue_name: str, text: str) -> None:
+        """A queue output binding: plain text, as the host writes it under messageEncoding none."""
+        if not self.storage_connection:
+            raise RuntimeError(f"an output binding needs {STORAGE_CONNECTION}")
+        from azure.storage.queue import QueueClient
+
+        with self._queues_lock:
+            client = self._queues.get(queue_name)
+            if client is None:
+                client = QueueClient.from_connection_string(self.storage_connection, queue_name)
+                self._queues[queue_name] = client
+        client.send_message(text)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    owner: LocalHttpHost
+
+    def get_request(self):
+        conn, addr = super().get_request()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # replies go out at once
+        return conn, addr
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_HEAD(self) -> None:
+        self._serve("HEAD")
+
+    def do_OPTIONS(self) -> None:
+        self._serve("OPTIONS")
+
+    def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Status"
+        lines = [f"HTTP/1.1 {status} {phrase}", f"Content-Length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items() if name.lower() != "content-length"]
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+    def _serve(self, method: str) -> None:
+        owner = self.server.owner
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        raw_path, _, query = self.path.partition("?")
+        match = None
+        for function in owner.functions:
+            match = function.pattern.fullmatch(raw_path)
+            if match:
+                break
+        if match is None or method not in function.methods:
+            return self._reply(404)
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        key = self.headers.get("x-functions-key") or params.get("code")
+        if key != owner.key:
+            return self._reply(401)
+        host_header = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        request = func.HttpRequest(
+            method, f"http://{host_header}{self.path}",
+            headers={name: value for name, value in self.headers.items()},
+            params=params,
+            route_params={name: unquote(value) for name, value in match.groupdict().items()},
+            body=body,
+        )
+        outputs = {arg: OutBinding() for arg in function.outputs}
+        try:
+            response = function.user_function(req=request, context=HostContext(function.name, _host_trace(self)),
+                                              **outputs)
+            for arg, out in outputs.items():
+                if out.get() is not None:
+                    owner.write_output(function.outputs[arg], out.get())
+        except Exception:  # the host answers 500 for a function that raised
+            return self._reply(500)
+        headers = dict(response.headers)
+        if response.mimetype and "content-type" not in {h.lower() for h in headers}:
+            headers["Content-Type"] = response.mimetype
+        self._reply(response.status_code, response.get_body() or b"", headers)
+
+
+def _host_trace(handler: BaseHTTPRequestHandler) -> str | None:
+    """The host's request span continues a valid caller traceparent (a new span id)."""
+    caller = parse_traceparent(handler.headers.get("traceparent"))
+    if caller is None:
+        return None
+    return f"00-{caller.trace_id}-{new_span_id()}-{caller.flags}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7071, help="port (default 7071, as func start)")
+    parser.add_argument("--key", default=os.environ.get("LOCAL_FUNCTION_KEY", DEFAULT_KEY),
+                        help=f"the function key callers must send (default $LOCAL_FUNCTION_KEY or {DEFAULT_KEY})")
+    args = parser.parse_args(argv)
+    import function_app
+
+    host = LocalHttpHost(function_app.app, key=args.key, host=args.host, port=args.port)
+    print(json.dumps({"url": f"{host.base_url}/{route_prefix()}", "key": args.key}), flush=True)
+    try:
+        host._server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
