@@ -152,26 +152,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-    def do_PATCH(self) -> None:
-        self._serve("PATCH")
-
-    def do_HEAD(self) -> None:
-        self._serve("HEAD")
-
-    def do_OPTIONS(self) -> None:
-        self._serve("OPTIONS")
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # Every method (TRACE and the like included) goes through _serve: the host answers
+        # 404 for a method no route serves, never http.server's own 501 page.
+        if name.startswith("do_"):
+            return lambda: self._serve(name[3:].upper())
+        raise AttributeError(name)
 
     def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         try:
