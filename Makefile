@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: demo test lint soak bench setup clean
+.PHONY: demo test lint soak bench stack setup clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -22,6 +22,10 @@ node_modules/.installed: package.json package-lock.json
 
 demo: setup
 	$(PY) -m devtools.demo
+
+# The local stack (ADT emulator, Azurite, queue pump, HTTP host) until Ctrl-C.
+stack: setup
+	$(PY) -m devtools.stack
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

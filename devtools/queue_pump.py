@@ -37,6 +37,12 @@ from cancel_job.hostconfig import QueueHostConfig, load_queue_host_config
 from cancel_job.trace import new_trace_parent
 
 log = logging.getLogger("queue_pump")
+
+
+def quiet_azure_logging() -> None:
+    """azure-core logs every HTTP call at INFO: over 1,000 lines for 8 messages."""
+    for name in ("azure", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 # How long a received message stays invisible while the function runs (the host holds
 # and renews a lease; one generous fixed value is enough here).
 PROCESSING_VISIBILITY_SECONDS = 120
@@ -255,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.connection_string:
         parser.error(f"no connection string: pass --connection-string or set {STORAGE_CONNECTION}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    quiet_azure_logging()
     from function_app import app
 
     pump = QueuePump(args.connection_string, QueueFunction.from_app(app, "cancel_import_job_queue"))

@@ -1,0 +1,63 @@
+"""`python -m devtools.stack`: the whole local stack from one command, used as the README
+says (curl with the key, the CLI's enqueue and results), then stopped with Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from devtools.azurite import REPO_ROOT
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.azurite
+
+
+def test_the_stack_starts_serves_and_stops_on_ctrl_c(tmp_path) -> None:
+    log = (tmp_path / "stack.log").open("w")  # a file, not a pipe nobody reads
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devtools.stack", "--http-port", "0", "--key", "stack-key"],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
+    )
+    try:
+        exports: dict[str, str] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line or line.strip() == "ready":
+                break
+            if line.startswith("export "):
+                name, _, value = line[len("export "):].strip().partition("=")
+                exports[name] = value.strip("'")
+        assert {"ADT_ENDPOINT", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "STORAGE_CONNECTION", "FUNCTION_URL",
+                "FUNCTION_KEY"} <= set(exports)
+        # HTTP, as curl would
+        answer = requests.post(f"{exports['FUNCTION_URL']}/jobs/imports/importjob1/cancel",
+                               headers={"x-functions-key": exports["FUNCTION_KEY"]}, timeout=30)
+        assert answer.status_code == 200 and answer.json()["id"] == "importjob1"
+        # the queue, through the CLI with the printed settings
+        env = {**os.environ, **exports}
+        cli = [sys.executable, "-m", "cancel_job"]
+        subprocess.run([*cli, "enqueue", "importjob2"], env=env, cwd=REPO_ROOT, check=True, capture_output=True)
+
+        def result_for_job2() -> bool:
+            out = subprocess.run([*cli, "results", "--json"], env=env, cwd=REPO_ROOT, capture_output=True, text=True)
+            return any(job.get("id") == "importjob2" for job in json.loads(out.stdout or "[]"))
+
+        wait_for(result_for_job2, timeout=30, interval=0.5)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            code = process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.stdout.close()
+            log.close()
+    assert code == 0, (tmp_path / "stack.log").read_text()[-2000:]
