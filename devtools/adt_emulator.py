@@ -31,13 +31,14 @@ from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cancel_job import assumptions
 from cancel_job.contract import ADT_API_VERSION, ADT_TOKEN_SCOPE, ERROR_CODE_HEADER
 from cancel_job.trace import new_span_id, new_trace_parent, parse_traceparent
+from devtools.loopback import BackgroundServer, NoDelayServer
 
 IDENTITY_PATH = "/msi/token"
 IDENTITY_API_VERSION = "2019-08-01"
@@ -245,16 +246,12 @@ class EmulatorState:
         return None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(NoDelayServer):
     request_queue_size = 128
     state: EmulatorState
 
     def get_request(self):
         conn, addr = super().get_request()
-        # Replies are written in one piece, but keep Nagle out of the picture anyway.
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.state.lock:
             self.state.connections += 1
         return conn, addr
@@ -598,8 +595,10 @@ def _run_discarding(handler: _Handler, action) -> None:
         handler.wfile = real_wfile
 
 
-class AdtEmulator:
+class AdtEmulator(BackgroundServer):
     """The emulator on a loopback port, in a background thread."""
+
+    thread_name = "adt-emulator"
 
     def __init__(
         self,
@@ -615,7 +614,6 @@ class AdtEmulator:
             self.state.tokens = token_authority.state.tokens
         self._server = _Server((host, port), _Handler)
         self._server.state = self.state
-        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -640,21 +638,6 @@ class AdtEmulator:
             "IDENTITY_ENDPOINT": self.identity_endpoint,
             "IDENTITY_HEADER": self.identity_header,
         }
-
-    def start(self) -> AdtEmulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="adt-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> AdtEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- in-process control -------------------------------------------------------------
     def add_job(self, job_id: str, status: str = "running") -> dict[str, Any]:

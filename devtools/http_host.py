@@ -25,12 +25,11 @@ import argparse
 import json
 import os
 import re
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -39,6 +38,7 @@ import azure.functions as func
 from cancel_job.contract import STORAGE_CONNECTION
 from cancel_job.hostconfig import HOST_JSON
 from cancel_job.trace import new_span_id, parse_traceparent
+from devtools.loopback import BackgroundServer, NoDelayServer
 from devtools.queue_pump import HostContext, OutBinding, indexed_functions
 
 DEFAULT_KEY = "local-function-key"
@@ -86,8 +86,10 @@ def _route_pattern(template: str) -> re.Pattern[str]:
     return re.compile(f"/{regex}/?")
 
 
-class LocalHttpHost:
+class LocalHttpHost(BackgroundServer):
     """The host's HTTP front end for ``app`` on a loopback port, in a background thread."""
+
+    thread_name = "http-host"
 
     def __init__(self, app: func.FunctionApp, *, key: str = DEFAULT_KEY, host: str = "127.0.0.1",
                  port: int = 0, storage_connection: str | None = None) -> None:
@@ -98,27 +100,11 @@ class LocalHttpHost:
         self._queues_lock = threading.Lock()
         self._server = _Server((host, port), _Handler)
         self._server.owner = self
-        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
-
-    def start(self) -> LocalHttpHost:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http-host", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> LocalHttpHost:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def write_output(self, queue_name: str, text: str) -> None:
         """A queue output binding: plain text, as the host writes it under messageEncoding none."""
@@ -134,15 +120,8 @@ class LocalHttpHost:
         client.send_message(text)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(NoDelayServer):
     owner: LocalHttpHost
-
-    def get_request(self):
-        conn, addr = super().get_request()
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # replies go out at once
-        return conn, addr
 
 
 class _Handler(BaseHTTPRequestHandler):
