@@ -58,15 +58,32 @@ class UsageError(Exception):
 # -- output ------------------------------------------------------------------------------
 
 
+def _console(stream: TextIO):
+    """A rich console on ``stream``: colour and live lines on a terminal; plain text, never
+    wrapped, when piped or captured."""
+    from rich.console import Console
+
+    terminal = stream.isatty()
+    return Console(file=stream, force_terminal=terminal, no_color=not terminal,
+                   width=None if terminal else 10_000, highlight=False)
+
+
 def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], out: TextIO) -> None:
+    from rich import box
+    from rich.table import Table
+
+    console = _console(out)
     if not rows:
-        print("(none)", file=out)
+        console.print("(none)")
         return
-    cells = [[str(row.get(key, "") if row.get(key) is not None else "") for key, _ in columns] for row in rows]
-    widths = [max(len(title), *(len(c[i]) for c in cells)) for i, (_, title) in enumerate(columns)]
-    print("  ".join(title.ljust(w) for (_, title), w in zip(columns, widths, strict=True)), file=out)
-    for cell in cells:
-        print("  ".join(value.ljust(w) for value, w in zip(cell, widths, strict=True)).rstrip(), file=out)
+    # Boxes only on a terminal: piped output stays columns of plain text for grep and awk.
+    table = Table(box=box.SIMPLE_HEAD if console.is_terminal else None, pad_edge=False,
+                  header_style="bold" if console.is_terminal else "")
+    for _, title in columns:
+        table.add_column(title, overflow="fold" if console.is_terminal else "ignore", no_wrap=not console.is_terminal)
+    for row in rows:
+        table.add_row(*(str(row.get(key)) if row.get(key) is not None else "" for key, _ in columns))
+    console.print(table)
 
 
 def _report_failure(failure: Failure, args: argparse.Namespace) -> int:
@@ -85,19 +102,50 @@ def _print_job(job: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 class Progress:
-    """A one-line progress bar on stderr, for long batches."""
+    """A progress bar on stderr for long batches (rich's), ended by ``close``."""
 
     def __init__(self, total: int, enabled: bool, stream: TextIO | None = None) -> None:
-        self.total, self.enabled, self.stream, self.done = total, enabled, stream or sys.stderr, 0
+        self.enabled = enabled
+        self._bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("enqueueing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=_console(stream or sys.stderr))
+            self._task = self._bar.add_task("enqueue", total=total)
+            self._bar.start()
 
     def step(self) -> None:
-        self.done += 1
-        if self.enabled:
-            filled = int(30 * self.done / self.total)
-            self.stream.write(f"\r[{'#' * filled}{'-' * (30 - filled)}] {self.done}/{self.total}")
-            if self.done == self.total:
-                self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+class WaitStatus:
+    """The ``--wait`` progress: a live status line on a terminal, plain lines otherwise,
+    always ended before a result or an error is printed."""
+
+    def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
+        self._console = _console(stream or sys.stderr) if enabled else None
+        self._live = None
+
+    def show(self, text: str) -> None:
+        if self._console is None:
+            return
+        if not self._console.is_terminal:
+            self._console.print(text)
+        elif self._live is None:
+            self._live = self._console.status(text)
+            self._live.start()
+        else:
+            self._live.update(text)
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()  # the status line goes, so the result or error starts clean
 
 
 # -- ADT commands ----------------------------------------------------------------------
@@ -130,24 +178,22 @@ def _wait_until_final(service, outcome: Success, args: argparse.Namespace,
     started = time.monotonic()
     pause = _FIRST_POLL_SECONDS
     request = CancelRequest(outcome.job_id, args.instance, outcome.trace.parent.header, outcome.trace.state)
-    progress = False
-    while isinstance(outcome, Success) and outcome.in_progress:
-        elapsed = time.monotonic() - started
-        remaining = args.timeout - elapsed
-        if remaining <= 0:
-            outcome = Failure("WaitTimedOut", f"import job is still {outcome.job_status} after {elapsed:.0f} s",
-                              job_id=outcome.job_id, job=outcome.job)
-            break
-        if not args.json:
-            print(f"\r{outcome.job_id}: {outcome.job_status} ({elapsed:.0f} s)", end="", file=sys.stderr, flush=True)
-            progress = True
-        # The last pause is cut to what is left, so the wait lasts the whole --timeout.
-        sleep(min(pause, remaining))
-        pause = min(pause * 1.5, _MAX_POLL_SECONDS)
-        outcome = service.read(request, after_cancel=True)  # a job that ends on its own: JobNotCancellable
-    if progress:
-        print(file=sys.stderr)  # end the progress line before any result or error
-    return outcome
+    status = WaitStatus(enabled=not args.json)
+    try:
+        while isinstance(outcome, Success) and outcome.in_progress:
+            elapsed = time.monotonic() - started
+            remaining = args.timeout - elapsed
+            if remaining <= 0:
+                return Failure("WaitTimedOut", f"import job is still {outcome.job_status} after {elapsed:.0f} s",
+                               job_id=outcome.job_id, job=outcome.job)
+            status.show(f"{outcome.job_id}: {outcome.job_status} ({elapsed:.0f} s)")
+            # The last pause is cut to what is left, so the wait lasts the whole --timeout.
+            sleep(min(pause, remaining))
+            pause = min(pause * 1.5, _MAX_POLL_SECONDS)
+            outcome = service.read(request, after_cancel=True)  # a job that ends on its own: JobNotCancellable
+        return outcome
+    finally:
+        status.close()
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -258,24 +304,28 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
             raise UsageError("--tracestate is not a valid W3C tracestate")
     queue = _queue(args, args.queue)
     progress = Progress(len(job_ids), enabled=args.progress or (len(job_ids) > 1 and sys.stderr.isatty()))
-    for job_id in job_ids:
-        parent = parse_traceparent(args.traceparent) if args.traceparent else new_trace_parent()
-        message: dict[str, Any] = {"jobId": job_id, "traceparent": parent.header}
-        if args.tracestate:
-            message["tracestate"] = args.tracestate
-        if args.instance:
-            message["instance"] = args.instance
-        if args.wait_for_completion:
-            message["waitForCompletion"] = True
-        try:
-            sent = queue.send_message(to_json(message))
-        except AzureError as exc:
-            return _storage_error(f"enqueue {job_id}", exc)
-        if args.json:
-            print(json.dumps({"jobId": job_id, "messageId": sent.id, "traceId": parent.trace_id}))
-        elif not progress.enabled:
-            print(f"enqueued {job_id} (message {sent.id}, trace {parent.trace_id})")
-        progress.step()
+    try:
+        for job_id in job_ids:
+            parent = parse_traceparent(args.traceparent) if args.traceparent else new_trace_parent()
+            message: dict[str, Any] = {"jobId": job_id, "traceparent": parent.header}
+            if args.tracestate:
+                message["tracestate"] = args.tracestate
+            if args.instance:
+                message["instance"] = args.instance
+            if args.wait_for_completion:
+                message["waitForCompletion"] = True
+            try:
+                sent = queue.send_message(to_json(message))
+            except AzureError as exc:
+                progress.close()
+                return _storage_error(f"enqueue {job_id}", exc)
+            if args.json:
+                print(json.dumps({"jobId": job_id, "messageId": sent.id, "traceId": parent.trace_id}))
+            elif not progress.enabled:
+                print(f"enqueued {job_id} (message {sent.id}, trace {parent.trace_id})")
+            progress.step()
+    finally:
+        progress.close()
     if progress.enabled and not args.json:
         print(f"enqueued {len(job_ids)} cancel requests on {args.queue}")
     return EXIT_OK

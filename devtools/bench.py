@@ -479,8 +479,8 @@ def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
         Row(f"4. TCP connections to ADT over {sequential:,} sequential cancels", str(connections), "1",
             connections == 1),
         Row("5. cold start to first cancel, function / minimal script",
-            f"{cold_ratio:.2f} ({cold_function * 1000:.0f} / {cold_minimal * 1000:.0f} ms)", "<= 1.1",
-            cold_ratio <= 1.1),
+            f"{cold_ratio:.2f} (median of per-pair ratios; the medians alone: function {cold_function * 1000:.0f} ms,"
+            f" minimal {cold_minimal * 1000:.0f} ms)", "<= 1.1", cold_ratio <= 1.1),
         Row("6. 16 threads, 20 ms latency: function / bare", f"{concurrency_ratio:.3f}", ">= 0.9",
             concurrency_ratio >= 0.9),
         Row(f"7. RSS growth over {sequential:,} cancels after warm-up", f"{rss_growth / 2**20:.2f} MB", "< 5 MB",
@@ -519,11 +519,19 @@ def machine() -> str:
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| measure | figure | goal | met |", "|---|---|---|---|"]
+    lines = ["| measure | figure | goal | met or missed |", "|---|---|---|---|"]
     for row in rows:
-        met = "-" if row.met is None else ("yes" if row.met else "**no**")
-        lines.append(f"| {row.name} | {row.figure} | {row.goal} | {met} |")
+        verdict = "-" if row.met is None else ("met" if row.met else "**missed**")
+        lines.append(f"| {row.name} | {row.figure} | {row.goal} | {verdict} |")
     return "\n".join(lines)
+
+
+def verdict(rows: list[Row]) -> str:
+    """One line: how many goals this run met, and which it missed."""
+    goals = [row for row in rows if row.met is not None]
+    missed = [row.name for row in goals if not row.met]
+    line = f"Goals met in this run: {len(goals) - len(missed)} of {len(goals)}."
+    return line + (" Missed: " + "; ".join(missed) + "." if missed else "")
 
 
 def chart(rates: dict[str, float], path: Path) -> None:
@@ -551,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
     args = parser.parse_args(argv)
     rows, rates, notes = run(args.quick)
-    text = table(rows)
+    text = table(rows) + "\n\n" + verdict(rows)
     print(text)
     print("\n".join(notes))
     if not args.no_write:

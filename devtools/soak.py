@@ -27,7 +27,7 @@ from azure.storage.queue import BinaryBase64EncodePolicy, QueueClient, TextBase6
 from cancel_job.contract import FAILURES_QUEUE, POISON_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE
 from cancel_job.messages import strict_base64_text
 from devtools.adt_emulator import AdtEmulator
-from devtools.azurite import Azurite, create_queues, decode_json, drain_queue
+from devtools.azurite import REPO_ROOT, Azurite, create_queues, decode_json, drain_queue
 from devtools.queue_pump import PumpStats, QueueFunction, QueuePump
 
 # The instance throttles as ADT does (a token bucket, 429 with Retry-After 5-14 s at 1/s),
@@ -242,11 +242,43 @@ def run_soak(
     return report
 
 
+SOAK_PAGE = REPO_ROOT / "docs" / "soak.md"
+WHAT_IT_RUNS = """`make soak` (`python -m devtools.soak --messages 1000`): 1,000 request messages through
+Azurite, four queue pumps (the host's `batchSize` 4, `messageEncoding: none`) and the
+emulator, which throttles as ADT does (a token bucket, 429 with a scaled `Retry-After`,
+at 20 requests/s so the run takes minutes; the app paces itself to the same rate) and
+gives 30% of ADT calls a fault besides: 429 with `Retry-After: 1` or `retry-after-ms`,
+500, 503, dropped connections, answers slower than the read timeout, and cancels that take
+effect but answer 500. The messages come from every kind of producer (plain text,
+`TextBase64EncodePolicy`, `BinaryBase64EncodePolicy`, about a third each) and include bare
+ids (15%), duplicates (10%), unknown jobs, finished jobs, invalid ids, broken JSON and text
+that is neither JSON nor an id."""
+VARIATION = ("The seed fixes the messages and the order of the faults, not the timing: results and "
+             "records repeat from run to run, while faults, calls, redeliveries and seconds may vary a little.")
+
+
+def write_page(report: SoakReport, args: argparse.Namespace) -> None:
+    """docs/soak.md from this run: what it ran, on what, and the counts."""
+    from datetime import UTC, datetime
+
+    from devtools.bench import machine
+
+    verdict = "every message accounted for exactly once" if report.ok else "FAILED: see the counts"
+    SOAK_PAGE.write_text(
+        "# Soak\n\n" + WHAT_IT_RUNS + "\n\n"
+        + f"Run {datetime.now(UTC):%Y-%m-%d} on {machine()}: `python -m devtools.soak --messages {args.messages}"
+        + f" --seed {args.seed} --chaos-rate {args.chaos_rate:g}`; {verdict}.\n\n"
+        + report.table() + "\n\n" + VARIATION + "\n",
+        encoding="utf-8",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--chaos-rate", type=float, default=0.3, help="share of ADT requests given a fault")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/soak.md alone")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     with AdtEmulator() as emulator, Azurite() as azurite:
@@ -254,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         report = run_soak(emulator, azurite, args.messages, seed=args.seed, chaos_rate=args.chaos_rate)
     print(report.table())
     print("\nOK: every message accounted for exactly once" if report.ok else "\nFAILED: see the counts above")
+    if not args.no_write:
+        write_page(report, args)
     return 0 if report.ok else 1
 
 

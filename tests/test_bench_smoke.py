@@ -47,3 +47,10 @@ def test_the_ceiling_and_import_report_run(emulator_process, monkeypatch) -> Non
     assert bench.emulator_ceiling(emulator_process, token, per_process=5, processes=2) > 0
     report = dict(bench.import_times({**os.environ, "PYTHONPATH": str(bench.REPO_ROOT)}))
     assert report["function_app"] > 0 and "azure.functions" in report
+
+
+def test_each_goal_is_reported_met_or_missed() -> None:
+    rows = [bench.Row("a", "1.0", ">= 1", True), bench.Row("b", "0.5", ">= 1", False), bench.Row("c", "x", "-", None)]
+    assert "| a | 1.0 | >= 1 | met |" in bench.table(rows) and "| b | 0.5 | >= 1 | **missed** |" in bench.table(rows)
+    assert bench.verdict(rows) == "Goals met in this run: 1 of 2. Missed: b."
+    assert bench.verdict(rows[:1]) == "Goals met in this run: 1 of 1."

@@ -203,3 +203,41 @@ def test_enqueue_from_a_file_that_is_not_utf8_is_a_usage_error(azurite, monkeypa
     assert "not UTF-8" in capsys.readouterr().err
     queue = QueueClient.from_connection_string(azurite.connection_string, REQUESTS_QUEUE)
     assert list(queue.peek_messages(max_messages=32)) == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_tables_are_rich_on_a_terminal_and_plain_when_piped() -> None:
+    from cancel_job.cli import _table
+
+    rows = [{"jobId": "job1", "code": "JobNotFound"}, {"jobId": "job2", "code": None}]
+    columns = [("jobId", "JOB"), ("code", "CODE")]
+    piped, terminal = io.StringIO(), _Terminal()
+    _table(rows, columns, piped)
+    _table(rows, columns, terminal)
+    plain = piped.getvalue()
+    assert "\x1b" not in plain and "─" not in plain  # no colour, no box: text for grep and awk
+    assert [line.split() for line in plain.splitlines()] == [["JOB", "CODE"], ["job1", "JobNotFound"], ["job2"]]
+    assert "\x1b[" in terminal.getvalue() and "─" in terminal.getvalue()  # bold header, a rule under it
+
+
+def test_the_wait_status_is_a_live_line_on_a_terminal_and_plain_lines_otherwise() -> None:
+    from cancel_job.cli import WaitStatus
+
+    piped = io.StringIO()
+    status = WaitStatus(enabled=True, stream=piped)
+    status.show("job1: running (0 s)")
+    status.show("job1: cancelling (2 s)")
+    status.close()
+    assert piped.getvalue().splitlines() == ["job1: running (0 s)", "job1: cancelling (2 s)"]
+    terminal = _Terminal()
+    status = WaitStatus(enabled=True, stream=terminal)
+    status.show("job1: running (0 s)")
+    assert status._live is not None  # rich's live status line, with its spinner
+    status.close()
+    quiet = io.StringIO()
+    WaitStatus(enabled=False, stream=quiet).show("job1: running (0 s)")  # --json: nothing on stderr
+    assert quiet.getvalue() == ""

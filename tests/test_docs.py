@@ -1,0 +1,89 @@
+"""The documentation holds together: every relative link resolves, the README stays one
+page, and the settings, error codes and assumptions it names are the code's."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from cancel_job import assumptions
+from cancel_job.contract import ErrorCode, Setting
+from devtools.azurite import REPO_ROOT
+
+PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    in_code = False
+    found = set()
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and line.startswith("#"):
+            found.add(slug(line.lstrip("#")))
+    return found
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_relative_link_resolves(page: Path) -> None:
+    broken = []
+    for target in LINK.findall(page.read_text(encoding="utf-8")):
+        if re.match(r"[a-z]+://|mailto:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        resolved = (page.parent / path).resolve() if path else page
+        if not resolved.exists():
+            broken.append(target)
+        elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
+            broken.append(target)
+    assert broken == []
+
+
+def test_the_link_check_can_fail(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("# Title\n[ok](page.md#title) [gone](missing.md) [no anchor](page.md#nope)\n")
+    links = LINK.findall(page.read_text())
+    assert links == ["page.md#title", "missing.md", "page.md#nope"]
+    assert "nope" not in anchors(page) and "title" in anchors(page)
+
+
+def test_the_readme_is_one_page() -> None:
+    assert len((REPO_ROOT / "README.md").read_text(encoding="utf-8").splitlines()) < 150
+
+
+def test_the_docs_name_every_setting_and_error_code() -> None:
+    text = "\n".join(page.read_text(encoding="utf-8") for page in PAGES)
+    assert [s.value for s in Setting if f"`{s.value}`" not in text] == []
+    assert [c.value for c in ErrorCode if f"`{c.value}`" not in text] == []
+    assert assumptions.JOB_NOT_FOUND_CODE in text and assumptions.CORRELATION_HEADER in text
+
+
+def test_what_azurite_and_builds_leave_behind_is_ignored() -> None:
+    ignored = (REPO_ROOT / ".gitignore").read_text().split()
+    assert {"AzuriteConfig", "__azurite_db_queue*.json", "build/", "*.egg-info/"} <= set(ignored)
+
+
+def test_the_pump_keeps_azure_core_logging_quiet() -> None:
+    import logging
+
+    from devtools.queue_pump import quiet_azure_logging
+
+    logging.getLogger("azure").setLevel(logging.NOTSET)
+    quiet_azure_logging()
+    assert logging.getLogger("azure.core.pipeline.policies.http_logging_policy").getEffectiveLevel() == logging.WARNING
+
+
+def test_the_soak_table_is_aligned() -> None:
+    from devtools.soak import SoakReport
+
+    lines = SoakReport(sent=1000, results=797, lost=[]).table().splitlines()
+    assert len({len(line) for line in lines}) == 1  # every row as wide as the header
