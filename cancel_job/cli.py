@@ -152,9 +152,7 @@ class WaitStatus:
 
 
 def _service(args: argparse.Namespace):
-    from azure.identity import DefaultAzureCredential
-
-    from .identity import bounded_options
+    from .identity import developer_credential
     from .runtime import build_service
 
     env = dict(os.environ)
@@ -166,10 +164,7 @@ def _service(args: argparse.Namespace):
         about_endpoint = str(exc).startswith(f"{Setting.ADT_ENDPOINT.value} ")
         hint = f" (pass --endpoint or set {Setting.ADT_ENDPOINT.value})" if about_endpoint else ""
         raise UsageError(f"{exc}{hint}") from None
-    return build_service(settings, lambda: DefaultAzureCredential(
-        managed_identity_client_id=settings.client_id, exclude_interactive_browser_credential=True,
-        **bounded_options(settings),
-    ))
+    return build_service(settings, lambda: developer_credential(settings))
 
 
 def _wait_until_final(service, outcome: Success, args: argparse.Namespace,

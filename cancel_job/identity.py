@@ -35,8 +35,14 @@ def build_credential(settings: Settings):
         if settings.client_id:
             return ManagedIdentityCredential(client_id=settings.client_id, **options)
         return ManagedIdentityCredential(**options)
+    return developer_credential(settings)
+
+
+def developer_credential(settings: Settings) -> DefaultAzureCredential:
+    """``az login`` and friends, bounded like the managed identity; never a browser prompt.
+    The ops CLI uses it even where the platform's identity settings are present."""
     return DefaultAzureCredential(
         managed_identity_client_id=settings.client_id,
         exclude_interactive_browser_credential=True,
-        **options,
+        **bounded_options(settings),
     )
