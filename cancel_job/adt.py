@@ -208,7 +208,9 @@ class AdtClient:
 
     def _send(self, method: str, url: str, trace_headers: Mapping[str, str]) -> AdtResponse:
         headers = dict(trace_headers)
-        headers["Authorization"] = f"Bearer {self._token()}"
+        # Normally at hand (the service fetches it first, within its budget); if it went
+        # stale just now, wait for a new one no longer than for an answer from ADT.
+        headers["Authorization"] = f"Bearer {self._token(timeout=self._timeout[1])}"
         try:
             response = self._session.request(
                 method, url, headers=headers, timeout=self._timeout, allow_redirects=False
