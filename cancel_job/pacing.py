@@ -73,11 +73,6 @@ class InstanceGate:
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + retry_after_seconds)
 
-    def blocked_for(self) -> float:
-        """Seconds until the gate opens after a 429 (0 when it is open)."""
-        with self._lock:
-            return max(0.0, self._blocked_until - self._clock())
-
 
 class Pacer:
     """The gates of every ADT instance this process talks to."""
