@@ -138,8 +138,11 @@ def _messages(count: int, rng: random.Random, emulator: AdtEmulator) -> list[tup
     return plan
 
 
-def _producers(connection_string: str) -> dict[str, Callable[[str], Any]]:
-    """send(text) as each kind of producer puts it on the queue."""
+def producers(connection_string: str) -> dict[str, Callable[[str], Any]]:
+    """send(text) as each kind of producer puts it on the requests queue: "plain" is what
+    Logic Apps' "Put a message on a queue", `az storage message put`, the portal without
+    "Encode in Base64" and azure-storage-queue's default send; "text-base64" is
+    TextBase64EncodePolicy; "binary-base64" is BinaryBase64EncodePolicy of the UTF-8 bytes."""
     def client(policy: Any = None) -> QueueClient:
         return QueueClient.from_connection_string(connection_string, REQUESTS_QUEUE, message_encode_policy=policy)
 
@@ -178,11 +181,11 @@ def run_soak(
     emulator.configure(chaos_rate=chaos_rate, chaos_seed=seed, chaos_slow_seconds=1.0, cancel_accept_delay=0.2,
                        cancel_duration=0.2, throttle_rate=SOAK_RATE, throttle_retry_after=SOAK_RETRY_AFTER)
 
-    producers = _producers(azurite.connection_string)
+    send = producers(azurite.connection_string)
     sent: list[SentMessage] = []
     for soak_id, job_id, body in plan:
-        kind = rng.choice(sorted(producers))
-        stored = producers[kind](body).content
+        kind = rng.choice(sorted(send))
+        stored = send[kind](body).content
         sent.append(SentMessage(soak_id, job_id, stored if isinstance(stored, str) else body, kind))
 
     function = QueueFunction.from_app(function_app.app, "cancel_import_job_queue")

@@ -7,29 +7,18 @@ from __future__ import annotations
 import json
 
 import pytest
-from azure.storage.queue import BinaryBase64EncodePolicy, QueueClient, TextBase64EncodePolicy
 
-from cancel_job.contract import FAILURES_QUEUE, POISON_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE
+from cancel_job.contract import FAILURES_QUEUE, POISON_QUEUE, RESULTS_QUEUE
 from devtools.azurite import drain_queue
 from devtools.queue_pump import QueueFunction, QueuePump
+from devtools.soak import producers
 
 pytestmark = pytest.mark.azurite
 
 
 def producer(connection_string: str, kind: str):
-    """send(text) as each producer puts it on the queue."""
-    if kind == "text-base64":  # azure-storage-queue with TextBase64EncodePolicy
-        client = QueueClient.from_connection_string(connection_string, REQUESTS_QUEUE,
-                                                    message_encode_policy=TextBase64EncodePolicy())
-        return client.send_message
-    if kind == "binary-base64":  # BinaryBase64EncodePolicy of the UTF-8 bytes
-        client = QueueClient.from_connection_string(connection_string, REQUESTS_QUEUE,
-                                                    message_encode_policy=BinaryBase64EncodePolicy())
-        return lambda text: client.send_message(text.encode("utf-8"))
-    # No policy: what Logic Apps' "Put a message on a queue", `az storage message put`, the
-    # portal without "Encode in Base64" and azure-storage-queue's default all send.
-    client = QueueClient.from_connection_string(connection_string, REQUESTS_QUEUE)
-    return client.send_message
+    """send(text) as the producer ``kind`` puts it on the queue (the soak's producers)."""
+    return producers(connection_string)[kind]
 
 
 def run_pump(azurite) -> QueuePump:
