@@ -57,9 +57,18 @@ def _lower_keys(value: Any) -> Any:
 
 
 @lru_cache(maxsize=4)
+def _host_json(path: Path) -> dict[str, Any]:
+    """host.json with every key in lower case, as the host matches them."""
+    return _lower_keys(json.loads(path.read_text(encoding="utf-8")))
+
+
 def _host_json_queues(path: Path) -> dict[str, Any]:
-    document = _lower_keys(json.loads(path.read_text(encoding="utf-8")))
-    return document.get("extensions", {}).get("queues", {})
+    return _host_json(path).get("extensions", {}).get("queues", {})
+
+
+def http_route_prefix(path: Path = HOST_JSON) -> str:
+    """``extensions.http.routePrefix`` ("api" when unset), without slashes."""
+    return str(_host_json(path).get("extensions", {}).get("http", {}).get("routeprefix", "api")).strip("/")
 
 
 def queue_settings(path: Path = HOST_JSON, env: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -36,17 +36,12 @@ from urllib.parse import parse_qsl, unquote
 import azure.functions as func
 
 from cancel_job.contract import STORAGE_CONNECTION
-from cancel_job.hostconfig import HOST_JSON
+from cancel_job.hostconfig import http_route_prefix
 from cancel_job.trace import new_span_id, parse_traceparent
 from devtools.loopback import BackgroundServer, NoDelayServer
 from devtools.queue_pump import HostContext, OutBinding, indexed_functions
 
 DEFAULT_KEY = "local-function-key"
-
-
-def route_prefix() -> str:
-    http = json.loads(HOST_JSON.read_text(encoding="utf-8")).get("extensions", {}).get("http", {})
-    return http.get("routePrefix", "api").strip("/")
 
 
 @dataclass
@@ -94,7 +89,7 @@ class LocalHttpHost(BackgroundServer):
     def __init__(self, app: func.FunctionApp, *, key: str = DEFAULT_KEY, host: str = "127.0.0.1",
                  port: int = 0, storage_connection: str | None = None) -> None:
         self.key = key
-        self.functions = HttpFunction.all_of(app, route_prefix())
+        self.functions = HttpFunction.all_of(app, http_route_prefix())
         self.storage_connection = storage_connection or os.environ.get(STORAGE_CONNECTION)
         self._queues: dict[str, Any] = {}
         self._queues_lock = threading.Lock()
@@ -204,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     import function_app
 
     host = LocalHttpHost(function_app.app, key=args.key, host=args.host, port=args.port)
-    print(json.dumps({"url": f"{host.base_url}/{route_prefix()}", "key": args.key}), flush=True)
+    print(json.dumps({"url": f"{host.base_url}/{http_route_prefix()}", "key": args.key}), flush=True)
     try:
         host._server.serve_forever()
     except KeyboardInterrupt:

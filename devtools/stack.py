@@ -18,10 +18,11 @@ import threading
 import time
 
 from cancel_job.contract import ALL_QUEUES, STORAGE_CONNECTION, Setting
+from cancel_job.hostconfig import http_route_prefix
 from cancel_job.runtime import reset_service
 from devtools.adt_emulator import AdtEmulator
 from devtools.azurite import Azurite, create_queues
-from devtools.http_host import DEFAULT_KEY, LocalHttpHost, route_prefix
+from devtools.http_host import DEFAULT_KEY, LocalHttpHost
 from devtools.queue_pump import QueueFunction, QueuePump, quiet_azure_logging
 
 SEEDED_JOBS = ("importjob1", "importjob2", "importjob3")
@@ -31,7 +32,7 @@ def exports(emulator: AdtEmulator, azurite: Azurite, host: LocalHttpHost, key: s
     values = {
         **emulator.environment(),
         STORAGE_CONNECTION: azurite.connection_string,
-        "FUNCTION_URL": f"{host.base_url}/{route_prefix()}",
+        "FUNCTION_URL": f"{host.base_url}/{http_route_prefix()}",
         "FUNCTION_KEY": key,
     }
     return [f"export {name}='{value}'" for name, value in values.items()]

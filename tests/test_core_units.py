@@ -275,3 +275,14 @@ def test_a_credential_that_returns_nonsense_fails_the_caller_and_never_hangs() -
     with pytest.raises(IdentityError, match="AttributeError"):
         client.ensure_token(timeout=5)
     client.close()
+
+
+def test_the_http_route_prefix_is_read_as_the_host_reads_it(tmp_path) -> None:
+    from cancel_job.hostconfig import http_route_prefix
+
+    host = tmp_path / "host.json"
+    host.write_text(json.dumps({"EXTENSIONS": {"Http": {"RoutePrefix": "/v2/"}}}))
+    assert http_route_prefix(host) == "v2"
+    host.write_text("{}")
+    assert http_route_prefix(host) == "api"  # the host's default
+    assert http_route_prefix() == "api"  # ours
