@@ -280,9 +280,9 @@ def test_a_credential_that_returns_nonsense_fails_the_caller_and_never_hangs() -
 def test_the_http_route_prefix_is_read_as_the_host_reads_it(tmp_path) -> None:
     from cancel_job.hostconfig import http_route_prefix
 
-    host = tmp_path / "host.json"
-    host.write_text(json.dumps({"EXTENSIONS": {"Http": {"RoutePrefix": "/v2/"}}}))
-    assert http_route_prefix(host) == "v2"
-    host.write_text("{}")
-    assert http_route_prefix(host) == "api"  # the host's default
+    custom, default = tmp_path / "custom.json", tmp_path / "default.json"  # host.json is read once per path
+    custom.write_text(json.dumps({"EXTENSIONS": {"Http": {"RoutePrefix": "/v2/"}}}))
+    default.write_text("{}")
+    assert http_route_prefix(custom) == "v2"
+    assert http_route_prefix(default) == "api"  # the host's default
     assert http_route_prefix() == "api"  # ours
