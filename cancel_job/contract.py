@@ -94,6 +94,19 @@ ROLE_IDS = {
     "Azure Digital Twins Data Owner": "bcd981a7-7f74-457b-83e1-cceb9e632ffe",
 }
 
+# The ADT data actions the app uses: reading and cancelling import jobs, nothing else. The
+# deployment's custom role carries exactly these (Data Owner, the alternative, grants all
+# of digitaltwins/*, models/*, eventroutes/*, jobs/* and query/*).
+ADT_DATA_ACTIONS = (
+    "Microsoft.DigitalTwins/jobs/imports/read",
+    "Microsoft.DigitalTwins/jobs/imports/cancel/action",
+)
+
+# The per-request log record's outcome field, and the value of a cancel that ended failed.
+# The deployed alert (infra/modules/alerts.bicep) queries exactly these.
+OUTCOME_FIELD = "outcome"
+OUTCOME_FAILED = "failed"
+
 
 class ErrorCode(StrEnum):
     """Error codes this app produces itself. ADT's own codes pass through unchanged."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .contract import OUTCOME_FAILED, OUTCOME_FIELD
 from .outcomes import Failure, Outcome
 from .redact import escape_untrusted, redact
 
@@ -17,7 +18,7 @@ def outcome_name(outcome: Outcome, *, retrying: bool = False) -> str:
     if retrying:
         return "retrying"
     if isinstance(outcome, Failure):
-        return "failed"
+        return OUTCOME_FAILED
     return outcome.job_status or "unknown"
 
 
@@ -36,7 +37,7 @@ def outcome_fields(
         "entry": entry,
         "jobId": escape_untrusted(outcome.job_id) if outcome.job_id is not None else None,
         "instance": outcome.endpoint.host if outcome.endpoint else None,
-        "outcome": outcome_name(outcome, retrying=retrying),
+        OUTCOME_FIELD: outcome_name(outcome, retrying=retrying),
         "adtStatus": failed.adt_status if failed else 200,
         "errorCode": failed.code if failed else None,
         "attempts": outcome.attempts,
@@ -56,7 +57,7 @@ def outcome_fields(
 
 def log_outcome(outcome: Outcome, **kwargs: Any) -> dict[str, Any] | None:
     name = outcome_name(outcome, retrying=kwargs.get("retrying", False))
-    level = logging.WARNING if name in ("failed", "retrying") else logging.INFO
+    level = logging.WARNING if name in (OUTCOME_FAILED, "retrying") else logging.INFO
     if not logger.isEnabledFor(level):  # build nothing for a record nobody reads
         return None
     fields = outcome_fields(outcome, **kwargs)

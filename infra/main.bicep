@@ -11,16 +11,24 @@ param environmentName string
 @description('Region of every resource. Must offer Flex Consumption.')
 param location string = resourceGroup().location
 
-@description('Name of the existing Azure Digital Twins instance whose import jobs the app cancels. Ignored when createAdtInstance is true.')
+@description('Which ADT instance the app cancels import jobs on. \'existing\': one you already have; also set ADT_INSTANCE_NAME and ADT_RESOURCE_GROUP (a resource group other than this one, which `azd down` deletes). \'new\': a trial instance created in this resource group and deleted with it. azd asks when ADT_INSTANCE_MODE is not set.')
+@allowed(['existing', 'new'])
+param adtInstanceMode string
+
+@description('Name of the existing ADT instance (ADT_INSTANCE_NAME). Required when adtInstanceMode is \'existing\'.')
 param adtInstanceName string = ''
 
-@description('Resource group of the existing ADT instance, if not this one.')
+@description('Resource group of the existing ADT instance (ADT_RESOURCE_GROUP). Required when adtInstanceMode is \'existing\', and must not be this resource group unless allowAdtInAppResourceGroup is true.')
 param adtResourceGroupName string = ''
 
-@description('Create a new ADT instance in this resource group (for a trial environment) instead of using an existing one.')
-param createAdtInstance bool = false
+@description('Accept an existing ADT instance in this resource group (ADT_IN_APP_RESOURCE_GROUP). `azd down` deletes the whole group, the instance included.')
+param allowAdtInAppResourceGroup bool = false
 
-@description('Further ADT endpoints (https://<host>, comma-separated) that requests may name; the identity needs Data Owner there too, which this template does not grant.')
+@description('Role of the app on the ADT instance (ADT_ROLE). \'custom\': a custom role with only the import-job read and cancel data actions (creating it needs Owner or User Access Administrator on the instance\'s resource group). \'dataOwner\': the built-in Azure Digital Twins Data Owner, for tenants that do not allow custom roles.')
+@allowed(['custom', 'dataOwner'])
+param adtRole string = 'custom'
+
+@description('Further ADT endpoints (https://<host>, comma-separated) that requests may name; the identity needs a role that can read and cancel import jobs there too, which this template does not grant.')
 param adtAllowedEndpoints string = ''
 
 @description('Maximum number of Flex Consumption instances (40-1000).')
@@ -44,8 +52,15 @@ param statusPollSeconds int = 5
 @description('Queue path: follow every cancel through to a final status unless the message says otherwise (FOLLOW_THROUGH_DEFAULT).')
 param followThroughDefault bool = false
 
-@description('Object id of the deploying user or group: gets the same storage roles, for local runs against Azure. Leave empty in production.')
+@description('Object id of the deploying principal (azd: AZURE_PRINCIPAL_ID): gets Storage Queue Data Contributor, to send and read messages from a workstation. Leave empty in production.')
 param principalId string = ''
+
+@description('Type of principalId (azd: AZURE_PRINCIPAL_TYPE): User, or ServicePrincipal when azd runs in CI. ARM rejects an assignment whose type does not match.')
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param principalType string = 'User'
+
+@description('E-mail address the alert on failed cancels notifies (ALERT_EMAIL). Empty: the alert fires in the portal only.')
+param alertEmail string = ''
 
 @description('Deploy a Logic App (Consumption) that cancels a job and waits until it is final.')
 param deployLogicApp bool = false
@@ -54,7 +69,6 @@ param deployLogicApp bool = false
 @description('Value of the function key the Logic App uses. The default is new on every deployment, which rotates it.')
 param logicAppFunctionKey string = newGuid()
 
-var adtResourceGroup = empty(adtResourceGroupName) ? resourceGroup().name : adtResourceGroupName
 var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var tags = { 'azd-env-name': environmentName }
 var functionAppName = 'func-adtcancel-${resourceToken}'
@@ -75,6 +89,7 @@ module storage 'modules/storage.bicep' = {
     deploymentContainerName: deploymentContainerName
     identityPrincipalId: identity.properties.principalId
     userPrincipalId: principalId
+    userPrincipalType: principalType
   }
 }
 
@@ -89,26 +104,37 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
-module newAdt 'modules/adt-instance.bicep' = if (createAdtInstance) {
+// The ADT choice is checked before anything is deployed: the instance's name and resource
+// group are part of the adtAccess deployment's id, which ARM evaluates while validating
+// the template, so fail() stops the deployment there with a message that says what to set.
+var existingAdt = adtInstanceMode == 'existing'
+var adtGroupIsAppGroup = empty(adtResourceGroupName) || toLower(adtResourceGroupName) == toLower(resourceGroup().name)
+var adtName = existingAdt ? (empty(adtInstanceName) ? fail('adtInstanceMode is \'existing\': set ADT_INSTANCE_NAME (adtInstanceName) to the name of the ADT instance.') : adtInstanceName) : 'dt-adtcancel-${resourceToken}'
+var adtResourceGroup = existingAdt ? (adtGroupIsAppGroup && !allowAdtInAppResourceGroup ? fail('adtInstanceMode is \'existing\': set ADT_RESOURCE_GROUP (adtResourceGroupName) to the instance\'s resource group, which must not be this one: `azd down` deletes this resource group and everything in it. To accept that, set ADT_IN_APP_RESOURCE_GROUP=true (allowAdtInAppResourceGroup).') : (empty(adtResourceGroupName) ? resourceGroup().name : adtResourceGroupName)) : resourceGroup().name
+
+module newAdt 'modules/adt-instance.bicep' = if (!existingAdt) {
   name: 'adt-instance'
   params: {
-    name: 'dt-adtcancel-${resourceToken}'
+    name: adtName
     location: location
     tags: tags
-    identityPrincipalId: identity.properties.principalId
   }
 }
 
-module existingAdtAccess 'modules/adt-access.bicep' = if (!createAdtInstance) {
+module adtAccess 'modules/adt-access.bicep' = {
   name: 'adt-access'
   scope: resourceGroup(adtResourceGroup)
   params: {
-    adtInstanceName: adtInstanceName
+    adtInstanceName: adtName
     identityPrincipalId: identity.properties.principalId
+    adtRole: adtRole
   }
+  dependsOn: [
+    newAdt
+  ]
 }
 
-var adtHostName = createAdtInstance ? newAdt!.outputs.hostName : existingAdtAccess!.outputs.hostName
+var adtHostName = adtAccess.outputs.hostName
 
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
@@ -134,6 +160,17 @@ module functionApp 'modules/functionapp.bicep' = {
   }
 }
 
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    namePrefix: 'adtcancel-${resourceToken}'
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    alertEmail: alertEmail
+  }
+}
+
 module logicApp 'modules/logicapp.bicep' = if (deployLogicApp) {
   name: 'logicapp'
   params: {
@@ -155,5 +192,7 @@ output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output REQUESTS_QUEUE_URL string = '${storage.outputs.queueEndpoint}import-cancel-requests'
 output ADT_ENDPOINT string = 'https://${adtHostName}'
 output AZURE_CLIENT_ID string = identity.properties.clientId
+output ADT_ROLE_DEFINITION_ID string = adtAccess.outputs.roleDefinitionId
+output FAILED_CANCELS_ALERT_NAME string = alerts.outputs.alertName
 output LOGIC_APP_NAME string = deployLogicApp ? logicApp!.outputs.name : ''
 output LOGIC_APP_QUEUE_NAME string = deployLogicApp ? logicApp!.outputs.queueWorkflowName : ''

@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 
 from cancel_job.contract import (
+    ADT_DATA_ACTIONS,
     ALL_QUEUES,
     DEPLOYED_SETTINGS,
     FAILURES_QUEUE,
     FLEX_REJECTED_SETTINGS,
+    OUTCOME_FAILED,
+    OUTCOME_FIELD,
     REQUESTS_QUEUE,
     RESULTS_QUEUE,
     ROLE_IDS,
@@ -28,7 +31,7 @@ ADT_DATA_READER = "d57506d4-4c8d-48b1-8587-93c323f6a5a3"
 def test_every_bicep_file_parses_without_errors() -> None:
     files = all_files()
     assert {f.path.name for f in files} >= {"main.bicep", "storage.bicep", "functionapp.bicep", "monitoring.bicep",
-                                            "adt-access.bicep", "adt-instance.bicep", "logicapp.bicep"}
+                                            "adt-access.bicep", "adt-instance.bicep", "logicapp.bicep", "alerts.bicep"}
     assert [p for f in files for p in f.problems()] == []
 
 
@@ -88,8 +91,8 @@ def test_role_definitions_are_the_right_ones() -> None:
         ROLE_IDS["Storage Blob Data Owner"], ROLE_IDS["Storage Queue Data Contributor"],
         ROLE_IDS["Storage Table Data Contributor"]}
     assert role_ids_in("modules/monitoring.bicep") == {ROLE_IDS["Monitoring Metrics Publisher"]}
-    assert role_ids_in("modules/adt-access.bicep") == {ROLE_IDS["Azure Digital Twins Data Owner"]}
-    assert role_ids_in("modules/adt-instance.bicep") == {ROLE_IDS["Azure Digital Twins Data Owner"]}
+    assert role_ids_in("modules/adt-access.bicep") == {ROLE_IDS["Azure Digital Twins Data Owner"]}  # the fallback
+    assert role_ids_in("modules/adt-instance.bicep") == set()  # adt-access grants the role on a new one too
     assert role_ids_in("modules/logicapp.bicep") == {ROLE_IDS["Storage Queue Data Message Sender"]}
     everything = "\n".join(f.source for f in all_files())
     assert ADT_DATA_READER not in everything
@@ -100,16 +103,20 @@ def test_role_assignments_have_deterministic_names_and_explicit_principal_types(
     assignments = [(f.path.name, body) for f in all_files()
                    for _, body in f.resources("Microsoft.Authorization/roleAssignments@")]
     # storage (identity, optional user), monitoring, ADT (existing or new), the queue Logic App
-    assert len(assignments) == 6
+    assert len(assignments) == 5
     for name, body in assignments:
         assert text(path(body, "name")).startswith("guid("), name
         props = properties(path(body, "properties"))
         assert "principalType" in props and "subscriptionResourceId(" in text(props["roleDefinitionId"]), name
 
 
+def module(bicep: BicepFile, wanted: str) -> object:
+    [node] = [node for name, node, _ in bicep.declarations("module_declaration") if name == wanted]
+    return node
+
+
 def test_adt_role_is_granted_in_the_instances_own_resource_group() -> None:
-    main = load("main.bicep")
-    [access] = [node for name, node, _ in main.declarations("module_declaration") if name == "existingAdtAccess"]
+    access = module(load("main.bicep"), "adtAccess")
     assert "scope: resourceGroup(adtResourceGroup)" in text(access)
     adt = load("modules/adt-access.bicep")
     assert "existing" in adt.source and "Microsoft.DigitalTwins/digitalTwinsInstances@" in adt.source
@@ -148,8 +155,9 @@ def test_main_parameters_are_documented_and_match_the_parameters_file() -> None:
     params = {name: decorators for name, _, decorators in main.declarations("parameter_declaration")}
     assert all(any(d.startswith("@description(") for d in decorators) for decorators in params.values())
     assert [d for d in params["logicAppFunctionKey"] if d == "@secure()"]
-    assert set(params) >= {"adtInstanceName", "adtResourceGroupName", "createAdtInstance", "maximumInstanceCount",
-                           "instanceMemoryMB", "principalId", "deployLogicApp"}
+    assert set(params) >= {"adtInstanceMode", "adtInstanceName", "adtResourceGroupName", "adtRole",
+                           "maximumInstanceCount", "instanceMemoryMB", "principalId", "principalType",
+                           "deployLogicApp", "alertEmail"}
     file_params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     assert set(file_params) <= set(params)
 
@@ -216,3 +224,160 @@ def test_queue_logic_app_puts_plain_json_with_its_own_identity() -> None:
     assert "queueSenderRoleId" in text(path(assignment, "properties", "roleDefinitionId"))
     main = load("main.bicep")
     assert "requestsQueueName: 'import-cancel-requests'" in main.source
+
+
+# Issue 12: deploy it safely for real. Each test below fails on the template before it.
+
+def params_of(bicep: BicepFile) -> dict[str, tuple[object, list[str]]]:
+    return {name: (node, decorators) for name, node, decorators in bicep.declarations("parameter_declaration")}
+
+
+def main_params() -> dict[str, tuple[object, list[str]]]:
+    return params_of(load("main.bicep"))
+
+
+def parameters_file() -> dict[str, str]:
+    return {k: v["value"] for k, v in json.loads((INFRA / "main.parameters.json").read_text())["parameters"].items()}
+
+
+def variable(bicep: BicepFile, wanted: str) -> str:
+    [node] = [node for name, node, _ in bicep.declarations("variable_declaration") if name == wanted]
+    return text(node)
+
+
+def has_default(param_node: object) -> bool:
+    return "=" in text(param_node)
+
+
+def test_the_developer_principal_type_comes_from_azd() -> None:
+    """1. Under a service principal (CI) a hard-coded 'User' is UnmatchedPrincipalType."""
+    _, decorators = main_params()["principalType"]
+    assert "@allowed(['User', 'ServicePrincipal', 'Group'])" in decorators
+    assert parameters_file()["principalType"] == "${AZURE_PRINCIPAL_TYPE=User}"
+    assert "userPrincipalType: principalType" in text(module(load("main.bicep"), "storage"))
+    storage = load("modules/storage.bicep")
+    [(_, user)] = [(k, b) for k, b in storage.resources("Microsoft.Authorization/roleAssignments@")
+                   if "userPrincipalId" in text(path(b, "properties", "principalId"))]
+    assert text(path(user, "properties", "principalType")) == "userPrincipalType"
+
+
+def test_the_adt_instance_is_a_choice_made_before_anything_is_deployed() -> None:
+    """2. No default: azd asks for ADT_INSTANCE_MODE; an incomplete choice fails validation
+    with a message naming the setting, in the access module's name and scope (part of its
+    deployment id, evaluated before any resource is created)."""
+    node, decorators = main_params()["adtInstanceMode"]
+    assert not has_default(node)
+    assert "@allowed(['existing', 'new'])" in decorators
+    assert any("ADT_INSTANCE_MODE" in d for d in decorators)
+    assert parameters_file()["adtInstanceMode"] == "${ADT_INSTANCE_MODE}"  # no "=default": azd prompts
+    main = load("main.bicep")
+    name_rule, group_rule = variable(main, "adtName"), variable(main, "adtResourceGroup")
+    assert re.search(r"empty\(adtInstanceName\) \? fail\('[^)]*ADT_INSTANCE_NAME", name_rule)
+    assert re.search(r"fail\('[^)]*ADT_RESOURCE_GROUP", group_rule)
+    access = text(module(main, "adtAccess"))
+    assert "scope: resourceGroup(adtResourceGroup)" in access and "adtInstanceName: adtName" in access
+    assert "createAdtInstance" not in main.source  # the old switch, whose default led to an empty name
+
+
+def test_the_logic_app_key_is_created_after_the_app_settings() -> None:
+    """3. Creating a key calls the host, which needs its storage settings first."""
+    app = load("modules/functionapp.bicep")
+    [(_, key)] = app.resources("Microsoft.Web/sites/host/functionKeys@")
+    assert "site::appSettings" in text(path(key, "dependsOn"))
+
+
+def test_the_app_gets_a_custom_role_with_only_the_two_import_job_data_actions() -> None:
+    """4. Least privilege on ADT: the custom role by default, Data Owner only on request."""
+    access = load("modules/adt-access.bicep")
+    [(_, role)] = access.resources("Microsoft.Authorization/roleDefinitions@")
+    props = properties(path(role, "properties"))
+    assert text(props["type"]) == "CustomRole"
+    [permission] = [n for n in props["permissions"].children if n.type == "object"]
+    perms = properties(permission)
+    assert text(perms["dataActions"]) == "importJobDataActions"
+    assert {text(n) for n in walk(perms["actions"]) if n.type == "string"} == set()
+    actions = [text(n) for n in walk(next(node for name, node, _ in access.declarations("variable_declaration")
+                                          if name == "importJobDataActions")) if n.type == "string"]
+    assert tuple(actions) == ADT_DATA_ACTIONS
+    assert text(props["assignableScopes"]).split() == ["[", "resourceGroup().id", "]"]
+    [(_, assignment)] = access.resources("Microsoft.Authorization/roleAssignments@")
+    assert "roleGuid" in text(path(assignment, "properties", "roleDefinitionId"))
+    assert variable(access, "roleGuid").endswith("adtRole == 'custom' ? customRoleName : adtDataOwner")
+    for bicep in (access, load("main.bicep")):
+        node, decorators = params_of(bicep)["adtRole"]
+        assert text(node).endswith("= 'custom'") and "@allowed(['custom', 'dataOwner'])" in decorators
+    assert parameters_file()["adtRole"] == "${ADT_ROLE=custom}"
+    assert "adtRole: adtRole" in text(module(load("main.bicep"), "adtAccess"))
+
+
+def test_the_developer_principal_gets_only_queue_data_contributor() -> None:
+    """5. The developer or pipeline principal needs the queues, not the host's blobs and tables."""
+    storage = load("modules/storage.bicep")
+    user = [b for _, b in storage.resources("Microsoft.Authorization/roleAssignments@")
+            if "userPrincipalId" in text(path(b, "properties", "principalId"))]
+    assert len(user) == 1
+    assert "for " not in text(user[0].parent)  # one assignment, not a loop over the identity's roles
+    assert text(path(user[0], "properties", "roleDefinitionId")).endswith("roles.storageQueueDataContributor)")
+
+
+def test_basic_auth_publishing_is_off() -> None:
+    """6. No FTP or SCM password can publish; azd deploys to Flex with Entra tokens."""
+    app = load("modules/functionapp.bicep")
+    policies = app.resources("Microsoft.Web/sites/basicPublishingCredentialsPolicies@")
+    assert sorted(text(path(b, "name")) for _, b in policies) == ["ftp", "scm"]
+    for _, body in policies:
+        assert text(path(body, "properties", "allow")) == "false"
+        assert text(path(body, "parent")) == "site"
+
+
+def test_an_existing_adt_instance_is_never_in_the_group_azd_down_deletes_by_default() -> None:
+    """7. For an existing instance, an empty or equal resource group fails unless accepted."""
+    main = load("main.bicep")
+    group_rule = variable(main, "adtResourceGroup")
+    assert "adtGroupIsAppGroup && !allowAdtInAppResourceGroup ? fail(" in group_rule
+    assert "azd down" in group_rule
+    same = variable(main, "adtGroupIsAppGroup")
+    assert "empty(adtResourceGroupName)" in same and "toLower(resourceGroup().name)" in same
+    node, _ = main_params()["allowAdtInAppResourceGroup"]
+    assert text(node).endswith("= false")
+    assert parameters_file()["allowAdtInAppResourceGroup"] == "${ADT_IN_APP_RESOURCE_GROUP=false}"
+    readme = (INFRA.parent / "README.md").read_text()
+    deploy = readme[readme.index("## Deploy"):]
+    assert "azd down" in deploy[:deploy.index("\n## ", 3)]
+
+
+def test_the_logic_app_answers_asynchronously_on_success_and_on_failure() -> None:
+    """8. A Request trigger must answer within 120 s; the cancel may take an hour."""
+    actions = path(workflows()["name"], "properties", "definition", "actions")
+    ok, failed = path(actions, "Response"), path(actions, "Failure_response")
+    for response in (ok, failed):
+        assert text(path(response, "type")) == "Response"
+        assert text(path(response, "operationOptions")) == "Asynchronous"
+    assert "'Succeeded'" in text(path(ok, "runAfter", "Cancel_import_job"))
+    after = {text(n) for n in walk(path(failed, "runAfter", "Cancel_import_job")) if n.type == "string"}
+    assert after == {"Failed", "TimedOut"}
+    inputs = path(failed, "inputs")
+    assert "outputs(\\'Cancel_import_job\\')?[\\'statusCode\\']" in text(path(inputs, "statusCode"))
+    assert text(path(inputs, "body")).startswith("@coalesce(body(\\'Cancel_import_job\\')")
+
+
+def test_an_alert_fires_when_any_cancel_ends_failed_within_15_minutes() -> None:
+    """9. A log search alert on the per-request record's outcome, and an action group."""
+    alerts = load("modules/alerts.bicep")
+    [(_, rule)] = alerts.resources("Microsoft.Insights/scheduledQueryRules@")
+    props = properties(path(rule, "properties"))
+    assert text(path(rule, "kind")) == "LogAlert"
+    assert text(props["windowSize"]) == "PT15M" and text(props["scopes"]).split() == ["[", "applicationInsightsId", "]"]
+    [criterion] = [n for n in path(rule, "properties", "criteria", "allOf").children if n.type == "object"]
+    query = text(path(criterion, "query"))
+    assert f'customDimensions["{OUTCOME_FIELD}"]) == "{OUTCOME_FAILED}"' in query
+    assert text(path(criterion, "operator")) == "GreaterThan" and text(path(criterion, "threshold")) == "0"
+    assert text(path(criterion, "timeAggregation")) == "Count"
+    assert "customDimensions[\"errorCode\"]" in query  # the dimension the alert is split by
+    assert "operators.id" in text(path(rule, "properties", "actions", "actionGroups"))
+    [(_, group)] = alerts.resources("Microsoft.Insights/actionGroups@")
+    assert text(path(group, "properties", "emailReceivers")).startswith("empty(alertEmail) ? [] :")
+    assert len(text(path(group, "properties", "groupShortName"))) <= 12
+    wiring = text(module(load("main.bicep"), "alerts"))
+    assert "alertEmail: alertEmail" in wiring and parameters_file()["alertEmail"] == "${ALERT_EMAIL}"
+    assert "applicationInsightsId: monitoring.outputs.applicationInsightsId" in wiring

@@ -73,3 +73,14 @@ def test_status_reads_log_the_jobs_own_status(app_env, emulator, captured_logs) 
     invoke_status("job1")
     [record] = [r for r in captured_logs.records if r.name == "cancel_job"]
     assert (record.entry, record.outcome, record.levelno) == ("status", "succeeded", logging.INFO)
+
+
+def test_a_failed_cancel_logs_what_the_deployed_alert_queries(app_env, emulator, captured_logs) -> None:
+    """infra/modules/alerts.bicep counts records whose outcome is failed, split by errorCode."""
+    from cancel_job.contract import OUTCOME_FAILED, OUTCOME_FIELD
+
+    emulator.add_job("done", status="succeeded")
+    invoke_queue(b"done", dequeue_count=1)
+    [record] = [r for r in captured_logs.records if r.name == "cancel_job"]
+    assert getattr(record, OUTCOME_FIELD) == OUTCOME_FAILED
+    assert record.errorCode == "JobNotCancellable" and record.levelno == logging.WARNING

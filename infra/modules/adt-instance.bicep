@@ -1,13 +1,9 @@
-// A new ADT instance for a trial environment, with Data Owner for the function's identity.
+// A new ADT instance for a trial environment. It lives in the app's resource group, so
+// `azd down` deletes it with everything else; the role is granted by adt-access.bicep.
 
 param name string
 param location string
 param tags object = {}
-
-@description('Principal id of the function app\'s user-assigned identity.')
-param identityPrincipalId string
-
-var adtDataOwner = 'bcd981a7-7f74-457b-83e1-cceb9e632ffe'
 
 resource adt 'Microsoft.DigitalTwins/digitalTwinsInstances@2023-01-31' = {
   name: name
@@ -18,14 +14,4 @@ resource adt 'Microsoft.DigitalTwins/digitalTwinsInstances@2023-01-31' = {
   }
 }
 
-resource dataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(adt.id, identityPrincipalId, adtDataOwner)
-  scope: adt
-  properties: {
-    principalId: identityPrincipalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', adtDataOwner)
-  }
-}
-
-output hostName string = adt.properties.hostName
+output name string = adt.name

@@ -157,12 +157,34 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
+// azd deploys with Entra tokens; nothing may publish with a basic-auth (FTP or SCM) password.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+// Creating a key calls the Functions host, which can only start once its storage settings
+// are in place: the key waits for the app settings.
 resource logicAppKey 'Microsoft.Web/sites/host/functionKeys@2024-04-01' = if (!empty(logicAppFunctionKey)) {
   name: '${site.name}/default/logicapp'
   properties: {
     name: 'logicapp'
     value: logicAppFunctionKey
   }
+  dependsOn: [
+    site::appSettings
+  ]
 }
 
 output name string = site.name

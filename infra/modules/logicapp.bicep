@@ -4,7 +4,9 @@
 // (host.json messageEncoding none).
 //
 // The HTTP workflow: Its HTTP action calls the function with ?wait=true and follows the asynchronous
-// pattern by default: 202 + Location + Retry-After until the job is final, then 200.
+// pattern by default: 202 + Location + Retry-After until the job is final, then 200. Its
+// own caller gets an asynchronous response too (202 and a status URL), since a Request
+// trigger must answer within 120 s.
 //
 // Authentication: a dedicated host key ("logicapp"), passed as a secure workflow
 // parameter. The functions use auth level FUNCTION, which keeps requiring a key even with
@@ -87,13 +89,30 @@ resource workflow 'Microsoft.Logic/workflows@2019-05-01' = {
           }
           limit: { timeout: 'PT1H' }
         }
+        // A Request trigger must answer within 120 s, and the cancel may take an hour: the
+        // asynchronous response answers the caller 202 at once, with a status URL that
+        // answers 202 until the run reaches a Response, then that Response.
         Response: {
           type: 'Response'
           kind: 'Http'
           runAfter: { Cancel_import_job: [ 'Succeeded' ] }
+          operationOptions: 'Asynchronous'
           inputs: {
             statusCode: 200
             body: '@body(\'Cancel_import_job\')'
+          }
+        }
+        // The function answered an error (4xx/5xx fails the HTTP action) or never answered in
+        // time: the caller gets the function's status and error body, or 504 when there is none.
+        Failure_response: {
+          type: 'Response'
+          kind: 'Http'
+          runAfter: { Cancel_import_job: [ 'Failed', 'TimedOut' ] }
+          operationOptions: 'Asynchronous'
+          inputs: {
+            statusCode: '@coalesce(outputs(\'Cancel_import_job\')?[\'statusCode\'], 504)'
+            headers: { 'Content-Type': 'application/json' }
+            body: '@coalesce(body(\'Cancel_import_job\'), json(\'{"error":{"code":"GatewayTimeout","message":"The function did not answer within the time limit of the workflow."}}\'))'
           }
         }
       }

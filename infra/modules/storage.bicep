@@ -12,8 +12,12 @@ param deploymentContainerName string
 @description('Principal id of the function app\'s user-assigned identity.')
 param identityPrincipalId string
 
-@description('Optional principal id of a developer, given the same data roles for local runs against Azure.')
+@description('Optional principal id of a developer or pipeline, given Storage Queue Data Contributor to send and read messages.')
 param userPrincipalId string = ''
+
+@description('Type of userPrincipalId: ARM rejects an assignment whose principalType does not match (UnmatchedPrincipalType).')
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param userPrincipalType string = 'User'
 
 // Built-in role definitions (ids are the same in every tenant).
 var roles = {
@@ -89,15 +93,17 @@ resource identityRoleAssignments 'Microsoft.Authorization/roleAssignments@2022-0
   }
 }]
 
-resource userRoleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for roleId in identityRoles: if (!empty(userPrincipalId)) {
-  name: guid(account.id, userPrincipalId, roleId)
+// The developer (or the pipeline's principal) works with the queues only: the host's blobs
+// and tables are the app's business.
+resource userQueueAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(userPrincipalId)) {
+  name: guid(account.id, userPrincipalId, roles.storageQueueDataContributor)
   scope: account
   properties: {
     principalId: userPrincipalId
-    principalType: 'User'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+    principalType: userPrincipalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
   }
-}]
+}
 
 output name string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob
