@@ -142,8 +142,10 @@ def _follow_up(value: object, job_id: str) -> FollowUp | None:
         return None
     checks = value.get("checks") if isinstance(value, dict) else None
     deadline = value.get("deadline") if isinstance(value, dict) else None
-    if isinstance(checks, bool) or not isinstance(checks, int) or checks < 0 or not isinstance(deadline, str):
-        raise InvalidMessageError("followUp must be an object with checks and deadline", job_id)
+    # The app writes checks from 1 (the first follow-up); 0, negatives and non-integers are not ours.
+    if isinstance(checks, bool) or not isinstance(checks, int) or checks < 1 or not isinstance(deadline, str):
+        raise InvalidMessageError("followUp must be an object with checks (a whole number from 1) and deadline",
+                                  job_id)
     try:
         when = datetime.fromisoformat(deadline.replace("Z", "+00:00"))
     except ValueError:

@@ -7,6 +7,7 @@ from cancel_job.contract import MAX_MESSAGE_BYTES
 from cancel_job.messages import (
     CancelRequest,
     InvalidMessageError,
+    body_bytes,
     body_text,
     parse_message,
     read_queue_json,
@@ -108,3 +109,104 @@ def test_deep_nesting_does_not_crash() -> None:
 
 def test_body_text_replaces_undecodable_bytes() -> None:
     assert body_text(b"ab\xffcd") == "ab\ufffdcd"
+
+
+# Message errors, each with its exact reason; the jobId is kept when another field is bad
+# (docs/testing.md).
+DEADLINE = "2026-12-01T00:00:00Z"
+FOLLOW_UP_REASON = "followUp must be an object with checks (a whole number from 1) and deadline"
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    [5, "x", [], {"checks": True, "deadline": DEADLINE}, {"checks": "3", "deadline": DEADLINE},
+     {"checks": 1.5, "deadline": DEADLINE}, {"checks": 0, "deadline": DEADLINE}, {"checks": -1, "deadline": DEADLINE},
+     {"checks": 1}, {"checks": 1, "deadline": 5}, {"deadline": DEADLINE}],
+)
+def test_a_bad_follow_up_is_an_invalid_message_that_keeps_the_job_id(follow_up: object) -> None:
+    body = json.dumps({"jobId": "job-7", "followUp": follow_up}).encode()
+    with pytest.raises(InvalidMessageError) as info:
+        parse_message(body)
+    assert str(info.value) == FOLLOW_UP_REASON and info.value.job_id == "job-7"
+
+
+@pytest.mark.parametrize(
+    ("deadline", "reason"),
+    [("tomorrow", "followUp.deadline is not an RFC 3339 time"),
+     ("2026-12-01T00:00:00", "followUp.deadline needs a time zone")],
+)
+def test_a_bad_follow_up_deadline_says_why(deadline: str, reason: str) -> None:
+    with pytest.raises(InvalidMessageError) as info:
+        parse_message(json.dumps({"jobId": "job-7", "followUp": {"checks": 1, "deadline": deadline}}))
+    assert str(info.value) == reason and info.value.job_id == "job-7"
+
+
+def test_a_good_follow_up_from_1() -> None:
+    request = parse_message(json.dumps({"jobId": "j", "followUp": {"checks": 1, "deadline": DEADLINE}}))
+    assert request.follow_up.checks == 1 and request.follow_up.to_json() == {"checks": 1, "deadline": DEADLINE}
+    later = {"checks": 40, "deadline": "2026-12-01T01:00:00+01:00"}
+    offset = parse_message(json.dumps({"jobId": "j", "followUp": later}))
+    assert offset.follow_up.deadline == parse_message(json.dumps(
+        {"jobId": "j", "followUp": {"checks": 1, "deadline": DEADLINE}})).follow_up.deadline
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        ({"jobId": "job-7", "instance": 3}, "instance must be a string, not a number"),
+        ({"jobId": "job-7", "instance": ["a"]}, "instance must be a string, not an array"),
+        ({"jobId": "job-7", "waitForCompletion": "true"}, "waitForCompletion must be true or false, not str"),
+        ({"jobId": "job-7", "waitForCompletion": 1}, "waitForCompletion must be true or false, not a number"),
+        ({"jobId": "job-7", "waitForCompletion": None, "instance": {"a": 1}},
+         "instance must be a string, not an object"),
+    ],
+)
+def test_another_bad_field_keeps_the_job_id(document: dict, reason: str) -> None:
+    with pytest.raises(InvalidMessageError) as info:
+        parse_message(json.dumps(document).encode())
+    assert str(info.value) == reason and info.value.job_id == "job-7"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"job": "j1"}', "message has no jobId"),
+        (b'{"jobId": true}', "jobId must be a string, not a boolean"),
+        (b'{"jobId": 1.5}', "jobId must be a string, not a number"),
+        (b"{not json", "message is not valid JSON: JSONDecodeError"),
+        (b"[1]", "message is neither a JSON object nor a valid job id, as plain text or as base64"),
+        (b"\xff", "message is not valid UTF-8"),
+    ],
+)
+def test_each_unusable_message_says_exactly_why_and_has_no_job_id(body: bytes, reason: str) -> None:
+    with pytest.raises(InvalidMessageError) as info:
+        parse_message(body)
+    assert str(info.value) == reason and info.value.job_id is None
+
+
+def test_the_message_limit_is_48_kib() -> None:
+    limit = 48 * 1024
+    padded = json.dumps({"jobId": "j1", "pad": ""}).encode()
+    body = padded[:-2] + b"x" * (limit - len(padded)) + b'"}'
+    assert len(body) == limit and parse_message(body).job_id == "j1"
+    with pytest.raises(InvalidMessageError) as info:
+        parse_message(body + b" ")
+    assert str(info.value) == f"message is {limit + 1} bytes; at most {limit} are accepted"
+
+
+@pytest.mark.parametrize(("body", "job_id"), [("importjob1", "importjob1"), (" {\"jobId\": \"j\"} ", "j")])
+def test_bodies_given_as_str(body: str, job_id: str) -> None:
+    assert parse_message(body).job_id == job_id
+
+
+def test_a_body_given_as_none_is_an_empty_message() -> None:
+    with pytest.raises(InvalidMessageError) as info:
+        parse_message(None)
+    assert str(info.value) == "message is neither a JSON object nor a valid job id, as plain text or as base64"
+    assert body_text(None) == "" and body_bytes(None) == b"" and body_bytes("é") == "é".encode()
+
+
+def test_a_str_body_with_a_lone_surrogate_is_kept_for_the_record() -> None:
+    assert body_bytes("a\ud800") == b"a\xed\xa0\x80"
+    with pytest.raises(InvalidMessageError, match="not valid UTF-8"):
+        parse_message("a\ud800")
