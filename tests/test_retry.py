@@ -66,3 +66,75 @@ def test_budget_stops_at_max_attempts_and_at_the_deadline() -> None:
     now[0] = 9.0
     assert budget.allows(1, 1.0)
     assert not budget.allows(1, 1.5)
+
+
+# The rule at its edges, through the production defaults (docs/testing.md).
+def test_a_retry_after_date_is_read_against_the_real_clock() -> None:
+    """No injected clock: the production path reads datetime.now itself."""
+    from requests.structures import CaseInsensitiveDict
+
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    wait = server_retry_after(CaseInsensitiveDict({"Retry-After": later}))
+    assert 110 <= wait <= 120  # whole seconds in the header; the test's own time elapses
+    earlier = format_datetime(datetime.now(UTC) - timedelta(seconds=120), usegmt=True)
+    assert server_retry_after(CaseInsensitiveDict({"Retry-After": earlier})) == 0.0
+
+
+def test_a_retry_after_date_without_a_zone_is_utc() -> None:
+    assert server_retry_after({"Retry-After": "Sun, 29 Nov 2026 12:00:30 -0000"}, now=NOW) == 30.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after-ms": "0"}, 0.0),
+        ({"x-ms-retry-after-ms": "0"}, 0.0),
+        ({"retry-after-ms": "soon", "x-ms-retry-after-ms": "750"}, 0.75),  # a bad one falls through
+        ({"retry-after-ms": "-1", "x-ms-retry-after-ms": "750"}, 0.75),
+        ({"retry-after-ms": "inf", "x-ms-retry-after-ms": "750"}, 0.75),
+        ({"Retry-After": "soon", "retry-after-ms": "200"}, 0.2),  # so does a bad Retry-After
+        ({"Retry-After": "", "x-ms-retry-after-ms": "5"}, 0.005),
+    ],
+)
+def test_the_millisecond_headers(headers: dict[str, str], expected: float) -> None:
+    assert server_retry_after(headers, now=NOW) == expected
+
+
+def test_the_default_policy_backs_off_from_half_a_second_to_an_8_second_cap() -> None:
+    policy = RetryPolicy(max_attempts=5, deadline_seconds=25)
+
+    class Highest(random.Random):
+        def uniform(self, a: float, b: float) -> float:
+            return b
+
+    assert [policy.backoff(n, Highest()) for n in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    assert policy.backoff(1, random.Random(3)) <= 0.5
+
+
+def test_the_least_wait_without_retry_after_is_one_second_after_429_and_503_only() -> None:
+    policy = RetryPolicy(max_attempts=5, deadline_seconds=25)
+
+    class Lowest(random.Random):
+        def uniform(self, a: float, b: float) -> float:
+            return a
+
+    rng = Lowest()
+    assert policy.wait(1, rng, 429, None) == 1.0 and policy.wait(1, rng, 503, None) == 1.0
+    assert policy.wait(1, rng, 500, None) == 0.0 and policy.wait(1, rng, None, None) == 0.0
+    assert policy.wait(1, rng, 429, 0.0) == 0.0  # the server's word wins, even 0
+    assert policy.wait(3, rng, 503, 12.5) == 12.5
+
+
+def test_the_budget_allows_a_wait_that_ends_exactly_at_the_deadline() -> None:
+    now = [0.0]
+    budget = RetryBudget(RetryPolicy(max_attempts=3, deadline_seconds=10), clock=lambda: now[0])
+    assert budget.allows(2, 10.0) and not budget.allows(2, 10.001)
+    now[0] = 4.0
+    assert budget.elapsed() == 4.0 and budget.deadline == 10.0
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_auth_failures_come_back_in_30_seconds(status: int) -> None:
+    from cancel_job.retry import AUTH_RETRY_AFTER_SECONDS, AUTH_STATUSES
+
+    assert status in AUTH_STATUSES and AUTH_STATUSES == {401, 403} and AUTH_RETRY_AFTER_SECONDS == 30.0

@@ -140,3 +140,90 @@ def test_each_call_gets_its_own_span_id() -> None:
     trace = resolve_trace(VALID, None)
     spans = {trace.outgoing_headers()["traceparent"].split("-")[2] for _ in range(20)}
     assert len(spans) == 20
+
+
+# The limits at their boundaries, as literals (docs/testing.md).
+def test_32_members_are_kept_and_33_drop_the_header() -> None:
+    members = [f"k{i}=v" for i in range(32)]
+    assert parse_tracestate(",".join(members)) == ",".join(members)
+    assert parse_tracestate(",".join([*members, "k32=v"])) is None
+
+
+def test_512_characters_are_kept_and_the_member_that_passes_them_is_dropped() -> None:
+    first = "a=" + "v" * 254  # 256 characters
+    second = "b=" + "v" * 253  # 255 characters: with the comma, exactly 512 in all
+    assert len(f"{first},{second}") == 512
+    assert parse_tracestate(f"{first},{second}") == f"{first},{second}"
+    longer = "b=" + "v" * 254
+    assert parse_tracestate(f"{first},{longer}") == first  # 513: the last member goes whole
+
+
+def test_a_key_may_have_256_characters_and_a_value_256() -> None:
+    key, value = "k" * 256, "v" * 256
+    assert parse_tracestate(f"{key}=v") == f"{key}=v"
+    assert parse_tracestate(f"k{key}=v") is None
+    assert parse_tracestate(f"k={value}") == f"k={value}"
+    assert parse_tracestate(f"k=v{value}") is None
+
+
+@pytest.mark.parametrize("key", ["a", "0", "a_0", "a-b", "a*b", "a/b", "a@b", "z9"])
+def test_every_character_a_level_2_key_allows(key: str) -> None:
+    assert parse_tracestate(f"{key}=v") == f"{key}=v"
+
+
+@pytest.mark.parametrize("key", ["_a", "-a", "*a", "@a", "a.b", "a b", "aé"])
+def test_keys_outside_the_grammar(key: str) -> None:
+    assert parse_tracestate(f"{key}=v") is None
+
+
+@pytest.mark.parametrize("value", [" v", "v v", "!", "~", "+", "-", "<", ">", "a\x7e", "\x21\x2b\x2d\x3c\x3e\x7e"])
+def test_every_value_range_is_allowed(value: str) -> None:
+    assert parse_tracestate(f"k={value}") == f"k={value}"
+
+
+@pytest.mark.parametrize("value", ["a,b", "a=b", "\x7f", "\x1f", "a\x00"])
+def test_values_outside_the_grammar(value: str) -> None:
+    assert parse_tracestate(f"k={value}") is None
+
+
+def test_tracestate_whitespace_is_spaces_and_tabs_only() -> None:
+    assert parse_tracestate(" \tk=v\t ") == "k=v"
+    assert parse_tracestate("\nk=v") is None
+
+
+def test_traceparent_fields_have_exact_lengths() -> None:
+    assert parse_traceparent(f"00-{TRACE_ID[:-1]}-{SPAN_ID}-01") is None
+    assert parse_traceparent(f"00-{TRACE_ID}0-{SPAN_ID}-01") is None
+    assert parse_traceparent(f"00-{TRACE_ID}-{SPAN_ID[:-1]}-01") is None
+    assert parse_traceparent(f"00-{TRACE_ID}-{SPAN_ID}0-01") is None
+    assert parse_traceparent(f"00-{TRACE_ID}-{SPAN_ID}-1") is None
+    assert parse_traceparent(f"00-{TRACE_ID}-{SPAN_ID}-011") is None
+    for digit in "0123456789abcdef":
+        trace_id, span_id = digit + TRACE_ID[1:], digit + SPAN_ID[1:]
+        header = f"00-{trace_id}-{span_id}-{digit}{digit}"
+        assert parse_traceparent(header).header == header
+
+
+def test_traceparent_whitespace_is_spaces_and_tabs_only() -> None:
+    assert parse_traceparent(f" \t{VALID}\t ").header == VALID
+    assert parse_traceparent(f"\n{VALID}") is None
+
+
+def test_future_version_fields_have_exact_lengths() -> None:
+    assert parse_traceparent(f"cc-{TRACE_ID[:-1]}-{SPAN_ID}-01") is None
+    assert parse_traceparent(f"cc-{TRACE_ID}-{SPAN_ID[:-1]}-01") is None
+    assert parse_traceparent(f"c-{TRACE_ID}-{SPAN_ID}-01") is None
+    assert parse_traceparent(f"cc-{TRACE_ID}-{SPAN_ID}-1") is None
+    assert parse_traceparent(f"cc-{TRACE_ID}-{SPAN_ID}-01x") is None
+    assert parse_traceparent(f"cc-{TRACE_ID}-{SPAN_ID}-01-").header == VALID
+    for digit in "0123456789abcdef":
+        version = "1" + digit
+        assert parse_traceparent(f"{version}-{TRACE_ID}-{SPAN_ID}-{digit}{digit}").flags == digit * 2
+    assert parse_traceparent(f"ff-{TRACE_ID}-{SPAN_ID}-01") is None
+
+
+def test_all_zero_ids_exactly() -> None:
+    assert parse_traceparent(f"00-{'0' * 32}-{SPAN_ID}-01") is None
+    assert parse_traceparent(f"00-{TRACE_ID}-{'0' * 16}-01") is None
+    assert parse_traceparent(f"00-{'0' * 31}1-{SPAN_ID}-01") is not None
+    assert parse_traceparent(f"00-{TRACE_ID}-{'0' * 15}1-01") is not None
