@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: demo test lint soak bench stack setup clean
+.PHONY: demo test lint soak bench stack mutate setup clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -39,5 +39,14 @@ soak: setup
 bench: setup
 	$(PY) -m devtools.bench
 
+# Mutation testing of the rule modules (about 25 minutes on 2 cores; not in CI): mutmut for
+# the code in functions, devtools/mutate_constants.py for module-level constants, then
+# devtools/mutation_report.py writes docs/testing.md. A fresh run each time.
+mutate: setup
+	rm -rf mutants
+	$(BIN)/mutmut run
+	$(PY) -m devtools.mutate_constants
+	$(PY) -m devtools.mutation_report
+
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis mutants
