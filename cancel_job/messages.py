@@ -111,11 +111,9 @@ def parse_message(body: bytes | str | None) -> CancelRequest:
 
 def _json_message(text: str) -> CancelRequest:
     try:
-        document = json.loads(text)
+        document: dict[str, Any] = json.loads(text)  # text starts with "{": an object, or an error
     except (ValueError, RecursionError) as exc:
         raise InvalidMessageError(f"message is not valid JSON: {type(exc).__name__}") from None
-    if not isinstance(document, dict):
-        raise InvalidMessageError("message is not a JSON object")
     job_id = document.get("jobId")
     if job_id is None:
         raise InvalidMessageError("message has no jobId")
@@ -147,7 +145,7 @@ def _follow_up(value: object, job_id: str) -> FollowUp | None:
         raise InvalidMessageError("followUp must be an object with checks (a whole number from 1) and deadline",
                                   job_id)
     try:
-        when = datetime.fromisoformat(deadline.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(deadline.upper())  # RFC 3339 allows "t" and "z" too
     except ValueError:
         raise InvalidMessageError("followUp.deadline is not an RFC 3339 time", job_id) from None
     if when.tzinfo is None:

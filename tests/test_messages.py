@@ -210,3 +210,24 @@ def test_a_str_body_with_a_lone_surrogate_is_kept_for_the_record() -> None:
     assert body_bytes("a\ud800") == b"a\xed\xa0\x80"
     with pytest.raises(InvalidMessageError, match="not valid UTF-8"):
         parse_message("a\ud800")
+
+
+@pytest.mark.parametrize("text", ["YWJj=", "YWJj==", "YQ==YQ==", "YWJ=j"])
+def test_base64_that_only_a_lenient_decoder_reads_is_not_decoded(text: str) -> None:
+    """b64decode(validate=True) reads "YWJj=" as "abc"; the strict rule does not."""
+    assert strict_base64_text(text) is None
+    with pytest.raises(InvalidMessageError) as info:
+        parse_message(text.encode())
+    assert str(info.value) == "message is neither a JSON object nor a valid job id, as plain text or as base64"
+
+
+def test_base64_of_text_that_is_no_job_id_is_an_invalid_message() -> None:
+    assert strict_base64_text("YSAgYg==") == "a  b"
+    with pytest.raises(InvalidMessageError) as info:
+        parse_message(b"YSAgYg==")
+    assert str(info.value) == "message is neither a JSON object nor a valid job id, as plain text or as base64"
+
+
+def test_a_follow_up_deadline_may_use_lower_case_t_and_z() -> None:
+    lower = parse_message(json.dumps({"jobId": "j", "followUp": {"checks": 2, "deadline": "2026-12-01t00:00:00z"}}))
+    assert lower.follow_up.deadline.isoformat() == "2026-12-01T00:00:00+00:00"
