@@ -117,6 +117,7 @@ def test_a_label_may_have_63_characters_and_a_host_253() -> None:
     assert parse_endpoint(f"https://{LABEL_63}.example").host == f"{LABEL_63}.example"
     assert parse_endpoint(f"https://{HOST_253}").host == HOST_253
     assert parse_endpoint("https://a.b").host == "a.b"  # one-character labels
+    assert parse_endpoint("https://ab.c9").host == "ab.c9"  # two: no middle characters
     assert parse_endpoint("https://a-1.b-c9").host == "a-1.b-c9"
 
 

@@ -231,3 +231,49 @@ def test_base64_of_text_that_is_no_job_id_is_an_invalid_message() -> None:
 def test_a_follow_up_deadline_may_use_lower_case_t_and_z() -> None:
     lower = parse_message(json.dumps({"jobId": "j", "followUp": {"checks": 2, "deadline": "2026-12-01t00:00:00z"}}))
     assert lower.follow_up.deadline.isoformat() == "2026-12-01T00:00:00+00:00"
+
+
+UPPER, LOWER, DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz", "0123456789"
+# Characters whose UTF-8 ends a text in every way: ASCII, and two- and three-byte sequences.
+CANDIDATES = [chr(c) for c in (*range(0x21, 0x7F), *range(0xA0, 0x800, 17), *range(0x800, 0xD800, 997))]
+
+
+def _text_whose_base64_has(char_class: str, group: str) -> str:
+    """A text whose base64 holds a character of ``char_class`` in ``group``: a whole quad,
+    the two characters before "==", or the three before "="."""
+    import itertools
+
+    tail = {"quad": 0, "==": 1, "=": 2}[group]
+    for chars in itertools.product(CANDIDATES, repeat=2):
+        raw = "".join(chars).encode()
+        if len(raw) % 3 != tail:
+            continue
+        encoded = base64.b64encode(raw).decode()
+        part = {"quad": encoded[-4:], "==": encoded[-4:-2], "=": encoded[-4:-1]}[group]
+        if any(c in char_class for c in part):
+            return "".join(chars)
+    raise AssertionError(f"no text found for {char_class} in {group}")
+
+
+# Valid UTF-8 cannot put a digit, "+" or "/" before "==", nor "+" or "/" before "=": the
+# last byte is ASCII or a continuation byte. Those members of the pattern are unreachable
+# (docs/testing.md lists the mutants that drop them as equivalent).
+@pytest.mark.parametrize(
+    ("char_class", "group"),
+    [(UPPER, "quad"), (LOWER, "quad"), (DIGITS, "quad"), ("+", "quad"), ("/", "quad"),
+     (UPPER, "=="), (LOWER, "=="), (UPPER, "="), (LOWER, "="), (DIGITS, "=")],
+)
+def test_strict_base64_reads_every_reachable_character_in_every_position(char_class: str, group: str) -> None:
+    text = _text_whose_base64_has(char_class, group)
+    assert strict_base64_text(base64.b64encode(text.encode()).decode()) == text
+
+
+@pytest.mark.parametrize(("char_class", "group"), [(DIGITS, "=="), ("+", "=="), ("/", "=="), ("+", "="), ("/", "=")])
+def test_some_characters_never_end_the_base64_of_utf8(char_class: str, group: str) -> None:
+    with pytest.raises(AssertionError, match="no text found"):
+        _text_whose_base64_has(char_class, group)
+
+
+@pytest.mark.parametrize(("encoded", "text"), [("YQ==", "a"), ("YWI=", "ab"), ("YWJj", "abc"), ("YWJjZA==", "abcd")])
+def test_strict_base64_with_each_padding(encoded: str, text: str) -> None:
+    assert strict_base64_text(encoded) == text

@@ -35,6 +35,10 @@ def test_each_own_code_has_its_status(code: ErrorCode, status: int) -> None:
     assert Failure(code.value, "m").http_status == status
 
 
+def test_an_upstream_error_is_502_whatever_adt_answered() -> None:
+    assert Failure(ErrorCode.UPSTREAM_ERROR.value, "m", adt_status=418).http_status == 502
+
+
 @pytest.mark.parametrize(
     ("adt_status", "status"), [(399, 502), (400, 400), (404, 404), (499, 499), (500, 502), (None, 502)]
 )

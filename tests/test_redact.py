@@ -19,11 +19,15 @@ from cancel_job.redact import escape_untrusted, redact
         ("Authorization: Bearer\tabc.def", "Authorization: Bearer [redacted]"),
         ("bearer    tok123", "Bearer [redacted]"),
         ("BEARER tok;next", "Bearer [redacted];next"),
+        ("Bearer tok and more", "Bearer [redacted] and more"),  # a token ends at whitespace ...
+        ("Bearer tok'x", "Bearer [redacted]'x"),  # ... and at a quote or a list separator
+        ("Bearer tok,x", "Bearer [redacted],x"),
         ('{"h": "Bearer tok", "n": 1}', '{"h": "Bearer [redacted]", "n": 1}'),
         # JWT-shaped strings, an empty signature included.
         ("token eyJhbGciOi.eyJzdWIi.c2ln rejected", "token [redacted-jwt] rejected"),
         ("token eyJhbGciOi.eyJzdWIi. rejected", "token [redacted-jwt] rejected"),
         ("eyJa_-9.eyJb_-9.s_-9", "[redacted-jwt]"),
+        ("eyJAz.eyJBz.SIG_9-x rest", "[redacted-jwt] rest"),  # every character of the signature
         # Named secrets, as "name: value" and "name=value", any case of the name.
         ("X-Identity-Header: abc123", "X-Identity-Header: [redacted]"),
         ("x-identity-header=abc123", "x-identity-header=[redacted]"),
@@ -33,11 +37,16 @@ from cancel_job.redact import escape_untrusted, redact
         ('ACCESS_TOKEN: "abc"', 'ACCESS_TOKEN: "[redacted]"'),
         ("{'access_token': 'abc', 'b': 2}", "{'access_token': '[redacted]', 'b': 2}"),
         ("access_token = abc", "access_token = [redacted]"),
+        ('{"access_token": "abc", "n": 1}', '{"access_token": "[redacted]", "n": 1}'),  # JSON
+        ("x-functions-key: k1 rest", "x-functions-key: [redacted] rest"),
+        ("access_token=abc,x", "access_token=[redacted],x"),
+        ("access_token=abc;x", "access_token=[redacted];x"),
         # Function keys and SAS signatures in URLs.
         ("https://a/b?sig=xyz&se=1", "https://a/b?sig=[redacted]&se=1"),
         ("https://a/b?x=1&code=k%3D", "https://a/b?x=1&code=[redacted]"),
         ("https://a/b?CODE=abc def", "https://a/b?CODE=[redacted] def"),
         ("https://a/b?Sig=abc'", "https://a/b?Sig=[redacted]'"),
+        ('href="https://a/b?code=abc"', 'href="https://a/b?code=[redacted]"'),
     ],
 )
 def test_each_secret_shape_is_replaced_and_nothing_else(text: str, expected: str) -> None:
@@ -52,6 +61,11 @@ def test_each_secret_shape_is_replaced_and_nothing_else(text: str, expected: str
         "?decode=1&signature=2",  # names that merely contain code or sig
         "eyJonly.two",  # two parts are not a JWT
         "my access_tokens are fine",  # no value follows the name
+        "access_token=&x=1",  # an empty value
+        "https://a/b?code=&x=1",
+        "the bearers list",  # "bearer" needs whitespace after it
+        "eyJ.eyJb.sig",  # a JWT's parts are not empty
+        "eyJa..sig",
     ],
 )
 def test_ordinary_text_is_left_alone(text: str) -> None:
