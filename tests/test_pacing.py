@@ -133,3 +133,18 @@ def test_gates_are_per_instance_and_shared_by_threads() -> None:
     for thread in threads:
         thread.join()
     assert len({id(g) for g in gates}) == 1
+
+
+def test_a_not_before_in_the_past_counts_from_now() -> None:
+    """The turn is never earlier than now, so a caller whose deadline comes before the next
+    free turn is refused at once, even when it says it could have gone long ago."""
+    g, time = gate(1.0)
+    assert g.wait_turn(0.0, time.now + 60) is None
+    assert g.wait_turn(0.0, time.now + 0.5) == 1.0
+    assert time.sleeps == []
+
+
+def test_one_gate_per_instance_however_often_it_is_asked() -> None:
+    pacer = Pacer(1.0)
+    first = pacer.gate("a")
+    assert pacer.gate("a") is first and pacer.gate("b") is not first and pacer.gate(None) is not first
