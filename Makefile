@@ -39,14 +39,13 @@ soak: setup
 bench: setup
 	$(PY) -m devtools.bench
 
-# Mutation testing of the rule modules (about 25 minutes on 2 cores; not in CI): mutmut for
+# Mutation testing of the rule modules (most of an hour on 2 cores; not in CI): mutmut for
 # the code in functions, devtools/mutate_constants.py for module-level constants, then
 # devtools/mutation_report.py writes docs/testing.md. A fresh run each time.
 mutate: setup
 	rm -rf mutants
-	$(BIN)/mutmut run
-	$(PY) -m devtools.mutate_constants
-	$(PY) -m devtools.mutation_report
+	start=$$(date +%s) && $(BIN)/mutmut run && $(PY) -m devtools.mutate_constants \
+	  && $(PY) -m devtools.mutation_report --seconds $$(( $$(date +%s) - start ))
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis mutants

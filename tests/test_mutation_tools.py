@@ -86,7 +86,8 @@ def test_the_report_scores_killed_over_non_equivalent_and_flags_what_is_unfinish
     assert stale == ["cancel_job.job_id.gone"]
     page = mutation_report.render(scores, stale)
     assert "| `job_id` | 4 | 1 | 2 | 1 | 66.7% | **missed** |" in page
-    assert "same result (1): `x_f__mutmut_2`" in page and "`cancel_job.job_id.gone`" in page
+    assert "same result (1): `job_id.x_f__mutmut_2`" in page and "`cancel_job.job_id.gone`" in page
+    assert "The last one took 30 minutes" in mutation_report.render(scores, stale, seconds=1800)
 
 
 def test_the_equivalents_file_gives_a_reason_for_each_entry() -> None:
