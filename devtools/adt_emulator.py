@@ -710,10 +710,7 @@ def main(argv: list[str] | None = None) -> int:
     emulator = AdtEmulator(args.host, args.port, args.identity_header)
     emulator.configure(answers=args.answers, throttle_rate=args.throttle_rate)
     print(json.dumps(emulator.environment()), flush=True)
-    try:
-        emulator._server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    emulator.serve_until_interrupted()
     return 0
 
 

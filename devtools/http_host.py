@@ -200,10 +200,7 @@ def main(argv: list[str] | None = None) -> int:
 
     host = LocalHttpHost(function_app.app, key=args.key, host=args.host, port=args.port)
     print(json.dumps({"url": f"{host.base_url}/{http_route_prefix()}", "key": args.key}), flush=True)
-    try:
-        host._server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    host.serve_until_interrupted()
     return 0
 
 

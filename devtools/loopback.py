@@ -22,7 +22,7 @@ class NoDelayServer(ThreadingHTTPServer):
 
 
 class BackgroundServer:
-    """Runs ``self._server`` in a daemon thread; usable as a context manager."""
+    """Runs ``self._server`` in a daemon thread (a context manager), or in the foreground."""
 
     _server: ThreadingHTTPServer
     thread_name = "loopback-server"
@@ -31,6 +31,15 @@ class BackgroundServer:
         self._thread = threading.Thread(target=self._server.serve_forever, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
+
+    def serve_until_interrupted(self) -> None:
+        """Serve in this thread until Ctrl-C (a stand-in run from the command line)."""
+        try:
+            self._server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._server.server_close()
 
     def stop(self) -> None:
         self._server.shutdown()
