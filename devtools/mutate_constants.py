@@ -147,12 +147,10 @@ def _is_regex(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
     return False
 
 
-def _node_mutations(value: ast.AST) -> Iterator[tuple[str, list[int], ast.AST]]:
-    """(description, path to the node, replacement) for the nodes under ``value``."""
+def _node_mutations(value: ast.AST) -> Iterator[tuple[str, int, ast.AST]]:
+    """(description, the node's place in ast.walk(value), replacement) for the nodes under ``value``."""
     parents = {child: parent for parent in ast.walk(value) for child in ast.iter_child_nodes(parent)}
-    index = {id(node): i for i, node in enumerate(ast.walk(value))}
-    for node in ast.walk(value):
-        where = [index[id(node)]]
+    for where, node in enumerate(ast.walk(value)):
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
             for delta in (1, -1):
                 yield f"{node.value}->{node.value + delta}", where, ast.Constant(node.value + delta)
@@ -194,7 +192,7 @@ def module_mutants(module: str) -> list[Mutant]:
     mutants, seen = [], {original}
     for statement_index, name in _constant_assignments(tree):
         statement = tree.body[statement_index]
-        for description, [node_index], replacement in _node_mutations(statement.value):
+        for description, node_index, replacement in _node_mutations(statement.value):
             mutated_tree = copy.deepcopy(tree)
             value = mutated_tree.body[statement_index].value
             target = list(ast.walk(value))[node_index]
