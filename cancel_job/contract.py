@@ -19,7 +19,9 @@ POISON_QUEUE = f"{REQUESTS_QUEUE}-poison"
 ALL_QUEUES = (REQUESTS_QUEUE, RESULTS_QUEUE, FAILURES_QUEUE, POISON_QUEUE)
 
 # The app setting (or setting prefix, for identity-based connections) of the queue binding.
+# The shared pacing state lives in a blob container of the same storage account.
 STORAGE_CONNECTION = "STORAGE_CONNECTION"
+PACING_CONTAINER = "adt-pacing"
 
 # A base64-encoded storage message may be 64 KiB, so the decoded body is at most 48 KiB.
 MAX_MESSAGE_BYTES = 48 * 1024
@@ -43,6 +45,15 @@ class Setting(StrEnum):
     FOLLOW_THROUGH_MAX_CHECKS = "FOLLOW_THROUGH_MAX_CHECKS"
     FOLLOW_THROUGH_DEADLINE_SECONDS = "FOLLOW_THROUGH_DEADLINE_SECONDS"
     ADT_JOBS_REQUESTS_PER_SECOND = "ADT_JOBS_REQUESTS_PER_SECOND"
+    ADT_PACING_SCOPE = "ADT_PACING_SCOPE"
+    THROTTLE_DEFERRAL_MAX_SECONDS = "THROTTLE_DEFERRAL_MAX_SECONDS"
+
+
+class PacingScope(StrEnum):
+    """Who shares a gate: every process of the app (through the storage account), or one."""
+
+    SHARED = "shared"
+    PROCESS = "process"
 
 
 # Settings the platform sets by itself; a deployment must not set them.
@@ -70,6 +81,7 @@ HOST_SETTINGS = frozenset({
 DEPLOYED_SETTINGS = (
     frozenset(s.value for s in Setting if s not in PLATFORM_SETTINGS)
     | identity_connection_settings(STORAGE_CONNECTION, "queue")
+    | identity_connection_settings(STORAGE_CONNECTION, "blob")
     | HOST_SETTINGS
 )
 

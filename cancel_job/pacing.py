@@ -1,26 +1,61 @@
-"""The pacing rule: one gate per ADT instance, per process, shared by every invocation.
+"""The pacing rule: one gate per ADT instance, shared by the whole fleet.
 
 ADT's Jobs API allows about 1 request per second per instance and answers 429 with a
-``Retry-After`` of 5-14 s to anything faster (see assumptions.py). A 429 costs far more
+``Retry-After`` of 5-14 s to anything faster (see assumptions.py). The limit is the
+instance's, whoever calls, and the app runs as a fleet: Flex Consumption runs the queue
+function and the HTTP functions in many processes on many machines. A 429 costs far more
 than waiting our turn, so every request to an instance passes its gate first:
 
-1. After a 429 with ``Retry-After: N``, nothing goes to that instance, from any thread,
-   until N seconds have passed.
-2. Requests to one instance are at least ``1 / ADT_JOBS_REQUESTS_PER_SECOND`` apart,
-   measured when each is sent (a thread that wakes late does not bunch the next one).
-   0 turns spacing off; rule 1 still holds.
+1. After a 429 with ``Retry-After: N``, nothing goes to that instance, from any thread of
+   any process, until N seconds have passed. Of two such 429s, the later end holds.
+2. Requests to one instance are at least ``1 / ADT_JOBS_REQUESTS_PER_SECOND`` apart (plus
+   ``CLOCK_MARGIN`` of that across processes, for clock skew between machines). 0 turns
+   spacing off; rule 1 still holds.
 3. Waiting counts against the request's deadline. A caller whose turn would come after
-   its deadline is told at once how long it would have had to wait, and waits not at all.
+   its deadline is told at once how long it would have had to wait, waits not at all,
+   and reserves nothing.
 
-Turns are handed out in arrival order. The gate is per process: instances of a scaled-out
-app do not coordinate, and the 429 rule (1) is what keeps them in line.
+``ADT_PACING_SCOPE`` chooses who shares a gate. ``shared`` (the default wherever a storage
+account is configured): every process, through one record per instance in the storage
+account (:class:`SharedGate`, pacing_store.py), changed only by compare-and-swap so that
+each turn has exactly one winner. ``process``: each process on its own
+(:class:`InstanceGate`); a fleet then keeps in line only through the 429s it gets.
+
+The shared store fails open: when it does not answer within a bounded time, or refuses,
+the process paces itself with its own gate, logs that once per outage, and tries the
+store again after ``STORE_RETRY_SECONDS``. A 429 costs a delay; a store outage must never
+cost a cancel.
 """
 
 from __future__ import annotations
 
+import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Hashable
+from typing import NamedTuple, Protocol
+
+from .pacing_store import PaceStore, StoreUnavailable
+
+logger = logging.getLogger("cancel_job")
+
+# Turns taken by different machines are spaced by this share of a turn more, for the skew
+# between their clocks and their paths to ADT: 50 ms at ADT's 1 request/s. Azure's hosts
+# keep their clocks within about a millisecond of each other (time sync from the host).
+CLOCK_MARGIN = 0.05
+# After the store failed, each process paces itself this long before asking it again.
+STORE_RETRY_SECONDS = 15.0
+# Of two processes that read the same record, one writes it; the other waits up to this
+# long (jittered, growing) before it reads again.
+CONFLICT_BACKOFF_SECONDS = 0.005
+CONFLICT_BACKOFF_CAP_SECONDS = 0.05
+
+
+class Gate(Protocol):
+    def wait_turn(self, not_before: float, deadline: float) -> float | None: ...
+
+    def throttled(self, retry_after_seconds: float) -> None: ...
 
 
 class InstanceGate:
@@ -74,25 +109,182 @@ class InstanceGate:
             self._blocked_until = max(self._blocked_until, self._clock() + retry_after_seconds)
 
 
+class StoreHealth:
+    """Whether to ask the shared store now; logs each outage once, and its end."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._retry_at: float | None = None  # None: the store answers
+        self.outages = 0
+
+    def usable(self) -> bool:
+        retry_at = self._retry_at
+        return retry_at is None or self._clock() >= retry_at
+
+    def failed(self, reason: str) -> None:
+        with self._lock:
+            first = self._retry_at is None
+            self._retry_at = self._clock() + STORE_RETRY_SECONDS
+        if first:
+            self.outages += 1
+            logger.warning("pacing store unavailable (%s); each process paces ADT by itself until it answers "
+                           "again (retried every %g s)", reason, STORE_RETRY_SECONDS)
+
+    def answered(self) -> None:
+        if self._retry_at is None:
+            return
+        with self._lock:
+            recovered, self._retry_at = self._retry_at is not None, None
+        if recovered:
+            logger.warning("pacing store answers again; the fleet shares one pace per ADT instance")
+
+
+class SharedGate:
+    """The gate of one ADT instance, shared by every process through ``store``.
+
+    Times in the record are wall-clock (every machine's clock), the caller's are
+    monotonic; each call converts between them. One reservation at a time per process
+    (the others of the process wait on a lock), so the store sees at most one writer per
+    process. A turn costs two transactions (read, write), a third when its holder slept
+    (to see a 429 that arrived meanwhile), and two more per lost compare-and-swap.
+    """
+
+    def __init__(
+        self,
+        instance: str,
+        store: PaceStore,
+        requests_per_second: float,
+        fallback: InstanceGate,
+        health: StoreHealth,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.instance, self.store, self.fallback, self.health = instance, store, fallback, health
+        self.spacing = (1.0 + CLOCK_MARGIN) / requests_per_second if requests_per_second > 0 else 0.0
+        self._clock, self._sleep, self._wall = clock, sleep, wall_clock
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+
+    def wait_turn(self, not_before: float, deadline: float) -> float | None:
+        """As :meth:`InstanceGate.wait_turn`, for the whole fleet."""
+        if not self.health.usable():
+            return self.fallback.wait_turn(not_before, deadline)
+        try:
+            while True:
+                with self._lock:
+                    reserved = self._reserve(not_before, deadline)
+                self.health.answered()
+                if not isinstance(reserved, _Turn):
+                    return reserved
+                delay = reserved.at - self._clock()
+                if delay <= 0:
+                    return None
+                self._sleep(delay)
+                if self.store.read(self.instance).record.blocked_until <= self._wall():
+                    return None
+                # A 429 closed the instance while we waited: queue again behind it.
+        except StoreUnavailable as exc:
+            self.health.failed(str(exc))
+            return self.fallback.wait_turn(not_before, deadline)
+
+    def _reserve(self, not_before: float, deadline: float) -> _Turn | float:
+        """Take the next free turn by compare-and-swap: a _Turn (monotonic time), or how
+        many seconds from now the turn would come when that is past ``deadline``."""
+        conflicts = 0
+        while True:
+            current = self.store.read(self.instance)
+            now, wall = self._clock(), self._wall()
+            offset = wall - now  # monotonic -> wall clock, read again each attempt
+            record = current.record
+            turn = max(wall, not_before + offset, record.next_turn, record.blocked_until)
+            if turn > deadline + offset:
+                return turn - wall
+            if self.store.write(self.instance, record._replace(next_turn=turn + self.spacing), current.etag):
+                return _Turn(turn - offset)
+            conflicts += 1
+            self._sleep(self._rng.uniform(0, min(CONFLICT_BACKOFF_CAP_SECONDS, CONFLICT_BACKOFF_SECONDS * conflicts)))
+
+    def throttled(self, retry_after_seconds: float) -> None:
+        """ADT answered 429: close the instance for every process, until the later of this
+        and any earlier 429's end."""
+        self.fallback.throttled(retry_after_seconds)
+        if not self.health.usable():
+            return
+        try:
+            until = self._wall() + retry_after_seconds
+            while True:
+                current = self.store.read(self.instance)
+                if current.record.blocked_until >= until:
+                    break
+                if self.store.write(self.instance, current.record._replace(blocked_until=until), current.etag):
+                    break
+        except StoreUnavailable as exc:
+            self.health.failed(str(exc))
+            return
+        self.health.answered()
+
+
+class _Turn(NamedTuple):
+    """A reserved turn, on the caller's (monotonic) clock."""
+
+    at: float
+
+
+StoreFactory = Callable[[], PaceStore]
+
+
 class Pacer:
-    """The gates of every ADT instance this process talks to."""
+    """The gates of every ADT instance this process talks to: shared by the fleet when a
+    ``store_factory`` is given, else this process's own."""
 
     def __init__(
         self,
         requests_per_second: float,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        store_factory: StoreFactory | None = None,
     ) -> None:
         self.requests_per_second = requests_per_second
         self._clock, self._sleep = clock, sleep
-        self._gates: dict[Hashable, InstanceGate] = {}
+        self._store_factory = store_factory
+        self._store: PaceStore | None = None
+        self.health = StoreHealth(clock)
+        self._gates: dict[Hashable, Gate] = {}
         self._lock = threading.Lock()
 
-    def gate(self, instance: Hashable) -> InstanceGate:
+    def gate(self, instance: Hashable) -> Gate:
         gate = self._gates.get(instance)
         if gate is None:
             with self._lock:
-                gate = self._gates.setdefault(
-                    instance, InstanceGate(self.requests_per_second, self._clock, self._sleep)
-                )
+                gate = self._gates.get(instance)
+                if gate is None:
+                    gate = self._gates[instance] = self._new_gate(instance)
         return gate
+
+    @property
+    def store(self) -> PaceStore | None:
+        return self._store
+
+    def _new_gate(self, instance: Hashable) -> Gate:
+        local = InstanceGate(self.requests_per_second, self._clock, self._sleep)
+        if self._store_factory is None:
+            return local
+        if self._store is None:
+            try:
+                self._store = self._store_factory()
+            except Exception as exc:  # a store that cannot be built (its settings): pace alone
+                self.health.failed(f"{type(exc).__name__}: {exc}")
+                return local
+        return SharedGate(record_name(instance), self._store, self.requests_per_second, local, self.health,
+                          self._clock, self._sleep)
+
+
+def record_name(instance: Hashable) -> str:
+    """The shared record's name for an instance: its host, and its port unless the default."""
+    host, port = getattr(instance, "host", None), getattr(instance, "port", None)
+    if host is None:
+        return str(instance)
+    return host if port in (None, 443) else f"{host}-{port}"

@@ -47,16 +47,47 @@ def queue_client(queue: str, env: Mapping[str, str] | None = None):
             return QueueClient.from_connection_string(connection_string, queue, **options)
         except ValueError:
             raise ConfigurationError(f"{STORAGE_CONNECTION} is not a valid connection string") from None
-    service_uri = env.get(f"{STORAGE_CONNECTION}__queueServiceUri")
-    if not service_uri:
-        raise ConfigurationError(f"neither {STORAGE_CONNECTION} nor {STORAGE_CONNECTION}__queueServiceUri is set")
+    return QueueClient(_service_uri(env, "queue"), queue, credential=_credential(env), **options)
+
+
+def blob_container_client(container: str, options: dict[str, Any], env: Mapping[str, str] | None = None):
+    """A client of ``container`` in the same storage account as the queues.
+
+    A connection string that names its endpoints but no ``BlobEndpoint`` is refused: the
+    SDK would otherwise derive a public ``<account>.blob.core.windows.net`` address from it.
+    """
+    from azure.storage.blob import ContainerClient
+
+    env = os.environ if env is None else env
+    connection_string = env.get(STORAGE_CONNECTION)
+    if connection_string:
+        keys = {part.split("=", 1)[0].strip().lower() for part in connection_string.split(";") if "=" in part}
+        if "blobendpoint" not in keys and any(key.endswith("endpoint") for key in keys):
+            raise ConfigurationError(f"{STORAGE_CONNECTION} names no BlobEndpoint")
+        try:
+            return ContainerClient.from_connection_string(connection_string, container, **options)
+        except ValueError:
+            raise ConfigurationError(f"{STORAGE_CONNECTION} is not a valid connection string") from None
+    return ContainerClient(_service_uri(env, "blob"), container, credential=_credential(env), **options)
+
+
+def _service_uri(env: Mapping[str, str], service: str) -> str:
+    uri = env.get(f"{STORAGE_CONNECTION}__{service}ServiceUri")
+    if not uri:
+        raise ConfigurationError(
+            f"neither {STORAGE_CONNECTION} nor {STORAGE_CONNECTION}__{service}ServiceUri is set"
+        )
+    return uri
+
+
+def _credential(env: Mapping[str, str]):
+    """The identity-based connection's credential: the user-assigned managed identity named
+    by ``__clientId`` in Azure, else DefaultAzureCredential (a developer's sign-in)."""
     if env.get(f"{STORAGE_CONNECTION}__credential", "").lower() == "managedidentity":
         from azure.identity import ManagedIdentityCredential
 
         client_id = env.get(f"{STORAGE_CONNECTION}__clientId")
-        credential = ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
-    else:
-        from azure.identity import DefaultAzureCredential
+        return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
+    from azure.identity import DefaultAzureCredential
 
-        credential = DefaultAzureCredential()
-    return QueueClient(service_uri, queue, credential=credential, **options)
+    return DefaultAzureCredential()

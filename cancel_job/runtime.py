@@ -11,9 +11,10 @@ import logging
 import threading
 
 from .adt import AdtClient
-from .contract import REQUESTS_QUEUE
+from .contract import REQUESTS_QUEUE, PacingScope
 from .hostconfig import forget_host_config
 from .identity import build_credential
+from .pacing_store import BlobPaceStore
 from .queues import queue_client
 from .service import CancelService
 from .settings import ConfigurationError, Settings
@@ -31,7 +32,8 @@ def build_service(settings: Settings, credential_factory=None) -> CancelService:
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
     )
-    return CancelService(settings, client)
+    shared = settings.pacing_scope is PacingScope.SHARED
+    return CancelService(settings, client, pace_store_factory=BlobPaceStore.from_env if shared else None)
 
 
 def report_configuration() -> str | None:
@@ -58,8 +60,9 @@ def get_service() -> CancelService:
         return _service
 
 
-def send_follow_up(body: str, delay_seconds: int) -> None:
-    """Put a follow-up check on the requests queue, invisible for ``delay_seconds``."""
+def send_later(body: str, delay_seconds: int) -> None:
+    """Put a message on the requests queue, invisible for ``delay_seconds``: a follow-up
+    check, or a request deferred while ADT throttles."""
     global _requests_queue
     with _lock:
         if _requests_queue is None:

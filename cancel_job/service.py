@@ -18,7 +18,7 @@ from .endpoints import Endpoint, InstanceNotAllowedError
 from .job_id import InvalidJobIdError, validate_job_id
 from .messages import CancelRequest
 from .outcomes import Failure, Outcome, Success
-from .pacing import Pacer
+from .pacing import Pacer, StoreFactory
 from .retry import (
     AUTH_RETRY_AFTER_SECONDS,
     AUTH_STATUSES,
@@ -83,11 +83,13 @@ class CancelService:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        pace_store_factory: StoreFactory | None = None,
     ) -> None:
+        """``pace_store_factory``: the fleet's shared pacing store (None: this process paces alone)."""
         self.settings, self.client, self.sleep, self.clock = settings, client, sleep, clock
         self.rng = rng or random.Random()
         self.policy = RetryPolicy(settings.max_attempts, settings.deadline_seconds)
-        self.pacer = Pacer(settings.jobs_requests_per_second, clock, sleep)
+        self.pacer = Pacer(settings.jobs_requests_per_second, clock, sleep, pace_store_factory)
 
     def cancel(
         self,

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from . import assumptions
-from .contract import Setting
+from .contract import STORAGE_CONNECTION, PacingScope, Setting
 from .endpoints import EndpointAllowlist, EndpointError, parse_endpoint
 
 DEFAULT_DEADLINE_SECONDS = 25.0
@@ -22,6 +22,8 @@ DEFAULT_STATUS_POLL_SECONDS = 5.0
 DEFAULT_FOLLOW_THROUGH_INTERVAL_SECONDS = 30.0
 DEFAULT_FOLLOW_THROUGH_MAX_CHECKS = 40
 DEFAULT_FOLLOW_THROUGH_DEADLINE_SECONDS = 3600.0
+# A queued request that ADT's throttling keeps deferring ends in TooManyRequests after this.
+DEFAULT_THROTTLE_DEFERRAL_MAX_SECONDS = 24 * 3600.0
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False, "": False}
 
 
@@ -44,6 +46,8 @@ class Settings(NamedTuple):
     follow_through_max_checks: int = DEFAULT_FOLLOW_THROUGH_MAX_CHECKS
     follow_through_deadline_seconds: float = DEFAULT_FOLLOW_THROUGH_DEADLINE_SECONDS
     jobs_requests_per_second: float = assumptions.JOBS_REQUESTS_PER_SECOND
+    pacing_scope: PacingScope = PacingScope.PROCESS
+    throttle_deferral_max_seconds: float = DEFAULT_THROTTLE_DEFERRAL_MAX_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -82,7 +86,29 @@ class Settings(NamedTuple):
             jobs_requests_per_second=_positive(
                 env, Setting.ADT_JOBS_REQUESTS_PER_SECOND, assumptions.JOBS_REQUESTS_PER_SECOND, zero_allowed=True
             ),
+            pacing_scope=_pacing_scope(env),
+            throttle_deferral_max_seconds=_positive(
+                env, Setting.THROTTLE_DEFERRAL_MAX_SECONDS, DEFAULT_THROTTLE_DEFERRAL_MAX_SECONDS
+            ),
         )
+
+
+def storage_configured(env: Mapping[str, str]) -> bool:
+    """Is a storage account configured for the app's own use (a connection string, or the
+    identity-based form with a blob service URI)?"""
+    return bool(env.get(STORAGE_CONNECTION) or env.get(f"{STORAGE_CONNECTION}__blobServiceUri"))
+
+
+def _pacing_scope(env: Mapping[str, str]) -> PacingScope:
+    """Shared by the fleet wherever a storage account is configured, unless set otherwise."""
+    raw = env.get(Setting.ADT_PACING_SCOPE.value, "").strip().lower()
+    if not raw:
+        return PacingScope.SHARED if storage_configured(env) else PacingScope.PROCESS
+    try:
+        return PacingScope(raw)
+    except ValueError:
+        choices = " or ".join(scope.value for scope in PacingScope)
+        raise ConfigurationError(f"{Setting.ADT_PACING_SCOPE.value} must be {choices}") from None
 
 
 def _split_list(text: str) -> list[str]:

@@ -1,6 +1,8 @@
-"""Azurite's queue service on a free loopback port, started and stopped by PID.
+"""Azurite's queue and blob services on free loopback ports, started and stopped by PID.
 
-Uses the Azurite pinned in package.json (``npm ci`` installs it under node_modules).
+Each service runs in a process of its own (the blob service holds the fleet's shared
+pacing records). Uses the Azurite pinned in package.json (``npm ci`` installs it under
+node_modules).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from cancel_job.contract import ALL_QUEUES
 from cancel_job.messages import read_queue_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-AZURITE_QUEUE_MAIN = REPO_ROOT / "node_modules" / "azurite" / "dist" / "src" / "queue" / "main.js"
+AZURITE_DIST = REPO_ROOT / "node_modules" / "azurite" / "dist" / "src"
+AZURITE_QUEUE_MAIN = AZURITE_DIST / "queue" / "main.js"
+AZURITE_BLOB_MAIN = AZURITE_DIST / "blob" / "main.js"
 # Azurite's well-known development account (public, documented; not a secret).
 ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -33,9 +37,10 @@ def free_loopback_port() -> int:
 
 
 class Azurite:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, blob_port: int | None = None) -> None:
         self.port = port or free_loopback_port()
-        self._process: subprocess.Popen[bytes] | None = None
+        self.blob_port = blob_port or free_loopback_port()
+        self._processes: list[subprocess.Popen[bytes]] = []
         self._workspace: str | None = None
 
     @property
@@ -43,45 +48,47 @@ class Azurite:
         return (
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
             f"QueueEndpoint=http://127.0.0.1:{self.port}/{ACCOUNT};"
+            f"BlobEndpoint=http://127.0.0.1:{self.blob_port}/{ACCOUNT};"
         )
 
     def start(self, timeout: float = 30.0) -> Azurite:
         node = shutil.which("node")
         if node is None:
             raise RuntimeError("Node.js is needed for Azurite; install Node 20 or later")
-        if not AZURITE_QUEUE_MAIN.exists():
+        if not AZURITE_QUEUE_MAIN.exists() or not AZURITE_BLOB_MAIN.exists():
             raise RuntimeError("Azurite is not installed; run `npm ci` in the repository root")
         # In-memory persistence, but Azurite still writes its debug/extent files in cwd.
         self._workspace = tempfile.mkdtemp(prefix="azurite-")
-        self._process = subprocess.Popen(
-            [node, str(AZURITE_QUEUE_MAIN), "--queueHost", "127.0.0.1", "--queuePort", str(self.port),
-             "--skipApiVersionCheck", "--inMemoryPersistence", "--disableTelemetry", "--silent"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self._workspace,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                err = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
-                raise RuntimeError(f"Azurite exited with {self._process.returncode}: {err[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"Azurite did not listen on port {self.port} within {timeout} s")
+        common = ["--skipApiVersionCheck", "--inMemoryPersistence", "--disableTelemetry", "--silent"]
+        services = [
+            (AZURITE_QUEUE_MAIN, ["--queueHost", "127.0.0.1", "--queuePort", str(self.port)], self.port),
+            (AZURITE_BLOB_MAIN, ["--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port)], self.blob_port),
+        ]
+        for main, listen, _ in services:
+            self._processes.append(subprocess.Popen(
+                [node, str(main), *listen, *common],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self._workspace,
+            ))
+        try:
+            for process, (_, _, port) in zip(self._processes, services, strict=True):
+                _wait_listening(process, port, time.monotonic() + timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-        if process is not None and process.stderr:
-            process.stderr.close()
+        processes, self._processes = self._processes, []
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=10)
+            if process.stderr:
+                process.stderr.close()
         if self._workspace:
             shutil.rmtree(self._workspace, ignore_errors=True)
             self._workspace = None
@@ -91,6 +98,19 @@ class Azurite:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _wait_listening(process: subprocess.Popen[bytes], port: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise RuntimeError(f"Azurite exited with {process.returncode}: {err[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"Azurite did not listen on port {port} in time")
 
 
 def drain_queue(connection_string: str, queue: str) -> list[str]:

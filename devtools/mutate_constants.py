@@ -46,7 +46,8 @@ TESTS = {
     "messages": ["tests/test_messages.py"],
     "endpoints": ["tests/test_endpoints.py"],
     "outcomes": ["tests/test_core_units.py", "tests/test_outcomes.py"],
-    "pacing": ["tests/test_pacing.py"],
+    "pacing": ["tests/test_pacing.py", "tests/test_shared_pacing.py"],
+    "deferral": ["tests/test_deferral.py"],
 }
 COPIED = ["cancel_job", "devtools", "tests", "docs", "function_app.py", "host.json", "pyproject.toml",
           "requirements.txt"]

@@ -15,6 +15,7 @@ import pytest
 from azure.functions.queue import QueueMessage
 from hypothesis import settings as hypothesis_settings
 
+from cancel_job.contract import PACING_CONTAINER
 from cancel_job.runtime import reset_service
 from devtools.adt_emulator import AdtEmulator
 from devtools.azurite import Azurite, create_queues
@@ -72,11 +73,20 @@ def azurite_session() -> Iterator[Azurite]:
 
 @pytest.fixture
 def azurite(azurite_session: Azurite) -> Azurite:
+    """Empty queues, and no pacing records left by an earlier test."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.storage.blob import ContainerClient
     from azure.storage.queue import QueueServiceClient
 
     service = QueueServiceClient.from_connection_string(azurite_session.connection_string)
     for queue in service.list_queues():
         service.get_queue_client(queue.name).clear_messages()
+    pacing = ContainerClient.from_connection_string(azurite_session.connection_string, PACING_CONTAINER)
+    try:
+        for blob in pacing.list_blob_names():
+            pacing.delete_blob(blob)
+    except ResourceNotFoundError:
+        pass
     return azurite_session
 
 

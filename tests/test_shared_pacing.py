@@ -1,0 +1,235 @@
+"""The fleet-wide pacing rule (cancel_job/pacing.py SharedGate) on a fake clock.
+
+The store here is an in-memory compare-and-swap store with the same contract as the blob
+store, so the rule can be driven step by step; tests/test_fleet.py runs the real blob
+store in Azurite with several processes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+
+import pytest
+
+from cancel_job.pacing import (
+    CLOCK_MARGIN,
+    STORE_RETRY_SECONDS,
+    InstanceGate,
+    Pacer,
+    SharedGate,
+    StoreHealth,
+    record_name,
+)
+from cancel_job.pacing_store import PaceRecord, StoreUnavailable, Versioned
+from tests.test_pacing import FakeTime
+
+
+class MemoryStore:
+    """Compare-and-swap on a dict; can lose a race on demand, or fail like an outage."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, tuple[PaceRecord, str]] = {}
+        self.version = 0
+        self.transactions = 0
+        self.broken: Exception | None = None
+        self.before_write = None  # something another process does between our read and write
+
+    def read(self, instance: str) -> Versioned:
+        self._transaction()
+        if instance not in self.records:
+            return Versioned(PaceRecord(), None)
+        record, etag = self.records[instance]
+        return Versioned(record, etag)
+
+    def write(self, instance: str, record: PaceRecord, etag: str | None) -> bool:
+        self._transaction()
+        if self.before_write is not None:
+            action, self.before_write = self.before_write, None
+            action()
+        current = self.records.get(instance)
+        if (current[1] if current else None) != etag:
+            return False
+        self.version += 1
+        self.records[instance] = (record, f'"{self.version}"')
+        return True
+
+    def _transaction(self) -> None:
+        self.transactions += 1
+        if self.broken is not None:
+            raise self.broken
+
+
+class Fleet:
+    """Gates of several 'processes' on one store and one clock (wall = monotonic + 1e9)."""
+
+    OFFSET = 1e9
+
+    def __init__(self, rate: float = 1.0) -> None:
+        self.time = FakeTime()
+        self.store = MemoryStore()
+        self.rate = rate
+
+    def wall(self) -> float:
+        return self.time.now + self.OFFSET
+
+    def gate(self) -> SharedGate:
+        local = InstanceGate(self.rate, self.time.clock, self.time.sleep)
+        return SharedGate("adt.example", self.store, self.rate, local, StoreHealth(self.time.clock),
+                          self.time.clock, self.time.sleep, self.wall, random.Random(1))
+
+    def record(self) -> PaceRecord:
+        return self.store.records["adt.example"][0]
+
+
+def test_processes_take_turns_one_spacing_apart() -> None:
+    fleet = Fleet(rate=2.0)
+    gates = [fleet.gate() for _ in range(3)]
+    sent = []
+    for gate in gates * 2:
+        assert gate.wait_turn(fleet.time.now, fleet.time.now + 60) is None
+        sent.append(fleet.time.now)
+    spacing = (1 + CLOCK_MARGIN) / 2.0
+    assert [round(b - a, 6) for a, b in itertools.pairwise(sent)] == [round(spacing, 6)] * 5
+
+
+def test_a_turn_past_the_deadline_is_refused_at_once_and_reserves_nothing() -> None:
+    fleet = Fleet(rate=1.0)
+    first, second = fleet.gate(), fleet.gate()
+    assert first.wait_turn(fleet.time.now, fleet.time.now + 60) is None
+    before = fleet.record()
+    wait = second.wait_turn(fleet.time.now, fleet.time.now + 0.5)
+    assert wait == pytest.approx(1 + CLOCK_MARGIN)
+    assert fleet.time.sleeps == []  # refused without waiting
+    assert fleet.record() == before  # and nothing reserved
+
+
+def test_a_429_in_one_process_closes_the_instance_for_the_others() -> None:
+    fleet = Fleet(rate=0)  # spacing off: only the 429 rule
+    one, other = fleet.gate(), fleet.gate()
+    one.throttled(7.0)
+    started = fleet.time.now
+    assert other.wait_turn(started, started + 60) is None
+    assert fleet.time.now - started == pytest.approx(7.0)
+
+
+@pytest.mark.parametrize("first, second", [(9.0, 3.0), (3.0, 9.0)])
+def test_of_two_429s_the_later_end_holds(first: float, second: float) -> None:
+    fleet = Fleet(rate=0)
+    a, b, c = fleet.gate(), fleet.gate(), fleet.gate()
+    started = fleet.time.now
+    a.throttled(first)
+    b.throttled(second)
+    assert fleet.record().blocked_until == pytest.approx(started + fleet.OFFSET + 9.0)
+    assert c.wait_turn(started, started + 60) is None
+    assert fleet.time.now - started == pytest.approx(9.0)
+
+
+def test_a_429_that_arrives_while_a_turn_is_awaited_sends_it_behind_the_block() -> None:
+    fleet = Fleet(rate=1.0)
+    a, b = fleet.gate(), fleet.gate()
+    assert a.wait_turn(fleet.time.now, fleet.time.now + 60) is None
+    started = fleet.time.now
+    fleet.time.on_sleep = lambda: a.throttled(5.0)  # while b sleeps towards its turn
+    assert b.wait_turn(started, started + 60) is None
+    # b slept towards its turn (1.05 s); the 429 then closed the instance for 5 s from there.
+    assert fleet.time.now - started == pytest.approx((1 + CLOCK_MARGIN) + 5.0)
+
+
+def test_a_lost_compare_and_swap_reads_again_and_takes_the_next_turn() -> None:
+    fleet = Fleet(rate=1.0)
+    mine, theirs = fleet.gate(), fleet.gate()
+    started = fleet.time.now
+    fleet.store.before_write = lambda: theirs.wait_turn(started, started + 60)  # they win the race
+    assert mine.wait_turn(started, started + 60) is None
+    assert fleet.time.now - started == pytest.approx(1 + CLOCK_MARGIN, abs=0.06)  # the turn after theirs
+    assert fleet.record().next_turn == pytest.approx(started + fleet.OFFSET + 2 * (1 + CLOCK_MARGIN), abs=0.06)
+
+
+@pytest.mark.parametrize("error", [
+    StoreUnavailable("ServiceResponseError"), StoreUnavailable("HttpResponseError (HTTP 403)"),
+])
+def test_an_unavailable_store_falls_back_to_the_process_gate_and_logs_once(
+    error: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="cancel_job")
+    fleet = Fleet(rate=1.0)
+    gate = fleet.gate()
+    fleet.store.broken = error
+    sent = []
+    for _ in range(3):
+        assert gate.wait_turn(fleet.time.now, fleet.time.now + 60) is None
+        sent.append(fleet.time.now)
+    assert [b - a for a, b in itertools.pairwise(sent)] == [1.0, 1.0]  # the process gate's spacing
+    outages = [r for r in caplog.records if "pacing store unavailable" in r.getMessage()]
+    assert len(outages) == 1
+    assert str(error) in outages[0].getMessage()
+
+
+def test_after_an_outage_the_store_is_asked_again_and_its_recovery_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="cancel_job")
+    fleet = Fleet(rate=1.0)
+    gate = fleet.gate()
+    fleet.store.broken = StoreUnavailable("ServiceRequestError")
+    assert gate.wait_turn(fleet.time.now, fleet.time.now + 60) is None
+    asked = fleet.store.transactions
+    assert gate.wait_turn(fleet.time.now, fleet.time.now + 60) is None
+    assert fleet.store.transactions == asked  # not asked during the pause
+    fleet.store.broken = None
+    fleet.time.now += STORE_RETRY_SECONDS
+    assert gate.wait_turn(fleet.time.now, fleet.time.now + 60) is None
+    assert fleet.store.transactions > asked
+    assert any("answers again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_429_during_an_outage_still_closes_this_process_gate() -> None:
+    fleet = Fleet(rate=0)
+    gate = fleet.gate()
+    fleet.store.broken = StoreUnavailable("ServiceRequestError")
+    started = fleet.time.now
+    gate.throttled(4.0)
+    assert gate.wait_turn(started, started + 60) is None
+    assert fleet.time.now - started == pytest.approx(4.0)
+
+
+def test_a_turn_costs_two_transactions_and_a_third_after_a_wait() -> None:
+    fleet = Fleet(rate=1.0)
+    gate = fleet.gate()
+    gate.wait_turn(fleet.time.now, fleet.time.now + 60)
+    assert fleet.store.transactions == 2  # read, write; no wait
+    gate.wait_turn(fleet.time.now, fleet.time.now + 60)
+    assert fleet.store.transactions == 5  # read, write, and a read after waiting
+
+
+def test_a_damaged_record_is_read_as_empty_and_replaced() -> None:
+    assert PaceRecord.from_json(b"not json") == PaceRecord()
+    assert PaceRecord.from_json(b'{"nextTurn": "soon", "blockedUntil": true}') == PaceRecord()
+    assert PaceRecord.from_json(b"[1, 2]") == PaceRecord()
+    assert PaceRecord.from_json(PaceRecord(5.5, 7.0).to_json().encode()) == PaceRecord(5.5, 7.0)
+    assert PaceRecord.from_json(PaceRecord().to_json().encode()) == PaceRecord(0.0, 0.0)
+
+
+def test_pacer_without_a_store_gives_process_gates_and_with_one_shared_gates() -> None:
+    assert isinstance(Pacer(1.0).gate("a"), InstanceGate)
+    store = MemoryStore()
+    assert isinstance(Pacer(1.0, store_factory=lambda: store).gate("a"), SharedGate)
+
+
+def test_a_store_that_cannot_be_built_leaves_the_process_gate(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="cancel_job")
+
+    def broken() -> MemoryStore:
+        raise ValueError("STORAGE_CONNECTION names no BlobEndpoint")
+
+    pacer = Pacer(1.0, store_factory=broken)
+    assert isinstance(pacer.gate("a"), InstanceGate)
+    assert "names no BlobEndpoint" in caplog.text
+
+
+def test_the_record_name_is_the_host_and_a_port_other_than_443() -> None:
+    from cancel_job.endpoints import parse_endpoint
+
+    assert record_name(parse_endpoint("https://my.api.weu.digitaltwins.azure.net")) == \
+        "my.api.weu.digitaltwins.azure.net"
+    assert record_name(parse_endpoint("http://127.0.0.1:8123")) == "127.0.0.1-8123"
