@@ -18,7 +18,7 @@ from cancel_job.entrypoints import (
     handle_queue_message,
 )
 from cancel_job.hostconfig import load_queue_host_config
-from cancel_job.runtime import get_service, report_configuration, send_follow_up
+from cancel_job.runtime import get_service, report_configuration, send_later
 
 CANCEL_ROUTE = "jobs/imports/{id}/cancel"
 STATUS_ROUTE = "jobs/imports/{id}"
@@ -95,6 +95,6 @@ def cancel_import_job_queue(
         msg.dequeue_count or 1,
         load_queue_host_config().max_dequeue_count,
         _invocation(context),
-        send_follow_up,
+        send_later,
     )
     _write_outputs(reply, results, failures)

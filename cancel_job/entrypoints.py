@@ -7,6 +7,7 @@ returned replies to the HTTP response and the output queues.
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from typing import NamedTuple
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .contract import ERROR_CODE_HEADER, ErrorCode
+from .deferral import Deferred, GiveUp, defer, is_throttled
 from .follow_through import Expired, Scheduled, next_step
 from .messages import CancelRequest, InvalidMessageError, body_text, parse_message
 from .observability import log_outcome, logger
@@ -23,7 +25,8 @@ from .service import CancelService
 from .settings import ConfigurationError
 
 ServiceProvider = Callable[[], CancelService]
-FollowUpSender = Callable[[str, int], None]  # (message body, delay in seconds)
+# Puts a message on the requests queue, invisible for a while: (message body, delay in seconds).
+LaterSender = Callable[[str, int], None]
 
 class Invocation(NamedTuple):
     """What the host tells us about this invocation."""
@@ -47,6 +50,9 @@ class HttpReply(NamedTuple):
 class QueueReply(NamedTuple):
     result: str | None = None
     failure: str | None = None
+
+
+_jitter = random.Random()
 
 
 class RetryDelivery(Exception):
@@ -188,7 +194,7 @@ def handle_http_status(
 
 
 def _follow_through(
-    provider: ServiceProvider, request: CancelRequest, outcome: Success, send: FollowUpSender | None
+    provider: ServiceProvider, request: CancelRequest, outcome: Success, send: LaterSender | None
 ) -> Outcome | Scheduled:
     """Schedule the next check of a job still in progress, or end the follow-through."""
     step = next_step(request, outcome, provider().settings, datetime.now(UTC))
@@ -207,44 +213,79 @@ def _follow_through(
     return outcome
 
 
+def _defer_throttled(provider: ServiceProvider, request: CancelRequest, outcome: Failure,
+                     send: LaterSender | None) -> Deferred | Failure:
+    """Put a throttled request back on the queue for later (deferral.py), or say why not."""
+    step = defer(request, outcome, provider().settings.throttle_deferral_max_seconds, datetime.now(UTC), _jitter)
+    if isinstance(step, GiveUp):
+        return step.failure
+    try:
+        if send is None:
+            raise RuntimeError("no queue to send deferred requests to")
+        send(step.body, step.delay_seconds)
+    except Exception as exc:  # the copy was not sent: the host's redelivery is the fallback
+        return outcome._replace(message=f"{outcome.message}; could not defer it ({type(exc).__name__})")
+    return step
+
+
+class Postponed(NamedTuple):
+    """The request goes on from a message put back on the queue (a follow-up or a deferral)."""
+
+    outcome: Outcome  # what this delivery found
+    log_fields: dict[str, int]
+
+
+def _queue_request(provider: ServiceProvider, request: CancelRequest, invocation: Invocation,
+                   send_later: LaterSender | None) -> Outcome | Postponed:
+    """Cancel, or with a follow-up message read; then follow through or defer."""
+    follow_up = request.follow_up is not None  # a check of a cancel this app made
+    outcome = _run(provider, request, invocation, read=follow_up, after_cancel=follow_up)
+    if isinstance(outcome, Success):
+        step = _follow_through(provider, request, outcome, send_later)
+        if isinstance(step, Scheduled):
+            return Postponed(outcome, {"next_check_seconds": step.delay_seconds})
+        return step
+    if is_throttled(outcome):
+        deferred = _defer_throttled(provider, request, outcome, send_later)
+        if isinstance(deferred, Deferred):
+            return Postponed(outcome, {"deferred_seconds": deferred.delay_seconds, "deferrals": request.deferrals + 1})
+        return deferred
+    return outcome
+
+
 def handle_queue_message(
     provider: ServiceProvider,
     body: bytes | str | None,
     dequeue_count: int,
     max_dequeue_count: int,
     invocation: Invocation = NO_INVOCATION,
-    send_follow_up: FollowUpSender | None = None,
+    send_later: LaterSender | None = None,
 ) -> QueueReply:
     """Returns what to write; raises RetryDelivery when the host should try again.
 
-    A follow-up message (see follow_through.py) reads the job instead of cancelling it.
+    A follow-up message (see follow_through.py) reads the job instead of cancelling it; a
+    throttled request is put back on the queue for later (deferral.py).
     """
     started = time.monotonic()
+    logged = {"entry": "queue", "invocation_id": invocation.invocation_id, "dequeue_count": dequeue_count}
+    deferrals = 0
     try:
         request = parse_message(body)
     except InvalidMessageError as exc:
-        outcome: Outcome = Failure(ErrorCode.INVALID_MESSAGE.value, str(exc), job_id=exc.job_id)
+        step: Outcome | Postponed = Failure(ErrorCode.INVALID_MESSAGE.value, str(exc), job_id=exc.job_id)
     else:
-        follow_up = request.follow_up is not None  # a check of a cancel this app made
-        outcome = _run(provider, request, invocation, read=follow_up, after_cancel=follow_up)
-        if isinstance(outcome, Success):
-            step = _follow_through(provider, request, outcome, send_follow_up)
-            if isinstance(step, Scheduled):
-                log_outcome(outcome, entry="queue", duration_seconds=time.monotonic() - started,
-                            invocation_id=invocation.invocation_id, dequeue_count=dequeue_count,
-                            next_check_seconds=step.delay_seconds)
-                return QueueReply()
-            outcome = step
+        deferrals = request.deferrals
+        step = _queue_request(provider, request, invocation, send_later)
     duration = time.monotonic() - started
-    if isinstance(outcome, Success):
-        log_outcome(outcome, entry="queue", duration_seconds=duration,
-                    invocation_id=invocation.invocation_id, dequeue_count=dequeue_count)
-        return QueueReply(result=to_json(outcome.job))
-    retry = outcome.transient
-    last_delivery = dequeue_count >= max_dequeue_count
-    log_outcome(outcome, entry="queue", duration_seconds=duration, invocation_id=invocation.invocation_id,
-                dequeue_count=dequeue_count, retrying=retry and not last_delivery)
-    if retry and not last_delivery:
-        raise RetryDelivery(f"{outcome.code}: {outcome.message}")
-    record = failure_record(outcome, request_text=body_text(body), dequeue_count=dequeue_count)
+    if isinstance(step, Postponed):
+        log_outcome(step.outcome, duration_seconds=duration, **logged, **step.log_fields)
+        return QueueReply()
+    if isinstance(step, Success):
+        log_outcome(step, duration_seconds=duration, **logged)
+        return QueueReply(result=to_json(step.job))
+    retry = step.transient and dequeue_count < max_dequeue_count
+    log_outcome(step, duration_seconds=duration, retrying=retry, **logged)
+    if retry:
+        raise RetryDelivery(f"{step.code}: {step.message}")
+    record = failure_record(step, request_text=body_text(body), dequeue_count=dequeue_count, deferrals=deferrals)
     return QueueReply(failure=to_json(record))

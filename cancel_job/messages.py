@@ -17,7 +17,8 @@ as plain text, the id ``YWJj``. Producers that want no doubt send JSON.
 
 A JSON message carries ``jobId`` and optionally ``traceparent``, ``tracestate``,
 ``instance`` and ``waitForCompletion``; unknown fields are ignored. ``followUp`` marks a
-message the app sent itself to re-check a job.
+message the app sent itself to re-check a job; ``deferrals`` and ``notAfter`` mark a
+request the app put back on the queue while ADT throttled (deferral.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import binascii
 import json
 import re
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 from .contract import MAX_MESSAGE_BYTES
 from .job_id import is_valid_job_id
@@ -58,6 +59,8 @@ class CancelRequest(NamedTuple):
     tracestate: object = None
     wait_for_completion: bool | None = None  # None: the app's default applies
     follow_up: FollowUp | None = None
+    deferrals: int = 0  # how often ADT's throttling put this request back on the queue
+    not_after: datetime | None = None  # deferred no longer than this (set at the first deferral)
 
 
 def body_bytes(body: bytes | str | None) -> bytes:
@@ -125,6 +128,7 @@ def _json_message(text: str) -> CancelRequest:
     wait = document.get("waitForCompletion")
     if wait is not None and not isinstance(wait, bool):
         raise InvalidMessageError(f"waitForCompletion must be true or false, not {_json_type(wait)}", job_id)
+    deferrals, not_after = _deferral(document.get("deferrals"), document.get("notAfter"), job_id)
     return CancelRequest(
         job_id=job_id,
         instance=instance,
@@ -132,7 +136,33 @@ def _json_message(text: str) -> CancelRequest:
         tracestate=document.get("tracestate"),
         wait_for_completion=wait,
         follow_up=_follow_up(document.get("followUp"), job_id),
+        deferrals=deferrals,
+        not_after=not_after,
     )
+
+
+def _deferral(count: object, not_after: object, job_id: str) -> tuple[int, datetime | None]:
+    """``deferrals`` (a whole number from 1) and ``notAfter`` come together, or not at all."""
+    if count is None and not_after is None:
+        return 0, None
+    if _is_count(count) and isinstance(not_after, str):
+        return count, _rfc3339(not_after, "notAfter", job_id)
+    raise InvalidMessageError("deferrals (a whole number from 1) and notAfter go together", job_id)
+
+
+def _is_count(value: object) -> TypeGuard[int]:
+    """A whole number from 1 (JSON's true is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _rfc3339(value: str, name: str, job_id: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value.upper())  # RFC 3339 allows "t" and "z" too
+    except ValueError:
+        raise InvalidMessageError(f"{name} is not an RFC 3339 time", job_id) from None
+    if when.tzinfo is None:
+        raise InvalidMessageError(f"{name} needs a time zone", job_id)
+    return when
 
 
 def _follow_up(value: object, job_id: str) -> FollowUp | None:
@@ -141,16 +171,10 @@ def _follow_up(value: object, job_id: str) -> FollowUp | None:
     checks = value.get("checks") if isinstance(value, dict) else None
     deadline = value.get("deadline") if isinstance(value, dict) else None
     # The app writes checks from 1 (the first follow-up); 0, negatives and non-integers are not ours.
-    if isinstance(checks, bool) or not isinstance(checks, int) or checks < 1 or not isinstance(deadline, str):
+    if not _is_count(checks) or not isinstance(deadline, str):
         raise InvalidMessageError("followUp must be an object with checks (a whole number from 1) and deadline",
                                   job_id)
-    try:
-        when = datetime.fromisoformat(deadline.upper())  # RFC 3339 allows "t" and "z" too
-    except ValueError:
-        raise InvalidMessageError("followUp.deadline is not an RFC 3339 time", job_id) from None
-    if when.tzinfo is None:
-        raise InvalidMessageError("followUp.deadline needs a time zone", job_id)
-    return FollowUp(checks, when)
+    return FollowUp(checks, _rfc3339(deadline, "followUp.deadline", job_id))
 
 
 def _json_type(value: object) -> str:

@@ -12,11 +12,14 @@ from .redact import escape_untrusted, redact
 logger = logging.getLogger("cancel_job")
 
 
-def outcome_name(outcome: Outcome, *, retrying: bool = False) -> str:
-    """``retrying`` or ``failed``; else the job's status: ``cancelling``/``cancelled`` for a
-    cancel, whatever ADT reported (``running``, ``succeeded``, ...) for a status read."""
+def outcome_name(outcome: Outcome, *, retrying: bool = False, deferred: bool = False) -> str:
+    """``retrying``, ``deferred`` (put back on the queue while ADT throttles) or ``failed``;
+    else the job's status: ``cancelling``/``cancelled`` for a cancel, whatever ADT reported
+    (``running``, ``succeeded``, ...) for a status read."""
     if retrying:
         return "retrying"
+    if deferred:
+        return "deferred"
     if isinstance(outcome, Failure):
         return OUTCOME_FAILED
     return outcome.job_status or "unknown"
@@ -31,13 +34,15 @@ def outcome_fields(
     dequeue_count: int | None = None,
     retrying: bool = False,
     next_check_seconds: int | None = None,
+    deferred_seconds: int | None = None,
+    deferrals: int | None = None,
 ) -> dict[str, Any]:
     failed = outcome if isinstance(outcome, Failure) else None
     fields: dict[str, Any] = {
         "entry": entry,
         "jobId": escape_untrusted(outcome.job_id) if outcome.job_id is not None else None,
         "instance": outcome.endpoint.host if outcome.endpoint else None,
-        OUTCOME_FIELD: outcome_name(outcome, retrying=retrying),
+        OUTCOME_FIELD: outcome_name(outcome, retrying=retrying, deferred=deferred_seconds is not None),
         "adtStatus": failed.adt_status if failed else 200,
         "errorCode": failed.code if failed else None,
         "attempts": outcome.attempts,
@@ -50,13 +55,18 @@ def outcome_fields(
         fields["dequeueCount"] = dequeue_count
     if next_check_seconds is not None:  # follow-through: the job is checked again later
         fields["nextCheckSeconds"] = next_check_seconds
+    if deferred_seconds is not None:  # throttled: the request is tried again this much later
+        fields["deferredSeconds"] = deferred_seconds
+    if deferrals:
+        fields["deferrals"] = deferrals
     if failed:
         fields["errorMessage"] = escape_untrusted(redact(failed.message), limit=500)
     return fields
 
 
 def log_outcome(outcome: Outcome, **kwargs: Any) -> dict[str, Any] | None:
-    name = outcome_name(outcome, retrying=kwargs.get("retrying", False))
+    name = outcome_name(outcome, retrying=kwargs.get("retrying", False),
+                        deferred=kwargs.get("deferred_seconds") is not None)
     level = logging.WARNING if name in (OUTCOME_FAILED, "retrying") else logging.INFO
     if not logger.isEnabledFor(level):  # build nothing for a record nobody reads
         return None

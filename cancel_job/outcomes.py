@@ -101,7 +101,9 @@ def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "...[truncated]"
 
 
-def failure_record(failed: Failure, *, request_text: str, dequeue_count: int) -> dict[str, Any]:
+def failure_record(failed: Failure, *, request_text: str, dequeue_count: int, deferrals: int = 0) -> dict[str, Any]:
+    """The record on the failures queue. ``deferrals``: how often ADT's throttling put the
+    request back on the queue first (the field is there only when it did)."""
     record: dict[str, Any] = {
         "jobId": None if failed.job_id is None else _cap(failed.job_id, MAX_RECORDED_JOB_ID_CHARS),
         "error": {"code": failed.code, "message": failed.message},
@@ -111,6 +113,8 @@ def failure_record(failed: Failure, *, request_text: str, dequeue_count: int) ->
         "request": _cap(request_text, MAX_RECORDED_REQUEST_CHARS),
         "failedDateTime": utc_now_rfc3339(),
     }
+    if deferrals:
+        record["deferrals"] = deferrals
     if failed.job is not None:
         record["job"] = failed.job
     return record

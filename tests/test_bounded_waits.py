@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from cancel_job.entrypoints import RetryDelivery, handle_queue_message
-from cancel_job.runtime import get_service, reset_service, send_follow_up
+from cancel_job.runtime import get_service, reset_service, send_later
 from tests.conftest import invoke_http, wait_for
 
 DEADLINE = 3.0
@@ -106,5 +106,5 @@ def test_a_follow_up_send_to_a_failing_queue_service_is_bounded(app_env, emulato
     message = json.dumps({"jobId": "job1", "waitForCompletion": True}).encode()
     started = time.monotonic()
     with pytest.raises(RetryDelivery, match="could not schedule the follow-up"):
-        handle_queue_message(get_service, message, 1, 5, send_follow_up=send_follow_up)
+        handle_queue_message(get_service, message, 1, 5, send_later=send_later)
     assert time.monotonic() - started <= 20.0

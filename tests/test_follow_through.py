@@ -13,7 +13,7 @@ from cancel_job.follow_through import Expired, Finished, Scheduled, next_step
 from cancel_job.messages import CancelRequest, FollowUp, InvalidMessageError, parse_message
 from cancel_job.outcomes import Success
 from cancel_job.queues import queue_client
-from cancel_job.runtime import get_service, reset_service, send_follow_up
+from cancel_job.runtime import get_service, reset_service, send_later
 from cancel_job.settings import Settings
 from cancel_job.trace import resolve_trace
 from devtools.azurite import decode_json, drain_queue
@@ -91,7 +91,7 @@ def test_failure_to_schedule_is_transient(app_env, emulator) -> None:
 
     with pytest.raises(RetryDelivery, match="could not schedule"):
         handle_queue_message(get_service, b'{"jobId": "job1", "waitForCompletion": true}', 1, 5,
-                             send_follow_up=broken)
+                             send_later=broken)
 
 
 def test_follow_up_reads_and_does_not_cancel_again(app_env, emulator) -> None:
@@ -149,7 +149,7 @@ def test_follow_through_gives_up_at_its_bounds(app_env, emulator, azurite, monke
     emulator.configure(cancel_duration=3600)
     emulator.add_job("job1")
     handle_queue_message(get_service, b'{"jobId": "job1", "waitForCompletion": true}', 1, 5,
-                         send_follow_up=send_follow_up)
+                         send_later=send_later)
     pump = QueuePump(azurite.connection_string,
                      QueueFunction.from_app(function_app.app, "cancel_import_job_queue"), visibility_timeout_seconds=0)
     pump.run_until_idle(idle_seconds=2.5, max_seconds=30)

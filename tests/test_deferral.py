@@ -1,0 +1,110 @@
+"""The deferral rule (cancel_job/deferral.py) and its two message fields."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cancel_job.contract import ErrorCode
+from cancel_job.deferral import Deferred, GiveUp, defer, is_throttled
+from cancel_job.messages import CancelRequest, FollowUp, InvalidMessageError, parse_message
+from cancel_job.outcomes import Failure, failure_record
+from cancel_job.trace import resolve_trace
+
+NOW = datetime(2026, 12, 7, 12, 0, 0, tzinfo=UTC)
+DAY = 24 * 3600.0
+TRACE = resolve_trace("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "vendor=1")
+
+
+def throttled(retry_after: float = 6.0, code: str = ErrorCode.TOO_MANY_REQUESTS.value) -> Failure:
+    return Failure(code, "ADT throttled", job_id="job-1", adt_status=429, transient=True,
+                   retry_after=retry_after, trace=TRACE)
+
+
+def test_what_counts_as_throttling() -> None:
+    assert is_throttled(throttled())
+    assert is_throttled(throttled(code="SomeAdtCode"))  # ADT's 429 with a code of its own
+    assert is_throttled(Failure(ErrorCode.TOO_MANY_REQUESTS.value, "gate", transient=True))  # our gate
+    assert not is_throttled(throttled()._replace(transient=False))
+    assert not is_throttled(Failure(ErrorCode.UPSTREAM_UNAVAILABLE.value, "503", adt_status=503, transient=True))
+
+
+def test_the_first_deferral_sets_the_count_and_the_deadline() -> None:
+    step = defer(CancelRequest("job-1", instance="adt.example"), throttled(6.0), DAY, NOW, random.Random(3))
+    assert isinstance(step, Deferred)
+    body = json.loads(step.body)
+    assert body == {
+        "jobId": "job-1",
+        "traceparent": TRACE.parent.header,
+        "tracestate": "vendor=1",
+        "instance": "adt.example",
+        "deferrals": 1,
+        "notAfter": "2026-12-08T12:00:00Z",
+    }
+    assert 7 <= step.delay_seconds <= 8  # 6 s and up to 1.5 s of jitter, rounded up
+    again = parse_message(step.body)
+    assert (again.deferrals, again.not_after) == (1, NOW + timedelta(days=1))
+
+
+def test_later_deferrals_keep_the_deadline_and_count_on() -> None:
+    request = CancelRequest("job-1", deferrals=4, not_after=NOW + timedelta(hours=3), wait_for_completion=True)
+    step = defer(request, throttled(), DAY, NOW, random.Random(3))
+    assert isinstance(step, Deferred)
+    body = json.loads(step.body)
+    assert (body["deferrals"], body["notAfter"], body["waitForCompletion"]) == (5, "2026-12-07T15:00:00Z", True)
+
+
+def test_a_deferral_never_waits_past_the_deadline() -> None:
+    request = CancelRequest("job-1", deferrals=2, not_after=NOW + timedelta(seconds=3))
+    step = defer(request, throttled(60.0), DAY, NOW, random.Random(3))
+    assert isinstance(step, Deferred) and step.delay_seconds == 3
+
+
+def test_a_request_still_throttled_at_its_deadline_gives_up_with_its_count() -> None:
+    request = CancelRequest("job-1", deferrals=7, not_after=NOW)
+    step = defer(request, throttled(), DAY, NOW, random.Random(3))
+    assert isinstance(step, GiveUp)
+    assert (step.failure.code, step.failure.transient, step.deferrals) == ("TooManyRequests", False, 7)
+    assert "7 deferrals" in step.failure.message
+    record = failure_record(step.failure, request_text="{}", dequeue_count=1, deferrals=step.deferrals)
+    assert (record["deferrals"], record["jobId"], record["error"]["code"]) == (7, "job-1", "TooManyRequests")
+
+
+def test_a_follow_up_defers_until_its_own_deadline_and_never_ends_in_too_many_requests() -> None:
+    follow = FollowUp(3, NOW + timedelta(seconds=40))
+    step = defer(CancelRequest("job-1", follow_up=follow), throttled(90.0), DAY, NOW, random.Random(3))
+    assert isinstance(step, Deferred) and step.delay_seconds == 40
+    assert json.loads(step.body)["followUp"] == {"checks": 3, "deadline": "2026-12-07T12:00:40Z"}
+    ended = defer(CancelRequest("job-1", follow_up=follow, deferrals=2, not_after=follow.deadline),
+                  throttled(), DAY, follow.deadline, random.Random(3))
+    assert isinstance(ended, GiveUp)
+    assert ended.failure.code == ErrorCode.FOLLOW_THROUGH_EXPIRED
+
+
+def test_a_record_of_a_request_never_deferred_has_no_deferrals_field() -> None:
+    assert "deferrals" not in failure_record(throttled(), request_text="x", dequeue_count=1)
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({"deferrals": 1}, "go together"),
+    ({"notAfter": "2026-12-08T12:00:00Z"}, "go together"),
+    ({"deferrals": 0, "notAfter": "2026-12-08T12:00:00Z"}, "go together"),
+    ({"deferrals": True, "notAfter": "2026-12-08T12:00:00Z"}, "go together"),
+    ({"deferrals": "2", "notAfter": "2026-12-08T12:00:00Z"}, "go together"),
+    ({"deferrals": 2, "notAfter": "tomorrow"}, "notAfter is not an RFC 3339 time"),
+    ({"deferrals": 2, "notAfter": "2026-12-08T12:00:00"}, "notAfter needs a time zone"),
+])
+def test_bad_deferral_fields_are_invalid_messages_that_keep_the_job_id(fields: dict, reason: str) -> None:
+    with pytest.raises(InvalidMessageError) as caught:
+        parse_message(json.dumps({"jobId": "job-1", **fields}))
+    assert reason in str(caught.value)
+    assert caught.value.job_id == "job-1"
+
+
+def test_every_earlier_form_still_parses_with_no_deferral() -> None:
+    for body in ("job-1", '{"jobId": "job-1"}', "eyJqb2JJZCI6ICJqb2ItMSJ9"):
+        request = parse_message(body)
+        assert (request.job_id, request.deferrals, request.not_after) == ("job-1", 0, None)
