@@ -31,10 +31,10 @@ param adtRole string = 'custom'
 @description('Further ADT endpoints (https://<host>, comma-separated) that requests may name; the identity needs a role that can read and cancel import jobs there too, which this template does not grant.')
 param adtAllowedEndpoints string = ''
 
-@description('Maximum number of Flex Consumption instances (40-1000).')
-@minValue(40)
+@description('Most on-demand instances of each per-function scale group (1-1000). 10: ADT serves about one cancel a second per instance however many processes ask; see docs/deploy.md.')
+@minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 40
+param maximumInstanceCount int = 10
 
 @description('Memory of each instance in MB.')
 @allowed([512, 2048, 4096])

@@ -17,6 +17,7 @@ from cancel_job.contract import (
     FLEX_REJECTED_SETTINGS,
     OUTCOME_FAILED,
     OUTCOME_FIELD,
+    PACING_CONTAINER,
     REQUESTS_QUEUE,
     RESULTS_QUEUE,
     ROLE_IDS,
@@ -71,6 +72,27 @@ def test_queue_names_match_the_bindings() -> None:
     assert declared == set(ALL_QUEUES) == {REQUESTS_QUEUE, RESULTS_QUEUE, FAILURES_QUEUE, f"{REQUESTS_QUEUE}-poison"}
     mentioned = {m for f in all_files() for m in re.findall(r"import-cancel-[a-z-]+", f.source)}
     assert mentioned <= set(ALL_QUEUES)
+
+
+def test_the_pacing_container_is_created_with_the_name_the_code_uses() -> None:
+    containers = load("modules/storage.bicep").resources("Microsoft.Storage/storageAccounts/blobServices/containers@")
+    names = {text(path(body, "name")) for _, body in containers}
+    assert PACING_CONTAINER in names
+    assert text(app_settings()[f"{STORAGE_CONNECTION}__blobServiceUri"]) == "storage.properties.primaryEndpoints.blob"
+
+
+@pytest.mark.parametrize("relative", ["main.bicep", "modules/functionapp.bicep"])
+def test_the_instance_cap_accepts_one_and_defaults_to_ten(relative: str) -> None:
+    bicep = load(relative)
+    [(node, decorators)] = [(node, decs) for name, node, decs in bicep.declarations("parameter_declaration")
+                            if name == "maximumInstanceCount"]
+    assert "@minValue(1)" in decorators and "@maxValue(1000)" in decorators
+    assert text(node).endswith("= 10")
+
+
+def test_the_queue_function_has_no_always_ready_instances() -> None:
+    # Always-ready instances bill while idle and sit outside the cap; the queue function waits on ADT.
+    assert "alwaysReady" not in load("modules/functionapp.bicep").source
 
 
 def test_storage_is_keyless_and_locked_down() -> None:

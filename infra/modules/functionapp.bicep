@@ -48,9 +48,18 @@ param followThroughDeadlineSeconds int = 3600
 @description('Requests per second to one ADT instance from one app instance (ADT_JOBS_REQUESTS_PER_SECOND; 0 turns spacing off). A string: it may be fractional.')
 param adtJobsRequestsPerSecond string = '1'
 
-@minValue(40)
+@description('Who shares a pacing gate (ADT_PACING_SCOPE): every process, through the adt-pacing container, or each process on its own.')
+@allowed(['shared', 'process'])
+param adtPacingScope string = 'shared'
+
+@description('Queue path: a request that ADT throttling keeps deferring ends in TooManyRequests after this many seconds (THROTTLE_DEFERRAL_MAX_SECONDS).')
+@minValue(1)
+param throttleDeferralMaxSeconds int = 86400
+
+@description('Most on-demand instances of each per-function scale group (1-1000). See docs/deploy.md for the default.')
+@minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 40
+param maximumInstanceCount int = 10
 
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
@@ -132,6 +141,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       AzureWebJobsStorage__clientId: identityClientId
       // The queue binding's connection (STORAGE_CONNECTION), identity-based.
       STORAGE_CONNECTION__queueServiceUri: storage.properties.primaryEndpoints.queue
+      // The fleet's shared pacing records (the adt-pacing container) on the same account.
+      STORAGE_CONNECTION__blobServiceUri: storage.properties.primaryEndpoints.blob
       STORAGE_CONNECTION__credential: 'managedidentity'
       STORAGE_CONNECTION__clientId: identityClientId
       // Telemetry with Entra authentication (local auth is off on the component).
@@ -153,6 +164,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       FOLLOW_THROUGH_MAX_CHECKS: string(followThroughMaxChecks)
       FOLLOW_THROUGH_DEADLINE_SECONDS: string(followThroughDeadlineSeconds)
       ADT_JOBS_REQUESTS_PER_SECOND: adtJobsRequestsPerSecond
+      ADT_PACING_SCOPE: adtPacingScope
+      THROTTLE_DEFERRAL_MAX_SECONDS: string(throttleDeferralMaxSeconds)
     }
   }
 }

@@ -62,6 +62,14 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   properties: { publicAccess: 'None' }
 }
 
+// The fleet's shared pacing state: one small JSON blob per ADT instance (cancel_job/pacing_store.py).
+// The app's identity (Blob Data Owner) would create it too; creating it here saves the first cancel a call.
+resource pacingContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: 'adt-pacing'
+  properties: { publicAccess: 'None' }
+}
+
 resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
   parent: account
   name: 'default'
