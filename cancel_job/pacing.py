@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import NamedTuple, Protocol
 
-from .pacing_store import PaceStore, StoreUnavailable
+from .pacing_store import PaceRecord, PaceStore, StoreUnavailable
 
 logger = logging.getLogger("cancel_job")
 
@@ -46,6 +46,14 @@ logger = logging.getLogger("cancel_job")
 CLOCK_MARGIN = 0.05
 # After the store failed, each process paces itself this long before asking it again.
 STORE_RETRY_SECONDS = 15.0
+# A turn is reserved at least this far ahead of the read that reserves it: twice the
+# process's recent write latency (a moving average), 100 ms before its first write. On an
+# idle gate the holder can send only once its write has returned; without the lead it would
+# send that much after its turn while the next holder, who reserved ahead, sends on time.
+WRITE_LEAD_FACTOR = 2.0
+WRITE_LEAD_MIN_SECONDS = 0.01
+WRITE_LEAD_INITIAL_SECONDS = 0.1
+WRITE_LATENCY_WEIGHT = 0.25  # of the newest write in the moving average
 # Of two processes that read the same record, one writes it; the other waits up to this
 # long (jittered, growing) before it reads again.
 CONFLICT_BACKOFF_SECONDS = 0.005
@@ -146,8 +154,9 @@ class SharedGate:
     Times in the record are wall-clock (every machine's clock), the caller's are
     monotonic; each call converts between them. One reservation at a time per process
     (the others of the process wait on a lock), so the store sees at most one writer per
-    process. A turn costs two transactions (read, write), a third when its holder slept
-    (to see a 429 that arrived meanwhile), and two more per lost compare-and-swap.
+    process. A turn costs two transactions (read, write), a third when it was queued
+    (a read after the wait, to see a 429 that arrived meanwhile), and two more per lost
+    compare-and-swap.
     """
 
     def __init__(
@@ -164,9 +173,12 @@ class SharedGate:
     ) -> None:
         self.instance, self.store, self.fallback, self.health = instance, store, fallback, health
         self.spacing = (1.0 + CLOCK_MARGIN) / requests_per_second if requests_per_second > 0 else 0.0
+        # A holder later than this for its turn would send closer than 1/rate to the next one.
+        self.tolerance = CLOCK_MARGIN / requests_per_second if requests_per_second > 0 else float("inf")
         self._clock, self._sleep, self._wall = clock, sleep, wall_clock
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
+        self._write_latency: float | None = None  # moving average, seconds
 
     def wait_turn(self, not_before: float, deadline: float) -> float | None:
         """As :meth:`InstanceGate.wait_turn`, for the whole fleet."""
@@ -179,13 +191,12 @@ class SharedGate:
                 self.health.answered()
                 if not isinstance(reserved, _Turn):
                     return reserved
-                delay = reserved.at - self._clock()
-                if delay <= 0:
+                if reserved.queued and self._closed_meanwhile(reserved):
+                    continue  # a 429 closed the instance while we waited: queue again behind it
+                self._sleep_until(reserved.at)
+                if self._clock() - reserved.at <= self.tolerance:
                     return None
-                self._sleep(delay)
-                if self.store.read(self.instance).record.blocked_until <= self._wall():
-                    return None
-                # A 429 closed the instance while we waited: queue again behind it.
+                # Too late to use the turn without bunching the next one: leave it empty.
         except StoreUnavailable as exc:
             self.health.failed(str(exc))
             return self.fallback.wait_turn(not_before, deadline)
@@ -199,13 +210,39 @@ class SharedGate:
             now, wall = self._clock(), self._wall()
             offset = wall - now  # monotonic -> wall clock, read again each attempt
             record = current.record
-            turn = max(wall, not_before + offset, record.next_turn, record.blocked_until)
+            earliest = wall + self._write_lead()
+            turn = max(earliest, not_before + offset, record.next_turn, record.blocked_until)
             if turn > deadline + offset:
                 return turn - wall
-            if self.store.write(self.instance, record._replace(next_turn=turn + self.spacing), current.etag):
-                return _Turn(turn - offset)
+            if self._timed_write(record._replace(next_turn=turn + self.spacing), current.etag):
+                return _Turn(turn - offset, queued=turn > earliest)
             conflicts += 1
             self._sleep(self._rng.uniform(0, min(CONFLICT_BACKOFF_CAP_SECONDS, CONFLICT_BACKOFF_SECONDS * conflicts)))
+
+    def _closed_meanwhile(self, reserved: _Turn) -> bool:
+        """Read the record once more shortly before the turn (a read takes about as long as a
+        write), so the read does not make the holder late: did a 429 close the instance?"""
+        self._sleep_until(reserved.at - self._write_lead())
+        turn_on_wall = self._wall() + (reserved.at - self._clock())
+        return self.store.read(self.instance).record.blocked_until > turn_on_wall
+
+    def _sleep_until(self, moment: float) -> None:
+        delay = moment - self._clock()
+        if delay > 0:
+            self._sleep(delay)
+
+    def _write_lead(self) -> float:
+        if self._write_latency is None:
+            return WRITE_LEAD_INITIAL_SECONDS
+        return max(WRITE_LEAD_MIN_SECONDS, WRITE_LEAD_FACTOR * self._write_latency)
+
+    def _timed_write(self, record: PaceRecord, etag: str | None) -> bool:
+        started = self._clock()
+        written = self.store.write(self.instance, record, etag)
+        took = self._clock() - started
+        previous = self._write_latency
+        self._write_latency = took if previous is None else previous + WRITE_LATENCY_WEIGHT * (took - previous)
+        return written
 
     def throttled(self, retry_after_seconds: float) -> None:
         """ADT answered 429: close the instance for every process, until the later of this
@@ -228,9 +265,12 @@ class SharedGate:
 
 
 class _Turn(NamedTuple):
-    """A reserved turn, on the caller's (monotonic) clock."""
+    """A reserved turn, on the caller's (monotonic) clock. ``queued``: it waits behind
+    another holder's turn, a 429 or a backoff (worth a second look before it is used),
+    not only for its own write's lead."""
 
     at: float
+    queued: bool
 
 
 StoreFactory = Callable[[], PaceStore]

@@ -16,6 +16,8 @@ import pytest
 from cancel_job.pacing import (
     CLOCK_MARGIN,
     STORE_RETRY_SECONDS,
+    WRITE_LEAD_INITIAL_SECONDS,
+    WRITE_LEAD_MIN_SECONDS,
     InstanceGate,
     Pacer,
     SharedGate,
@@ -98,10 +100,10 @@ def test_a_turn_past_the_deadline_is_refused_at_once_and_reserves_nothing() -> N
     fleet = Fleet(rate=1.0)
     first, second = fleet.gate(), fleet.gate()
     assert first.wait_turn(fleet.time.now, fleet.time.now + 60) is None
-    before = fleet.record()
+    before, slept = fleet.record(), len(fleet.time.sleeps)
     wait = second.wait_turn(fleet.time.now, fleet.time.now + 0.5)
     assert wait == pytest.approx(1 + CLOCK_MARGIN)
-    assert fleet.time.sleeps == []  # refused without waiting
+    assert len(fleet.time.sleeps) == slept  # refused without waiting
     assert fleet.record() == before  # and nothing reserved
 
 
@@ -133,18 +135,35 @@ def test_a_429_that_arrives_while_a_turn_is_awaited_sends_it_behind_the_block() 
     started = fleet.time.now
     fleet.time.on_sleep = lambda: a.throttled(5.0)  # while b sleeps towards its turn
     assert b.wait_turn(started, started + 60) is None
-    # b slept towards its turn (1.05 s); the 429 then closed the instance for 5 s from there.
-    assert fleet.time.now - started == pytest.approx((1 + CLOCK_MARGIN) + 5.0)
+    # b slept until shortly before its turn (a write's lead early, to look again in time);
+    # the 429 then closed the instance for 5 s from there.
+    assert fleet.time.now - started == pytest.approx((1 + CLOCK_MARGIN) - WRITE_LEAD_MIN_SECONDS + 5.0)
+
+
+def test_a_holder_that_wakes_too_late_leaves_its_turn_empty_and_takes_the_next() -> None:
+    fleet = Fleet(rate=1.0)
+    first, late = fleet.gate(), fleet.gate()
+    started = fleet.time.now
+    assert first.wait_turn(started, started + 60) is None
+    turn = fleet.time.now + 1 + CLOCK_MARGIN
+
+    def wake_late() -> None:
+        fleet.time.now += 0.2  # a scheduler that woke the holder 0.2 s late
+    fleet.time.on_sleep = wake_late
+    assert late.wait_turn(fleet.time.now, fleet.time.now + 60) is None
+    # Sending 0.19 s after its turn would have come closer than 1 s to the next turn's holder.
+    assert fleet.time.now == pytest.approx(turn + 1 + CLOCK_MARGIN)
 
 
 def test_a_lost_compare_and_swap_reads_again_and_takes_the_next_turn() -> None:
     fleet = Fleet(rate=1.0)
     mine, theirs = fleet.gate(), fleet.gate()
     started = fleet.time.now
-    fleet.store.before_write = lambda: theirs.wait_turn(started, started + 60)  # they win the race
-    assert mine.wait_turn(started, started + 60) is None
-    assert fleet.time.now - started == pytest.approx(1 + CLOCK_MARGIN, abs=0.06)  # the turn after theirs
-    assert fleet.record().next_turn == pytest.approx(started + fleet.OFFSET + 2 * (1 + CLOCK_MARGIN), abs=0.06)
+    sent = []
+    fleet.store.before_write = lambda: sent.append(theirs.wait_turn(started, started + 60) or fleet.time.now)
+    assert mine.wait_turn(started, started + 60) is None  # they won the race; we read again
+    assert fleet.time.now - sent[0] == pytest.approx(1 + CLOCK_MARGIN)  # the turn after theirs
+    assert fleet.record().next_turn == pytest.approx(fleet.wall() + 1 + CLOCK_MARGIN)
 
 
 @pytest.mark.parametrize("error", [
@@ -193,13 +212,26 @@ def test_a_429_during_an_outage_still_closes_this_process_gate() -> None:
     assert fleet.time.now - started == pytest.approx(4.0)
 
 
-def test_a_turn_costs_two_transactions_and_a_third_after_a_wait() -> None:
+def test_a_turn_costs_two_transactions_and_a_third_after_a_queued_wait() -> None:
     fleet = Fleet(rate=1.0)
     gate = fleet.gate()
     gate.wait_turn(fleet.time.now, fleet.time.now + 60)
-    assert fleet.store.transactions == 2  # read, write; no wait
+    assert fleet.store.transactions == 2  # read, write; waits only its write's lead
     gate.wait_turn(fleet.time.now, fleet.time.now + 60)
-    assert fleet.store.transactions == 5  # read, write, and a read after waiting
+    assert fleet.store.transactions == 5  # read, write, and a read after waiting behind the first
+
+
+def test_a_turn_on_an_idle_gate_is_reserved_a_write_ahead_so_it_is_sent_on_time() -> None:
+    fleet = Fleet(rate=1.0)
+    gate = fleet.gate()
+    started = fleet.time.now
+    assert gate.wait_turn(started, started + 60) is None
+    assert fleet.time.now - started == pytest.approx(WRITE_LEAD_INITIAL_SECONDS)  # no write measured yet
+    assert fleet.record().next_turn == pytest.approx(fleet.wall() + 1 + CLOCK_MARGIN)
+    fleet.time.now += 5  # idle again; the fake store's writes took no time: the least lead
+    started = fleet.time.now
+    assert gate.wait_turn(started, started + 60) is None
+    assert fleet.time.now - started == pytest.approx(WRITE_LEAD_MIN_SECONDS)
 
 
 def test_a_damaged_record_is_read_as_empty_and_replaced() -> None:
