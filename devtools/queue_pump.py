@@ -10,6 +10,7 @@ message becomes visible again after host.json's ``visibilityTimeout``; once its 
 count reaches ``maxDequeueCount`` it is moved, unchanged, to ``<queue>-poison``.
 
     python -m devtools.queue_pump --until-idle 5
+    python -m devtools.queue_pump --workers 6 --until-stopped --stats-json   # one fleet process
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import binascii
 import json
 import logging
 import os
+import signal
 import threading
 import time
 import uuid
@@ -250,6 +252,58 @@ class QueuePump:
             self._source.update_message(message.id, message.pop_receipt, visibility_timeout=self.retry_visibility)
 
 
+def run_workers(pumps: list[QueuePump], stop: threading.Event, poll: float = 0.05, max_poll: float = 0.5) -> None:
+    """One thread per pump, one message at a time each (as many invocations at once as the
+    host runs), until ``stop``. An idle worker polls less often, up to ``max_poll``, as the
+    host backs off towards maxPollingInterval."""
+
+    def work(pump: QueuePump) -> None:
+        delay = poll
+        while not stop.is_set():
+            if pump.run_once():
+                delay = poll
+            else:
+                stop.wait(delay)
+                delay = min(max_poll, delay * 2)
+
+    threads = [threading.Thread(target=work, args=(pump,), daemon=True) for pump in pumps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def fleet_process_stats(pumps: list[QueuePump]) -> dict[str, int]:
+    """What one fleet process saw: its deliveries, and its pacing store's transactions."""
+    from cancel_job.runtime import get_service
+    from cancel_job.settings import ConfigurationError
+
+    try:
+        pacer = get_service().pacer
+    except ConfigurationError:  # every invocation reported it already
+        pacer = None
+    return {
+        "completed": sum(p.stats.completed for p in pumps),
+        "failedInvocations": sum(p.stats.failed_invocations for p in pumps),
+        "poisoned": sum(p.stats.poisoned for p in pumps),
+        "storeTransactions": getattr(pacer.store, "transactions", 0) if pacer else 0,
+        "storeOutages": pacer.health.outages if pacer else 0,
+    }
+
+
+def _serve_until_stopped(connection_string: str, function: QueueFunction, workers: int,
+                         visibility_timeout: float | None) -> list[QueuePump]:
+    one_at_a_time = load_queue_host_config()._replace(batch_size=1)
+    pumps = [QueuePump(connection_string, function, one_at_a_time, visibility_timeout_seconds=visibility_timeout)
+             for _ in range(workers)]
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print(json.dumps({"ready": True}), flush=True)
+    run_workers(pumps, stop)
+    return pumps
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the queue-triggered function against a storage queue.")
     parser.add_argument("--connection-string", default=os.environ.get(STORAGE_CONNECTION),
@@ -257,6 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--until-idle", type=float, default=5.0, metavar="SECONDS",
                         help="stop after this long without messages (default 5)")
     parser.add_argument("--max-seconds", type=float, default=600.0, help="stop after this long in any case")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="invocations at once, one message each (with --until-stopped; the host's "
+                             "batchSize + newBatchThreshold is 6)")
+    parser.add_argument("--until-stopped", action="store_true",
+                        help="run until SIGTERM or Ctrl-C, as one process of a fleet; prints a ready line first")
+    parser.add_argument("--visibility-timeout", type=float, default=None, metavar="SECONDS",
+                        help="how long a failed delivery stays invisible (default: host.json's visibilityTimeout)")
+    parser.add_argument("--stats-json", action="store_true", help="print the stats as one JSON line")
     args = parser.parse_args(argv)
     if not args.connection_string:
         parser.error(f"no connection string: pass --connection-string or set {STORAGE_CONNECTION}")
@@ -264,9 +326,18 @@ def main(argv: list[str] | None = None) -> int:
     quiet_azure_logging()
     from function_app import app
 
-    pump = QueuePump(args.connection_string, QueueFunction.from_app(app, "cancel_import_job_queue"))
-    stats = pump.run_until_idle(args.until_idle, args.max_seconds)
-    print(f"completed={stats.completed} failed_invocations={stats.failed_invocations} poisoned={stats.poisoned}")
+    function = QueueFunction.from_app(app, "cancel_import_job_queue")
+    if args.until_stopped:
+        pumps = _serve_until_stopped(args.connection_string, function, args.workers, args.visibility_timeout)
+    else:
+        pumps = [QueuePump(args.connection_string, function, visibility_timeout_seconds=args.visibility_timeout)]
+        pumps[0].run_until_idle(args.until_idle, args.max_seconds)
+    stats = fleet_process_stats(pumps)
+    if args.stats_json:
+        print(json.dumps(stats), flush=True)
+    else:
+        print(f"completed={stats['completed']} failed_invocations={stats['failedInvocations']} "
+              f"poisoned={stats['poisoned']}")
     return 0
 
 

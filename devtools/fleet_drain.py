@@ -1,0 +1,180 @@
+"""A fleet against one ADT instance: K queue-pump processes drain queued cancels.
+
+Each process is ``python -m devtools.queue_pump --workers W --until-stopped``: the host's
+concurrency (``batchSize`` + ``newBatchThreshold`` invocations) in one process, as one
+Flex Consumption instance runs it. All share one Azurite (queues and the pacing blobs) and
+one emulator process that throttles like ADT, scaled to ``rate`` requests/s with
+``Retry-After`` scaled the same way (5-14 s at 1/s). The figures come only from what the
+emulator, Azurite and the pumps saw.
+
+    python -m devtools.fleet_drain --scope shared
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from azure.storage.queue import QueueClient
+
+from cancel_job.contract import FAILURES_QUEUE, POISON_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE, ErrorCode
+from cancel_job.hostconfig import load_queue_host_config
+from devtools.azurite import REPO_ROOT, Azurite, create_queues, drain_queue
+from devtools.emulator_process import EmulatorProcess
+
+# ADT's throttling range at its 1 request/s, in seconds (assumptions.THROTTLE_RETRY_AFTER_SECONDS).
+RETRY_AFTER_AT_ONE_PER_SECOND = (5.0, 14.0)
+ENQUEUE_SECONDS = 4
+
+
+@dataclass
+class FleetDrain:
+    scope: str
+    processes: int
+    messages: int
+    rate: float
+    seconds: float  # from the first message enqueued to the last outcome written
+    calls: int  # ADT cancel/get calls the emulator answered
+    throttled: int  # of those, answered 429
+    results: int
+    failures: int
+    throttling_failures: int  # failure records with TooManyRequests
+    poison: int
+    deliveries: int  # invocations the pumps completed (deferred copies count again)
+    store_transactions: int  # the pacing store's, over all processes
+    store_outages: int  # times a process found the store unavailable and paced itself
+
+    @property
+    def ratio(self) -> float:
+        """Drain time against the time the rate limit itself needs."""
+        return self.seconds / (self.messages / self.rate)
+
+    @property
+    def throttled_share(self) -> float:
+        return self.throttled / self.calls if self.calls else 0.0
+
+    @property
+    def transactions_per_cancel(self) -> float:
+        return self.store_transactions / self.messages
+
+    @property
+    def deferrals(self) -> int:
+        return self.deliveries - self.results - self.failures
+
+
+def _count(connection: str, queue: str) -> int:
+    return QueueClient.from_connection_string(connection, queue).get_queue_properties().approximate_message_count
+
+
+def _start_pumps(count: int, workers: int, env: dict[str, str], visibility: float) -> list[subprocess.Popen[str]]:
+    pumps = [
+        subprocess.Popen(
+            [sys.executable, "-m", "devtools.queue_pump", "--until-stopped", "--stats-json",
+             f"--workers={workers}", f"--visibility-timeout={visibility:g}"],
+            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        for _ in range(count)
+    ]
+    for pump in pumps:
+        assert pump.stdout is not None
+        line = pump.stdout.readline()
+        if json.loads(line or "{}") != {"ready": True}:
+            raise RuntimeError("a pump process did not start")
+    return pumps
+
+
+def _stop_pumps(pumps: list[subprocess.Popen[str]]) -> list[dict[str, int]]:
+    for pump in pumps:
+        pump.send_signal(signal.SIGTERM)
+    stats = []
+    for pump in pumps:
+        out, _ = pump.communicate(timeout=60)
+        stats.append(json.loads(out.strip().splitlines()[-1]))
+    return stats
+
+
+def fleet_drain(azurite: Azurite, scope: str, *, processes: int = 8, messages: int = 120, rate: float = 4.0,
+                deadline_seconds: float | None = None, max_seconds: float = 300.0) -> FleetDrain:
+    """Drain ``messages`` cancels for one instance through ``processes`` pump processes.
+
+    ``scope`` is ADT_PACING_SCOPE (shared: one gate for the fleet; process: one each).
+    ``deadline_seconds`` overrides CANCEL_DEADLINE_SECONDS (tests shorten it to force
+    deferrals)."""
+    host = load_queue_host_config()
+    connection = azurite.connection_string
+    create_queues(connection)
+    low, high = (seconds / rate for seconds in RETRY_AFTER_AT_ONE_PER_SECOND)
+    with EmulatorProcess(throttle_rate=rate) as emulator:
+        emulator.control("config", {"throttle_retry_after": [low, high]})
+        env = {**os.environ, **emulator.environment, "PYTHONPATH": str(REPO_ROOT), "STORAGE_CONNECTION": connection,
+               "ADT_JOBS_REQUESTS_PER_SECOND": str(rate), "ADT_PACING_SCOPE": scope}
+        if deadline_seconds is not None:
+            env["CANCEL_DEADLINE_SECONDS"] = str(deadline_seconds)
+        ids = emulator.seed(f"fleet-{scope}-", messages)
+        # A failed delivery comes back after host.json's visibilityTimeout, scaled like the rate.
+        pumps = _start_pumps(processes, host.concurrency, env, max(1.0, host.visibility_timeout_seconds / rate))
+        try:
+            requests_queue = QueueClient.from_connection_string(connection, REQUESTS_QUEUE)
+            # All messages appear at once, ENQUEUE_SECONDS after the first send, so that the
+            # time the sends take is not counted as the fleet's.
+            started = time.perf_counter() + ENQUEUE_SECONDS
+            for job_id in ids:
+                visible_in = max(1, math.ceil(started - time.perf_counter()))
+                requests_queue.send_message(json.dumps({"jobId": job_id}), visibility_timeout=visible_in)
+            if time.perf_counter() > started - 0.5:
+                raise RuntimeError(f"enqueuing {messages} messages took longer than {ENQUEUE_SECONDS} s")
+            time.sleep(max(0.0, started - time.perf_counter()))
+            while _count(connection, RESULTS_QUEUE) + _count(connection, FAILURES_QUEUE) < messages:
+                if time.perf_counter() - started > max_seconds:
+                    break
+                time.sleep(0.05)
+            seconds = time.perf_counter() - started
+        finally:
+            stats = _stop_pumps(pumps)
+        answers = emulator.control("stats")["answers"]
+    failures = [json.loads(body) for body in drain_queue(connection, FAILURES_QUEUE)]
+    results = drain_queue(connection, RESULTS_QUEUE)
+    poison = drain_queue(connection, POISON_QUEUE)
+    drain_queue(connection, REQUESTS_QUEUE)  # a run cut short leaves nothing for the next
+    return FleetDrain(
+        scope=scope, processes=processes, messages=messages, rate=rate, seconds=seconds,
+        calls=sum(answers.values()), throttled=answers.get("429", 0), results=len(results),
+        failures=len(failures),
+        throttling_failures=sum(1 for f in failures if f["error"]["code"] == ErrorCode.TOO_MANY_REQUESTS),
+        poison=len(poison), deliveries=sum(s["completed"] for s in stats),
+        store_transactions=sum(s["storeTransactions"] for s in stats),
+        store_outages=sum(s["storeOutages"] for s in stats),
+    )
+
+
+def describe(drain: FleetDrain) -> str:
+    return (f"{drain.scope}: {drain.messages} cancels by {drain.processes} processes at {drain.rate:g}/s in "
+            f"{drain.seconds:.1f} s (ratio {drain.ratio:.2f}); {drain.throttled} of {drain.calls} ADT calls "
+            f"answered 429 ({drain.throttled_share:.1%}); {drain.results} results, {drain.failures} failures "
+            f"({drain.throttling_failures} TooManyRequests), {drain.poison} poison; {drain.deferrals} deferrals; "
+            f"{drain.transactions_per_cancel:.1f} pacing-store transactions per cancel; "
+            f"{drain.store_outages} store outages")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Drain queued cancels with a fleet of pump processes.")
+    parser.add_argument("--scope", choices=["shared", "process"], default="shared")
+    parser.add_argument("--processes", type=int, default=8)
+    parser.add_argument("--messages", type=int, default=120)
+    parser.add_argument("--rate", type=float, default=4.0)
+    args = parser.parse_args(argv)
+    with Azurite() as azurite:
+        print(describe(fleet_drain(azurite, args.scope, processes=args.processes, messages=args.messages,
+                                   rate=args.rate)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
