@@ -29,6 +29,7 @@ import requests
 
 from devtools.azurite import REPO_ROOT, Azurite, create_queues
 from devtools.emulator_process import EmulatorProcess
+from devtools.fleet_drain import FleetDrain, describe, fleet_drain
 
 DOCS = REPO_ROOT / "docs"
 SCOPE = "https://digitaltwins.azure.net/.default"
@@ -358,6 +359,30 @@ def throttled_drain(azurite_connection: str, pacing_rate: float, *, messages: in
     return Drain(seconds, sum(answers.values()), answers.get("429", 0))
 
 
+def fleet_rows(shared: FleetDrain, alone: FleetDrain) -> list[Row]:
+    """Row 9: a fleet of queue-pump processes against one throttling instance, with the
+    fleet-wide pace and, beside it, with each process pacing itself."""
+    name = (f"9. {shared.messages} queued cancels, {shared.processes} processes x 6 invocations, one instance "
+            f"throttling at {shared.rate:g}/s")
+    caused = shared.throttling_failures + shared.poison
+    return [
+        Row(f"{name}, shared pace: drain time / ({shared.messages} / rate)",
+            f"{shared.ratio:.2f} ({shared.seconds:.1f} s)", "<= 1.15", shared.ratio <= 1.15),
+        Row("9. shared: ADT calls answered 429 / all calls",
+            f"{shared.throttled_share:.1%} ({shared.throttled} of {shared.calls})", "<= 2%",
+            shared.throttled_share <= 0.02),
+        Row("9. shared: failure records and poison messages caused by throttling", str(caused), "0", caused == 0),
+        Row("9. shared: pacing-store transactions per cancel", f"{shared.transactions_per_cancel:.1f}", "<= 8",
+            shared.transactions_per_cancel <= 8),
+        Row(f"9. (beside) process-only gates: drain time / ({alone.messages} / rate)",
+            f"{alone.ratio:.2f} ({alone.seconds:.1f} s)", "-", None),
+        Row("9. (beside) process-only gates: ADT calls answered 429 / all calls",
+            f"{alone.throttled_share:.1%} ({alone.throttled} of {alone.calls})", "-", None),
+        Row("9. (beside) process-only gates: failure records and poison caused by throttling",
+            str(alone.throttling_failures + alone.poison), "-", None),
+    ]
+
+
 def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
     blocks, size = (6, 50) if quick else (60, 50)
     sequential = 2_000 if quick else 10_000
@@ -419,6 +444,8 @@ def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
         create_queues(azurite.connection_string)
         paced = throttled_drain(azurite.connection_string, DRAIN_RATE)
         unpaced = throttled_drain(azurite.connection_string, 0.0)
+        shared = fleet_drain(azurite, "shared")
+        alone = fleet_drain(azurite, "process")
     os.environ.update(OVERHEAD_SETTINGS)
 
     http_ratio = main.median_ratio("function (HTTP)", "bare")
@@ -460,6 +487,8 @@ def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
         Row("8. (beside) spacing off: ADT calls answered 429 / all calls",
             f"{unpaced.throttled_share:.1%} ({unpaced.throttled} of {unpaced.calls})", "-", None),
     ]
+    rows += fleet_rows(shared, alone)
+    notes.append(f"Fleet (row 9): {describe(shared)}. Beside it, {describe(alone)}.")
     rates = {name: main.median_rate(name) for name in main.names}
     rates["naive"] = naive.median_rate("naive")
     notes.append("Import time (python -X importtime, cumulative ms) of function_app and its slowest direct imports: "

@@ -219,3 +219,15 @@ def test_a_pacing_store_that_answers_nothing_or_403_falls_back_to_the_process_ga
     outages = [r for r in captured_logs.records if "pacing store unavailable" in r.getMessage()]
     assert len(outages) == 1 and outages[0].levelno == logging.WARNING
     assert message_count(azurite, FAILURES_QUEUE) == 0
+
+
+def test_pump_processes_under_throttling_defer_and_nothing_reaches_poison(azurite: Azurite) -> None:
+    from devtools.fleet_drain import fleet_drain
+
+    # Two host-like processes (6 invocations each) against an instance throttling at 5/s;
+    # a 1 s budget per delivery lets only about five of the twelve take a turn at once.
+    drain = fleet_drain(azurite, "shared", processes=2, messages=12, rate=5.0, deadline_seconds=1.0,
+                        max_seconds=120)
+    assert (drain.results, drain.failures, drain.poison) == (12, 0, 0)
+    assert drain.deferrals > 0  # the refused deliveries came back as deferred copies
+    assert drain.store_transactions > 0 and drain.store_outages == 0
