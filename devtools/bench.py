@@ -29,7 +29,7 @@ import requests
 
 from devtools.azurite import REPO_ROOT, Azurite, create_queues
 from devtools.emulator_process import EmulatorProcess
-from devtools.fleet_drain import FleetDrain, describe, fleet_drain
+from devtools.fleet_drain import FleetDrain, clear_queues, describe, ended, fleet_drain
 
 DOCS = REPO_ROOT / "docs"
 SCOPE = "https://digitaltwins.azure.net/.default"
@@ -322,9 +322,12 @@ def throttled_drain(azurite_connection: str, pacing_rate: float, *, messages: in
     low, high = (seconds / rate for seconds in (5, 14))
     with EmulatorProcess(throttle_rate=rate) as emulator:
         emulator.control("config", {"throttle_retry_after": [low, high]})
-        os.environ.update({**emulator.environment, "ADT_JOBS_REQUESTS_PER_SECOND": str(pacing_rate)})
+        # The app's own storage, as deployed: a throttled request is deferred through it.
+        os.environ.update({**emulator.environment, "ADT_JOBS_REQUESTS_PER_SECOND": str(pacing_rate),
+                           "STORAGE_CONNECTION": azurite_connection})
         reset_service()
         ids = emulator.seed(f"drain-{pacing_rate:g}-", messages)
+        clear_queues(azurite_connection)
         requests_queue = QueueClient.from_connection_string(azurite_connection, REQUESTS_QUEUE)
         for job_id in ids:  # JSON, as the README tells producers (a bare id can be ambiguous)
             requests_queue.send_message(json.dumps({"jobId": job_id}))
@@ -346,7 +349,8 @@ def throttled_drain(azurite_connection: str, pacing_rate: float, *, messages: in
         started = time.perf_counter()
         for thread in threads:
             thread.start()
-        while sum(w.stats.completed + w.stats.poisoned for w in workers) < messages:
+        # A deferred delivery completes too: count the cancels that ended, on the queues.
+        while ended(azurite_connection) + sum(w.stats.poisoned for w in workers) < messages:
             if time.perf_counter() - started > max_seconds:
                 break
             time.sleep(0.01)
@@ -365,15 +369,17 @@ def fleet_rows(shared: FleetDrain, alone: FleetDrain) -> list[Row]:
     name = (f"9. {shared.messages} queued cancels, {shared.processes} processes x 6 invocations, one instance "
             f"throttling at {shared.rate:g}/s")
     caused = shared.throttling_failures + shared.poison
+    complete = shared.complete  # a run that drained nothing meets no goal
     return [
         Row(f"{name}, shared pace: drain time / ({shared.messages} / rate)",
-            f"{shared.ratio:.2f} ({shared.seconds:.1f} s)", "<= 1.15", shared.ratio <= 1.15),
+            f"{shared.ratio:.2f} ({shared.seconds:.1f} s)", "<= 1.15", complete and shared.ratio <= 1.15),
         Row("9. shared: ADT calls answered 429 / all calls",
             f"{shared.throttled_share:.1%} ({shared.throttled} of {shared.calls})", "<= 2%",
-            shared.throttled_share <= 0.02),
-        Row("9. shared: failure records and poison messages caused by throttling", str(caused), "0", caused == 0),
+            complete and shared.throttled_share <= 0.02),
+        Row("9. shared: failure records and poison messages caused by throttling", str(caused), "0",
+            complete and caused == 0),
         Row("9. shared: pacing-store transactions per cancel", f"{shared.transactions_per_cancel:.1f}", "<= 8",
-            shared.transactions_per_cancel <= 8),
+            complete and shared.transactions_per_cancel <= 8),
         Row(f"9. (beside) process-only gates: drain time / ({alone.messages} / rate)",
             f"{alone.ratio:.2f} ({alone.seconds:.1f} s)", "-", None),
         Row("9. (beside) process-only gates: ADT calls answered 429 / all calls",

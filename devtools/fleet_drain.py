@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from azure.storage.queue import QueueClient
 
-from cancel_job.contract import FAILURES_QUEUE, POISON_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE, ErrorCode
+from cancel_job.contract import ALL_QUEUES, FAILURES_QUEUE, POISON_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE, ErrorCode
 from cancel_job.hostconfig import load_queue_host_config
 from devtools.azurite import REPO_ROOT, Azurite, create_queues, drain_queue
 from devtools.emulator_process import EmulatorProcess
@@ -52,6 +52,11 @@ class FleetDrain:
     store_outages: int  # times a process found the store unavailable and paced itself
 
     @property
+    def complete(self) -> bool:
+        """Every message ended in a result or a record, and ADT was called for them."""
+        return self.results + self.failures == self.messages and self.calls >= self.messages
+
+    @property
     def ratio(self) -> float:
         """Drain time against the time the rate limit itself needs."""
         return self.seconds / (self.messages / self.rate)
@@ -71,6 +76,17 @@ class FleetDrain:
 
 def _count(connection: str, queue: str) -> int:
     return QueueClient.from_connection_string(connection, queue).get_queue_properties().approximate_message_count
+
+
+def ended(connection: str) -> int:
+    """Cancels that ended: a result or a failure record each."""
+    return _count(connection, RESULTS_QUEUE) + _count(connection, FAILURES_QUEUE)
+
+
+def clear_queues(connection: str) -> None:
+    """What an earlier run left must not count as this run's."""
+    for queue in ALL_QUEUES:
+        QueueClient.from_connection_string(connection, queue).clear_messages()
 
 
 def _start_pumps(count: int, workers: int, env: dict[str, str], visibility: float) -> list[subprocess.Popen[str]]:
@@ -110,6 +126,7 @@ def fleet_drain(azurite: Azurite, scope: str, *, processes: int = 8, messages: i
     host = load_queue_host_config()
     connection = azurite.connection_string
     create_queues(connection)
+    clear_queues(connection)
     low, high = (seconds / rate for seconds in RETRY_AFTER_AT_ONE_PER_SECOND)
     with EmulatorProcess(throttle_rate=rate) as emulator:
         emulator.control("config", {"throttle_retry_after": [low, high]})
@@ -131,7 +148,7 @@ def fleet_drain(azurite: Azurite, scope: str, *, processes: int = 8, messages: i
             if time.perf_counter() > started - 0.5:
                 raise RuntimeError(f"enqueuing {messages} messages took longer than {ENQUEUE_SECONDS} s")
             time.sleep(max(0.0, started - time.perf_counter()))
-            while _count(connection, RESULTS_QUEUE) + _count(connection, FAILURES_QUEUE) < messages:
+            while ended(connection) < messages:
                 if time.perf_counter() - started > max_seconds:
                     break
                 time.sleep(0.05)
