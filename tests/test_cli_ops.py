@@ -211,7 +211,7 @@ class _Terminal(io.StringIO):
 
 
 def test_tables_are_rich_on_a_terminal_and_plain_when_piped() -> None:
-    from cancel_job.cli import _table
+    from cancel_job.cli.output import _table
 
     rows = [{"jobId": "job1", "code": "JobNotFound"}, {"jobId": "job2", "code": None}]
     columns = [("jobId", "JOB"), ("code", "CODE")]
@@ -225,7 +225,7 @@ def test_tables_are_rich_on_a_terminal_and_plain_when_piped() -> None:
 
 
 def test_the_wait_status_is_a_live_line_on_a_terminal_and_plain_lines_otherwise() -> None:
-    from cancel_job.cli import WaitStatus
+    from cancel_job.cli.output import WaitStatus
 
     piped = io.StringIO()
     status = WaitStatus(enabled=True, stream=piped)
