@@ -97,8 +97,12 @@ def utc_now_rfc3339() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# What ends a capped field in a record: the rest was cut off.
+TRUNCATION_MARK = "...[truncated]"
+
+
 def _cap(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + "...[truncated]"
+    return text if len(text) <= limit else text[:limit] + TRUNCATION_MARK
 
 
 def failure_record(failed: Failure, *, request_text: str, dequeue_count: int, deferrals: int = 0) -> dict[str, Any]:

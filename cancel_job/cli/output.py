@@ -67,15 +67,15 @@ def _print_job(job: dict[str, Any], args: argparse.Namespace) -> None:
 class Progress:
     """A progress bar on stderr for long batches (rich's), ended by ``close``."""
 
-    def __init__(self, total: int, enabled: bool, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, enabled: bool, stream: TextIO | None = None, label: str = "enqueueing") -> None:
         self.enabled = enabled
         self._bar = None
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._bar = Progress(TextColumn("enqueueing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            self._bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                  console=_console(stream or sys.stderr))
-            self._task = self._bar.add_task("enqueue", total=total)
+            self._task = self._bar.add_task(label, total=total)
             self._bar.start()
 
     def step(self) -> None:

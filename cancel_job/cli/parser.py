@@ -6,10 +6,11 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from ..contract import FAILURES_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE, STORAGE_CONNECTION, Setting
+from ..contract import FAILURES_QUEUE, POISON_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE, STORAGE_CONNECTION, Setting
 from .adt_commands import cmd_cancel, cmd_list, cmd_status
 from .output import EXIT_USAGE, UsageError
 from .queue_commands import cmd_enqueue, cmd_failures, cmd_results
+from .redrive import cmd_redrive
 
 EPILOG = """examples:
   python -m cancel_job cancel importjob1 --wait            # cancel, then follow it to "cancelled"
@@ -18,6 +19,8 @@ EPILOG = """examples:
   python -m cancel_job enqueue job-a job-b                 # via the requests queue
   cat ids.txt | python -m cancel_job enqueue -             # ids from stdin, one per line
   python -m cancel_job failures --drain --json
+  python -m cancel_job redrive failures --code TooManyRequests   # re-enqueue their requests
+  python -m cancel_job redrive poison --dry-run
 
 ADT commands read ADT_ENDPOINT (or --endpoint) and sign in with DefaultAzureCredential
 (az login, a managed identity, ...). Queue commands read STORAGE_CONNECTION (or
@@ -85,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
         reader.add_argument("--drain", action="store_true", help="receive and delete the messages")
         reader.add_argument("--max", type=int, default=32, help="at most this many messages (default 32)")
         queue_options(reader)
+
+    redrive = command("redrive", cmd_redrive,
+                      f"Put failed work back on {REQUESTS_QUEUE}: poison messages unchanged, or the requests "
+                      "of failure records with the given codes. Sends first, deletes after.",
+                      "python -m cancel_job redrive failures --code TooManyRequests --dry-run")
+    redrive.add_argument("what", choices=["poison", "failures"],
+                         help=f"poison: {POISON_QUEUE}; failures: records on {FAILURES_QUEUE}")
+    redrive.add_argument("--code", action="append", metavar="CODE",
+                         help="with failures: re-drive records with this error code (repeat for more)")
+    redrive.add_argument("--dry-run", action="store_true", help="show what would move, and move nothing")
+    redrive.add_argument("--max", type=int, default=1000, help="at most this many messages (default 1000)")
+    queue_options(redrive)
     return parser
 
 
