@@ -85,8 +85,10 @@ def _gave_up(request: CancelRequest, failure: Failure) -> Failure:
 
 
 def deferred_body(request: CancelRequest, failure: Failure, deferrals: int, not_after: datetime) -> str:
-    """The copy: the same job, instance, trace and follow-through, plus the deferral fields."""
-    message: dict[str, Any] = {"jobId": failure.job_id if failure.job_id is not None else request.job_id}
+    """The copy: the message as the producer sent it (its own fields too, such as an id a
+    consumer recognises it by), with the trace resolved and the deferral fields set."""
+    message: dict[str, Any] = dict(request.fields or {})
+    message["jobId"] = failure.job_id if failure.job_id is not None else request.job_id
     if failure.trace is not None:
         message["traceparent"] = failure.trace.parent.header
         if failure.trace.state:

@@ -268,13 +268,13 @@ def handle_queue_message(
     """
     started = time.monotonic()
     logged = {"entry": "queue", "invocation_id": invocation.invocation_id, "dequeue_count": dequeue_count}
-    deferrals = 0
+    deferrals, request_id = 0, None
     try:
         request = parse_message(body)
     except InvalidMessageError as exc:
         step: Outcome | Postponed = Failure(ErrorCode.INVALID_MESSAGE.value, str(exc), job_id=exc.job_id)
     else:
-        deferrals = request.deferrals
+        deferrals, request_id = request.deferrals, request.request_id
         step = _queue_request(provider, request, invocation, send_later)
     duration = time.monotonic() - started
     if isinstance(step, Postponed):
@@ -287,5 +287,6 @@ def handle_queue_message(
     log_outcome(step, duration_seconds=duration, retrying=retry, **logged)
     if retry:
         raise RetryDelivery(f"{step.code}: {step.message}")
-    record = failure_record(step, request_text=body_text(body), dequeue_count=dequeue_count, deferrals=deferrals)
+    record = failure_record(step, request_text=body_text(body), dequeue_count=dequeue_count, deferrals=deferrals,
+                            request_id=request_id)
     return QueueReply(failure=to_json(record))

@@ -16,7 +16,8 @@ The one ambiguity: an id whose base64 is itself a valid id (``abc`` is ``YWJj``)
 as plain text, the id ``YWJj``. Producers that want no doubt send JSON.
 
 A JSON message carries ``jobId`` and optionally ``traceparent``, ``tracestate``,
-``instance`` and ``waitForCompletion``; unknown fields are ignored. ``followUp`` marks a
+``instance``, ``waitForCompletion`` and ``requestId`` (the producer's own id, echoed in
+failure records); unknown fields are ignored, and kept in a deferred copy. ``followUp`` marks a
 message the app sent itself to re-check a job; ``deferrals`` and ``notAfter`` mark a
 request the app put back on the queue while ADT throttled (deferral.py).
 """
@@ -32,6 +33,9 @@ from typing import Any, NamedTuple, TypeGuard
 
 from .contract import MAX_MESSAGE_BYTES
 from .job_id import is_valid_job_id
+
+# A producer's own request id (``requestId``) is kept in records; longer ones are refused.
+MAX_REQUEST_ID_CHARS = 256
 
 
 class InvalidMessageError(ValueError):
@@ -61,6 +65,8 @@ class CancelRequest(NamedTuple):
     follow_up: FollowUp | None = None
     deferrals: int = 0  # how often ADT's throttling put this request back on the queue
     not_after: datetime | None = None  # deferred no longer than this (set at the first deferral)
+    request_id: str | None = None  # the producer's own id for the request, echoed in records
+    fields: dict[str, Any] | None = None  # the JSON message as received: a deferred copy keeps it
 
 
 def body_bytes(body: bytes | str | None) -> bytes:
@@ -129,6 +135,9 @@ def _json_message(text: str) -> CancelRequest:
     if wait is not None and not isinstance(wait, bool):
         raise InvalidMessageError(f"waitForCompletion must be true or false, not {_json_type(wait)}", job_id)
     deferrals, not_after = _deferral(document.get("deferrals"), document.get("notAfter"), job_id)
+    request_id = document.get("requestId")
+    if request_id is not None and not (isinstance(request_id, str) and 0 < len(request_id) <= MAX_REQUEST_ID_CHARS):
+        raise InvalidMessageError(f"requestId must be a string of 1 to {MAX_REQUEST_ID_CHARS} characters", job_id)
     return CancelRequest(
         job_id=job_id,
         instance=instance,
@@ -138,6 +147,8 @@ def _json_message(text: str) -> CancelRequest:
         follow_up=_follow_up(document.get("followUp"), job_id),
         deferrals=deferrals,
         not_after=not_after,
+        request_id=request_id,
+        fields=document,
     )
 
 

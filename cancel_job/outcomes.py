@@ -105,9 +105,11 @@ def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + TRUNCATION_MARK
 
 
-def failure_record(failed: Failure, *, request_text: str, dequeue_count: int, deferrals: int = 0) -> dict[str, Any]:
+def failure_record(failed: Failure, *, request_text: str, dequeue_count: int, deferrals: int = 0,
+                   request_id: str | None = None) -> dict[str, Any]:
     """The record on the failures queue. ``deferrals``: how often ADT's throttling put the
-    request back on the queue first (the field is there only when it did)."""
+    request back on the queue first; ``request_id``: the producer's own id for the request
+    (each field is there only when it has a value)."""
     record: dict[str, Any] = {
         "jobId": None if failed.job_id is None else _cap(failed.job_id, MAX_RECORDED_JOB_ID_CHARS),
         "error": {"code": failed.code, "message": failed.message},
@@ -119,6 +121,8 @@ def failure_record(failed: Failure, *, request_text: str, dequeue_count: int, de
     }
     if deferrals:
         record["deferrals"] = deferrals
+    if request_id is not None:
+        record["requestId"] = request_id
     if failed.job is not None:
         record["job"] = failed.job
     return record

@@ -84,6 +84,18 @@ def test_a_follow_up_defers_until_its_own_deadline_and_never_ends_in_too_many_re
     assert ended.failure.code == ErrorCode.FOLLOW_THROUGH_EXPIRED
 
 
+def test_the_copy_keeps_the_producers_own_fields_and_the_record_its_request_id() -> None:
+    original = {"jobId": "job-1", "requestId": "order-7", "batch": {"n": 3}, "traceparent": "not one"}
+    request = parse_message(json.dumps(original))
+    step = defer(request, throttled(), DAY, NOW, random.Random(3))
+    assert isinstance(step, Deferred)
+    copy = json.loads(step.body)
+    assert (copy["requestId"], copy["batch"], copy["deferrals"]) == ("order-7", {"n": 3}, 1)
+    assert copy["traceparent"] == TRACE.parent.header  # the trace the first delivery resolved
+    record = failure_record(throttled(), request_text=step.body, dequeue_count=1, request_id=request.request_id)
+    assert record["requestId"] == "order-7"
+
+
 def test_a_record_of_a_request_never_deferred_has_no_deferrals_field() -> None:
     assert "deferrals" not in failure_record(throttled(), request_text="x", dequeue_count=1)
 

@@ -19,7 +19,16 @@ TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 def test_json_object_with_all_fields() -> None:
     body = json.dumps({"jobId": "j1", "traceparent": TP, "tracestate": "a=1", "instance": "x.example", "extra": 1})
-    assert parse_message(body.encode()) == CancelRequest("j1", "x.example", TP, "a=1")
+    assert parse_message(body.encode()) == CancelRequest("j1", "x.example", TP, "a=1", fields=json.loads(body))
+
+
+def test_a_request_id_is_kept_and_a_bad_one_is_an_invalid_message() -> None:
+    assert parse_message('{"jobId": "j1", "requestId": "order-7"}').request_id == "order-7"
+    for bad in ("", "x" * 257, 7, ["a"]):
+        with pytest.raises(InvalidMessageError, match="requestId must be a string of 1 to 256 characters") as caught:
+            parse_message(json.dumps({"jobId": "j1", "requestId": bad}))
+        assert caught.value.job_id == "j1"
+    assert parse_message(json.dumps({"jobId": "j1", "requestId": "x" * 256})).request_id == "x" * 256
 
 
 @pytest.mark.parametrize("body", [b"importjob1", b"  importjob1\n", b"\timportjob1 \r\n"])
