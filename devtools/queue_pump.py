@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import azure.functions as func
 from azure.functions._abc import TraceContext  # the abstract base the worker implements
@@ -166,8 +166,15 @@ class QueuePump:
         host_config: QueueHostConfig | None = None,
         *,
         visibility_timeout_seconds: float | None = None,
+        processing_visibility_seconds: float = PROCESSING_VISIBILITY_SECONDS,
+        journal: TextIO | None = None,
     ) -> None:
+        """``journal``: a line per received (``R id dequeue``), completed (``D id``) and
+        failed (``F id``) delivery, flushed each time, so a run that kills this process can
+        tell which deliveries the kill cut."""
         self.function = function
+        self.processing_visibility = int(processing_visibility_seconds)
+        self._journal = journal
         self.host_config = host_config or load_queue_host_config()
         # Tests shorten the wait between deliveries; everything else comes from host.json.
         self.retry_visibility = int(
@@ -189,11 +196,17 @@ class QueuePump:
         batch = list(self._source.receive_messages(
             messages_per_page=self.host_config.batch_size,
             max_messages=self.host_config.batch_size,
-            visibility_timeout=PROCESSING_VISIBILITY_SECONDS,
+            visibility_timeout=self.processing_visibility,
         ))
         for message in batch:
+            self._note("R", message.id, message.dequeue_count)
             self._process(message)
         return len(batch)
+
+    def _note(self, *words: object) -> None:
+        if self._journal is not None:
+            self._journal.write(" ".join(str(w) for w in words) + "\n")
+            self._journal.flush()
 
     def run_until_idle(self, idle_seconds: float = 2.0, max_seconds: float = 300.0, poll: float = 0.1) -> PumpStats:
         """Process until nothing has arrived for ``idle_seconds`` (messages waiting out a
@@ -241,9 +254,11 @@ class QueuePump:
             return
         self._source.delete_message(message.id, message.pop_receipt)
         self.stats.completed += 1
+        self._note("D", message.id)
 
     def _failed(self, message: Any) -> None:
         self.stats.failed_invocations += 1
+        self._note("F", message.id)
         if message.dequeue_count >= self.host_config.max_dequeue_count:
             self._poison.send_message(message.content)  # unchanged, as the host copies it
             self._source.delete_message(message.id, message.pop_receipt)
@@ -260,7 +275,12 @@ def run_workers(pumps: list[QueuePump], stop: threading.Event, poll: float = 0.0
     def work(pump: QueuePump) -> None:
         delay = poll
         while not stop.is_set():
-            if pump.run_once():
+            try:
+                got = pump.run_once()
+            except Exception as exc:  # storage unreachable: a message in hand comes back by itself
+                log.warning("queue storage failed (%s); polling again", type(exc).__name__)
+                got = 0
+            if got:
                 delay = poll
             else:
                 stop.wait(delay)
@@ -291,11 +311,14 @@ def fleet_process_stats(pumps: list[QueuePump]) -> dict[str, int]:
     }
 
 
-def _serve_until_stopped(connection_string: str, function: QueueFunction, workers: int,
-                         visibility_timeout: float | None) -> list[QueuePump]:
+def _serve_until_stopped(connection_string: str, function: QueueFunction, args: argparse.Namespace
+                         ) -> list[QueuePump]:
     one_at_a_time = load_queue_host_config()._replace(batch_size=1)
-    pumps = [QueuePump(connection_string, function, one_at_a_time, visibility_timeout_seconds=visibility_timeout)
-             for _ in range(workers)]
+    # The journal lives as long as the process; a kill leaves every line written so far.
+    journal = open(args.journal, "a", encoding="utf-8") if args.journal else None
+    pumps = [QueuePump(connection_string, function, one_at_a_time, visibility_timeout_seconds=args.visibility_timeout,
+                       processing_visibility_seconds=args.processing_visibility, journal=journal)
+             for _ in range(args.workers)]
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -319,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--visibility-timeout", type=float, default=None, metavar="SECONDS",
                         help="how long a failed delivery stays invisible (default: host.json's visibilityTimeout)")
     parser.add_argument("--stats-json", action="store_true", help="print the stats as one JSON line")
+    parser.add_argument("--processing-visibility", type=float, default=PROCESSING_VISIBILITY_SECONDS,
+                        metavar="SECONDS", help="how long a received message stays hidden while it is handled "
+                                                f"(default {PROCESSING_VISIBILITY_SECONDS}; the host renews a lease)")
+    parser.add_argument("--journal", metavar="FILE", help="append a line per delivery received, done or failed")
     args = parser.parse_args(argv)
     if not args.connection_string:
         parser.error(f"no connection string: pass --connection-string or set {STORAGE_CONNECTION}")
@@ -328,9 +355,10 @@ def main(argv: list[str] | None = None) -> int:
 
     function = QueueFunction.from_app(app, "cancel_import_job_queue")
     if args.until_stopped:
-        pumps = _serve_until_stopped(args.connection_string, function, args.workers, args.visibility_timeout)
+        pumps = _serve_until_stopped(args.connection_string, function, args)
     else:
-        pumps = [QueuePump(args.connection_string, function, visibility_timeout_seconds=args.visibility_timeout)]
+        pumps = [QueuePump(args.connection_string, function, visibility_timeout_seconds=args.visibility_timeout,
+                           processing_visibility_seconds=args.processing_visibility)]
         pumps[0].run_until_idle(args.until_idle, args.max_seconds)
     stats = fleet_process_stats(pumps)
     if args.stats_json:
