@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: demo test lint soak bench stack mutate setup clean
+.PHONY: demo test lint soak soak-kill soak-outage bench stack mutate setup clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -35,6 +35,14 @@ test: setup lint
 
 soak: setup
 	$(PY) -m devtools.soak --messages 1000
+
+# The soak with 4 pump processes, one killed with SIGKILL every 2-5 s and restarted at once.
+soak-kill: setup
+	$(PY) -m devtools.soak --messages 1000 --kill
+
+# The soak with 4 pump processes while Azurite stops for 5 s and starts again with its data.
+soak-outage: setup
+	$(PY) -m devtools.soak --messages 1000 --storage-outage 5
 
 bench: setup
 	$(PY) -m devtools.bench

@@ -37,9 +37,13 @@ def free_loopback_port() -> int:
 
 
 class Azurite:
-    def __init__(self, port: int | None = None, blob_port: int | None = None) -> None:
+    """``persistent``: data in a temporary folder instead of memory, so that :meth:`outage`
+    can stop the services and start them again with their data kept."""
+
+    def __init__(self, port: int | None = None, blob_port: int | None = None, *, persistent: bool = False) -> None:
         self.port = port or free_loopback_port()
         self.blob_port = blob_port or free_loopback_port()
+        self.persistent = persistent
         self._processes: list[subprocess.Popen[bytes]] = []
         self._workspace: str | None = None
 
@@ -52,14 +56,30 @@ class Azurite:
         )
 
     def start(self, timeout: float = 30.0) -> Azurite:
-        node = shutil.which("node")
-        if node is None:
+        if shutil.which("node") is None:
             raise RuntimeError("Node.js is needed for Azurite; install Node 20 or later")
         if not AZURITE_QUEUE_MAIN.exists() or not AZURITE_BLOB_MAIN.exists():
             raise RuntimeError("Azurite is not installed; run `npm ci` in the repository root")
-        # In-memory persistence, but Azurite still writes its debug/extent files in cwd.
+        # In memory, Azurite still writes its debug/extent files in cwd; persistent, its data.
         self._workspace = tempfile.mkdtemp(prefix="azurite-")
-        common = ["--skipApiVersionCheck", "--inMemoryPersistence", "--disableTelemetry", "--silent"]
+        self._start_services(timeout)
+        return self
+
+    def outage(self, seconds: float, timeout: float = 30.0) -> float:
+        """Stop both services for ``seconds``, then start them again on the same ports with
+        their data; returns how long they were unreachable."""
+        if not self.persistent:
+            raise RuntimeError("an outage keeps the data only with persistent=True")
+        started = time.monotonic()
+        self._stop_services()
+        time.sleep(seconds)
+        self._start_services(timeout)
+        return time.monotonic() - started
+
+    def _start_services(self, timeout: float) -> None:
+        node = shutil.which("node") or "node"
+        storage = ["--location", self._workspace] if self.persistent and self._workspace else ["--inMemoryPersistence"]
+        common = ["--skipApiVersionCheck", *storage, "--disableTelemetry", "--silent"]
         services = [
             (AZURITE_QUEUE_MAIN, ["--queueHost", "127.0.0.1", "--queuePort", str(self.port)], self.port),
             (AZURITE_BLOB_MAIN, ["--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port)], self.blob_port),
@@ -75,9 +95,14 @@ class Azurite:
         except RuntimeError:
             self.stop()
             raise
-        return self
 
     def stop(self) -> None:
+        self._stop_services()
+        if self._workspace:
+            shutil.rmtree(self._workspace, ignore_errors=True)
+            self._workspace = None
+
+    def _stop_services(self) -> None:
         processes, self._processes = self._processes, []
         for process in processes:
             if process.poll() is None:
@@ -89,9 +114,6 @@ class Azurite:
                     process.wait(timeout=10)
             if process.stderr:
                 process.stderr.close()
-        if self._workspace:
-            shutil.rmtree(self._workspace, ignore_errors=True)
-            self._workspace = None
 
     def __enter__(self) -> Azurite:
         return self.start()

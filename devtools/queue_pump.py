@@ -199,11 +199,11 @@ class QueuePump:
             visibility_timeout=self.processing_visibility,
         ))
         for message in batch:
-            self._note("R", message.id, message.dequeue_count)
+            self.note("R", message.id, message.dequeue_count)
             self._process(message)
         return len(batch)
 
-    def _note(self, *words: object) -> None:
+    def note(self, *words: object) -> None:
         if self._journal is not None:
             self._journal.write(" ".join(str(w) for w in words) + "\n")
             self._journal.flush()
@@ -254,11 +254,11 @@ class QueuePump:
             return
         self._source.delete_message(message.id, message.pop_receipt)
         self.stats.completed += 1
-        self._note("D", message.id)
+        self.note("D", message.id)
 
     def _failed(self, message: Any) -> None:
         self.stats.failed_invocations += 1
-        self._note("F", message.id)
+        self.note("F", message.id)
         if message.dequeue_count >= self.host_config.max_dequeue_count:
             self._poison.send_message(message.content)  # unchanged, as the host copies it
             self._source.delete_message(message.id, message.pop_receipt)
@@ -279,6 +279,7 @@ def run_workers(pumps: list[QueuePump], stop: threading.Event, poll: float = 0.0
                 got = pump.run_once()
             except Exception as exc:  # storage unreachable: a message in hand comes back by itself
                 log.warning("queue storage failed (%s); polling again", type(exc).__name__)
+                pump.note("E", type(exc).__name__)
                 got = 0
             if got:
                 delay = poll
