@@ -6,14 +6,18 @@ and azure-storage-queue's default, base64 from producers that encode. Surroundin
 whitespace is ignored, and the text is read in this order:
 
 1. a JSON object: that message;
-2. strict base64 (standard alphabet, correct padding, nothing else) of UTF-8 text that is
-   a JSON object: that message;
+2. strict base64 (standard alphabet, correct padding, nothing else) of UTF-8 text that
+   parses as a JSON object: that message;
 3. a valid job id: that id;
 4. strict base64 of UTF-8 text that is a valid job id: that id;
-5. anything else: ``InvalidMessage``.
+5. strict base64 of text that starts with ``{`` but does not parse: ``InvalidMessage``
+   saying why (so ``ez00``, the base64 of ``{\xed4``, is read at 3 as the id it is);
+6. anything else: ``InvalidMessage``.
 
-The one ambiguity: an id whose base64 is itself a valid id (``abc`` is ``YWJj``) is read
-as plain text, the id ``YWJj``. Producers that want no doubt send JSON.
+The ambiguities: an id whose base64 is itself a valid id (``abc`` is ``YWJj``) is read as
+plain text, the id ``YWJj``; and a valid id that is also the strict base64 of a JSON object
+(``eyJhIjoxMjN9`` is ``{"a":123}``) is read as that JSON. Producers that want no doubt send
+JSON.
 
 A JSON message carries ``jobId`` and optionally ``traceparent``, ``tracestate``,
 ``instance``, ``waitForCompletion`` and ``requestId`` (the producer's own id, echoed in
@@ -107,15 +111,26 @@ def parse_message(body: bytes | str | None) -> CancelRequest:
         return _json_message(text)
     decoded = strict_base64_text(text)
     decoded = decoded.strip() if decoded is not None else None
-    if decoded is not None and decoded.startswith("{"):
+    if decoded is not None and _is_json_object(decoded):
         return _json_message(decoded)
     if is_valid_job_id(text):
         return CancelRequest(job_id=text)
     if decoded is not None and is_valid_job_id(decoded):
         return CancelRequest(job_id=decoded)
+    if decoded is not None and decoded.startswith("{"):  # base64 of broken JSON: say what is wrong with it
+        return _json_message(decoded)
     raise InvalidMessageError(
         "message is neither a JSON object nor a valid job id, as plain text or as base64"
     )
+
+
+def _is_json_object(text: str) -> bool:
+    if not text.startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 def _json_message(text: str) -> CancelRequest:

@@ -286,3 +286,45 @@ def test_some_characters_never_end_the_base64_of_utf8(char_class: str, group: st
 @pytest.mark.parametrize(("encoded", "text"), [("YQ==", "a"), ("YWI=", "ab"), ("YWJj", "abc"), ("YWJjZA==", "abcd")])
 def test_strict_base64_with_each_padding(encoded: str, text: str) -> None:
     assert strict_base64_text(encoded) == text
+
+
+def _base64_of_a_json_object(text: str) -> bool:
+    decoded = strict_base64_text(text)
+    try:
+        return decoded is not None and isinstance(json.loads(decoded), dict)
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize("job_id", ["ez00", "eyAg", "e0Ab", "ewAA", "e3xy", "eyJhb2Jj"])
+def test_ids_that_are_base64_of_text_starting_with_a_brace_are_read_as_ids(job_id: str) -> None:
+    assert strict_base64_text(job_id).startswith("{")  # the trap: base64 of "{" and more
+    assert parse_message(job_id).job_id == job_id
+
+
+def test_every_valid_id_is_read_as_itself_but_for_the_documented_ambiguity() -> None:
+    """A search: every id of 4 and 8 characters from an alphabet rich in the risky first
+    characters (e, then w-z or a digit), plus random ids of every length."""
+    import itertools
+    import random
+
+    from cancel_job.job_id import is_valid_job_id
+
+    rng = random.Random(22)
+    alphabet = "eyzwx0189AbIjJ-._~"
+    candidates = ["".join(p) for p in itertools.product("e", "wxyz0189", alphabet, alphabet)]
+    candidates += ["e" + rng.choice("wxyz0123456789") + "".join(rng.choices(alphabet, k=6)) for _ in range(5000)]
+    candidates += ["".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~",
+                                       k=rng.randrange(1, 129))) for _ in range(5000)]
+    misread = [text for text in candidates if is_valid_job_id(text) and not _base64_of_a_json_object(text)
+               and _read_as(text) != text]
+    assert misread == []
+    assert _read_as("eyJhIjoxMjN9") is None  # the documented ambiguity: base64 of {"a":123}, read as that JSON
+
+
+def _read_as(text: str) -> str | None:
+    try:
+        job_id = parse_message(text).job_id
+    except InvalidMessageError:
+        return None
+    return job_id if isinstance(job_id, str) else None
