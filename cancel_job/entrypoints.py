@@ -129,7 +129,8 @@ def _error_reply(outcome: Failure, *, record: bool, request_text: str) -> HttpRe
     if retry_after is not None:
         headers["Retry-After"] = retry_after
     record = record and not outcome.transient
-    failure = to_json(failure_record(outcome, request_text=request_text, dequeue_count=0)) if record else None
+    failure = to_json(failure_record(outcome, request_text=request_text, dequeue_count=0, entry="http")) if record \
+        else None
     return HttpReply(outcome.http_status, to_json(outcome.error_body()), headers, failure=failure)
 
 
@@ -287,6 +288,6 @@ def handle_queue_message(
     log_outcome(step, duration_seconds=duration, retrying=retry, **logged)
     if retry:
         raise RetryDelivery(f"{step.code}: {step.message}")
-    record = failure_record(step, request_text=body_text(body), dequeue_count=dequeue_count, deferrals=deferrals,
-                            request_id=request_id)
+    record = failure_record(step, request_text=body_text(body), dequeue_count=dequeue_count, entry="queue",
+                            deferrals=deferrals, request_id=request_id)
     return QueueReply(failure=to_json(record))

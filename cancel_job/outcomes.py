@@ -105,7 +105,7 @@ def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + TRUNCATION_MARK
 
 
-def failure_record(failed: Failure, *, request_text: str, dequeue_count: int, deferrals: int = 0,
+def failure_record(failed: Failure, *, request_text: str, dequeue_count: int, entry: str, deferrals: int = 0,
                    request_id: str | None = None) -> dict[str, Any]:
     """The record on the failures queue. ``deferrals``: how often ADT's throttling put the
     request back on the queue first; ``request_id``: the producer's own id for the request
@@ -115,6 +115,7 @@ def failure_record(failed: Failure, *, request_text: str, dequeue_count: int, de
         "error": {"code": failed.code, "message": failed.message},
         "httpStatus": failed.adt_status,
         "adtCorrelationId": failed.adt_correlation_id,
+        "entry": entry,  # "http" or "queue"
         "dequeueCount": dequeue_count,
         "request": _cap(request_text, MAX_RECORDED_REQUEST_CHARS),
         "failedDateTime": utc_now_rfc3339(),

@@ -150,13 +150,21 @@ def test_console_script_is_declared() -> None:
 
 
 @pytest.mark.azurite
-def test_drain_reads_past_the_32_message_peek_limit(azurite, monkeypatch, capsys) -> None:
+def test_a_look_and_a_drain_read_past_storages_32_message_limit_and_say_what_remains(
+    azurite, monkeypatch, capsys
+) -> None:
     monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
     results = queue_client(RESULTS_QUEUE)
     for i in range(40):
         results.send_message(json.dumps({"id": f"job{i}", "status": "cancelled"}))
-    assert main(["results", "--json", "--max", "100"]) == 0
-    assert len(json.loads(capsys.readouterr().out)) == 32  # a peek: Storage's limit
+    everything = sorted(f"job{i}" for i in range(40))
+    assert main(["results", "--json", "--max", "100"]) == 0  # a look pages through, then releases
+    captured = capsys.readouterr()
+    assert sorted(j["id"] for j in json.loads(captured.out)) == everything and "more" not in captured.err
+    assert main(["results", "--json", "--max", "35"]) == 0
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)) == 35
+    assert "5 more on import-cancel-results (--max 40 shows them)" in captured.err  # never hidden in silence
     assert main(["results", "--drain", "--json", "--max", "100"]) == 0
     assert sorted(j["id"] for j in json.loads(capsys.readouterr().out)) == sorted(f"job{i}" for i in range(40))
     assert main(["results", "--json"]) == 0
@@ -241,3 +249,51 @@ def test_the_wait_status_is_a_live_line_on_a_terminal_and_plain_lines_otherwise(
     quiet = io.StringIO()
     WaitStatus(enabled=False, stream=quiet).show("job1: running (0 s)")  # --json: nothing on stderr
     assert quiet.getvalue() == ""
+
+
+NOTHING_LISTENS = ("DefaultEndpointsProtocol=http;AccountName=none;AccountKey=bm9uZQ==;"
+                   "QueueEndpoint=http://127.0.0.1:9/none;")
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (["failures", "--max", "-1"], "--max must be a whole number from 1"),
+    (["results", "--max", "0"], "--max must be a whole number from 1"),
+    (["failures", "--drain", "--max", "0"], "--max must be a whole number from 1"),
+    (["results", "--retries", "-1"], "--retries must be 0 or more"),
+])
+def test_bad_numbers_are_usage_errors_before_any_call(argv, reason, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("STORAGE_CONNECTION", NOTHING_LISTENS)  # a call would fail (exit 1), not exit 2
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert reason in captured.err and "Traceback" not in captured.err
+
+
+def test_enqueue_names_the_file_the_line_and_the_bad_id(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("STORAGE_CONNECTION", NOTHING_LISTENS)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# batch 7\njob-a\n\njob-b\nbad/id\x1b[31m\njob-c\n")
+    assert main(["enqueue", "--file", str(ids)]) == 2
+    err = capsys.readouterr().err
+    assert f"{ids} line 5: invalid job id 'bad/id\\\\x1b[31m'" in err and "nothing was enqueued" in err
+    assert main(["enqueue", "job-a", "../x"]) == 2
+    assert "argument 2: invalid job id '../x'" in capsys.readouterr().err
+
+
+@pytest.mark.azurite
+def test_the_failures_table_shows_the_entry_the_delivery_and_a_request_without_an_id(
+    azurite, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
+    failures = queue_client(FAILURES_QUEUE)
+    base = {"error": {"code": "X", "message": "m"}, "httpStatus": None, "failedDateTime": "2026-12-07T03:00:00Z"}
+    failures.send_message(json.dumps({**base, "jobId": "job-h", "entry": "http", "dequeueCount": 0,
+                                      "request": "job-h"}))
+    failures.send_message(json.dumps({**base, "jobId": None, "entry": "queue", "dequeueCount": 3,
+                                      "request": "!garbage message text"}))
+    failures.send_message(json.dumps({**base, "jobId": "job-old", "dequeueCount": 0, "request": "job-old"}))
+    assert main(["failures"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[0][:5] == ["JOB", "CODE", "HTTP", "ENTRY", "DELIVERY"]
+    assert rows[1][:3] == ["job-h", "X", "http"] and rows[1][3] == "2026-12-07T03:00:00Z"  # no delivery column value
+    assert rows[2][:5] == ["(!garbage", "message", "text)", "X", "queue"] and rows[2][5] == "3"
+    assert rows[3][:3] == ["job-old", "X", "http"]  # written before the entry field: delivery 0 was HTTP

@@ -58,7 +58,8 @@ def test_retry_after_header_rounds_up_and_is_at_least_one() -> None:
 
 def test_failure_record_is_capped_to_fit_one_queue_message() -> None:
     hostile = "\x00" * 50_000
-    record = failure_record(Failure("InvalidJobId", "m", job_id=hostile), request_text=hostile, dequeue_count=3)
+    record = failure_record(Failure("InvalidJobId", "m", job_id=hostile), request_text=hostile, dequeue_count=3,
+                            entry="queue")
     assert len(record["request"]) <= MAX_RECORDED_REQUEST_CHARS + 20
     encoded = base64.b64encode(to_json(record).encode())
     assert len(encoded) <= 64 * 1024

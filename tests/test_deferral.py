@@ -69,7 +69,7 @@ def test_a_request_still_throttled_at_its_deadline_gives_up_with_its_count() -> 
     assert isinstance(step, GiveUp)
     assert (step.failure.code, step.failure.transient, step.deferrals) == ("TooManyRequests", False, 7)
     assert "7 deferrals" in step.failure.message
-    record = failure_record(step.failure, request_text="{}", dequeue_count=1, deferrals=step.deferrals)
+    record = failure_record(step.failure, request_text="{}", dequeue_count=1, entry="queue", deferrals=step.deferrals)
     assert (record["deferrals"], record["jobId"], record["error"]["code"]) == (7, "job-1", "TooManyRequests")
 
 
@@ -92,12 +92,13 @@ def test_the_copy_keeps_the_producers_own_fields_and_the_record_its_request_id()
     copy = json.loads(step.body)
     assert (copy["requestId"], copy["batch"], copy["deferrals"]) == ("order-7", {"n": 3}, 1)
     assert copy["traceparent"] == TRACE.parent.header  # the trace the first delivery resolved
-    record = failure_record(throttled(), request_text=step.body, dequeue_count=1, request_id=request.request_id)
+    record = failure_record(throttled(), request_text=step.body, dequeue_count=1, entry="queue",
+                            request_id=request.request_id)
     assert record["requestId"] == "order-7"
 
 
 def test_a_record_of_a_request_never_deferred_has_no_deferrals_field() -> None:
-    assert "deferrals" not in failure_record(throttled(), request_text="x", dequeue_count=1)
+    assert "deferrals" not in failure_record(throttled(), request_text="x", dequeue_count=1, entry="queue")
 
 
 @pytest.mark.parametrize("fields, reason", [

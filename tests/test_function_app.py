@@ -20,7 +20,8 @@ from tests.conftest import VALID_TRACEPARENT, functions_by_name, invoke_http, in
 from tests.spec_schema import assert_valid
 
 TRACE_ID = VALID_TRACEPARENT.split("-")[1]
-FAILURE_FIELDS = {"jobId", "error", "httpStatus", "adtCorrelationId", "dequeueCount", "request", "failedDateTime"}
+FAILURE_FIELDS = {"jobId", "error", "httpStatus", "adtCorrelationId", "entry", "dequeueCount", "request",
+                  "failedDateTime"}
 
 
 def adt_calls(emulator: AdtEmulator) -> list:

@@ -76,20 +76,20 @@ def test_the_error_body_is_adts_error_shape() -> None:
 def test_the_failure_record_has_every_field() -> None:
     failed = Failure("JobNotCancellable", "done", job_id="j1", adt_status=200, job={"id": "j1"},
                      adt_correlation_id="corr-1")
-    record = failure_record(failed, request_text="j1", dequeue_count=2)
-    assert set(record) == {"jobId", "error", "httpStatus", "adtCorrelationId", "dequeueCount", "request",
+    record = failure_record(failed, request_text="j1", dequeue_count=2, entry="queue")
+    assert set(record) == {"jobId", "error", "httpStatus", "adtCorrelationId", "entry", "dequeueCount", "request",
                            "failedDateTime", "job"}
     assert (record["jobId"], record["error"], record["httpStatus"], record["adtCorrelationId"],
             record["dequeueCount"], record["request"], record["job"]) == (
         "j1", {"code": "JobNotCancellable", "message": "done"}, 200, "corr-1", 2, "j1", {"id": "j1"})
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["failedDateTime"])
-    assert "job" not in failure_record(Failure("X", "m"), request_text="", dequeue_count=0)
-    assert failure_record(Failure("X", "m"), request_text="", dequeue_count=0)["jobId"] is None
+    assert "job" not in failure_record(Failure("X", "m"), request_text="", dequeue_count=0, entry="queue")
+    assert failure_record(Failure("X", "m"), request_text="", dequeue_count=0, entry="queue")["jobId"] is None
 
 
 def test_the_request_is_kept_whole_up_to_4096_characters() -> None:
     def recorded(text: str) -> str:
-        return failure_record(Failure("X", "m"), request_text=text, dequeue_count=1)["request"]
+        return failure_record(Failure("X", "m"), request_text=text, dequeue_count=1, entry="queue")["request"]
 
     assert recorded("r" * 4096) == "r" * 4096
     assert recorded("r" * 4097) == "r" * 4096 + "...[truncated]"
@@ -97,7 +97,8 @@ def test_the_request_is_kept_whole_up_to_4096_characters() -> None:
 
 def test_the_job_id_is_kept_whole_up_to_256_characters() -> None:
     def recorded(job_id: str) -> str:
-        return failure_record(Failure("X", "m", job_id=job_id), request_text="", dequeue_count=1)["jobId"]
+        record = failure_record(Failure("X", "m", job_id=job_id), request_text="", dequeue_count=1, entry="queue")
+        return record["jobId"]
 
     assert recorded("j" * 256) == "j" * 256
     assert recorded("j" * 257) == "j" * 256 + "...[truncated]"

@@ -19,11 +19,16 @@ from ..trace import new_trace_parent, parse_traceparent, parse_tracestate
 from .output import EXIT_FAILED, EXIT_OK, Progress, UsageError, _table
 
 _DRAIN_HIDE_SECONDS = 300
+# A look (no --drain) hides what it reads only while it pages through, then releases it.
+_LOOK_HIDE_SECONDS = 30
 
 
 def _queue(args: argparse.Namespace, name: str):
     """A queue client that sends and reads plain text (host.json ``messageEncoding: none``)."""
     from azure.storage.queue import ExponentialRetry, QueueClient
+
+    if args.retries < 0:
+        raise UsageError("--retries must be 0 or more")
 
     # The SDK's default waits 15 s and more between tries; an operator wants an answer.
     options: dict[str, Any] = {
@@ -54,13 +59,14 @@ def _storage_error(action: str, exc: BaseException) -> int:
 
 
 def _read_ids(args: argparse.Namespace, stdin: TextIO) -> list[str]:
-    raw: list[str] = []
-    for value in args.job_ids:
-        raw += _lines(stdin) if value == "-" else [value]
+    """Every id, each with where it came from; one invalid id stops the whole batch."""
+    raw: list[tuple[str, str]] = []  # (id, where: "argument 2", "stdin line 3", "ids.txt line 5")
+    for number, value in enumerate(args.job_ids, 1):
+        raw += _lines(stdin, "stdin") if value == "-" else [(value, f"argument {number}")]
     if args.file:
         try:
             with open(args.file, encoding="utf-8") as handle:
-                raw += _lines(handle)
+                raw += _lines(handle, args.file)
         except OSError as exc:
             raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
         except UnicodeDecodeError as exc:
@@ -68,16 +74,24 @@ def _read_ids(args: argparse.Namespace, stdin: TextIO) -> list[str]:
     if not raw:
         raise UsageError("no job ids: give them as arguments, with --file, or '-' for stdin")
     ids = []
-    for number, value in enumerate(raw, 1):
+    for value, where in raw:
         try:
             ids.append(validate_job_id(value))
         except InvalidJobIdError as exc:
-            raise UsageError(f"invalid job id #{number}: {exc}") from None
+            raise UsageError(f"{where}: invalid job id {_shown(value)}: {exc}; nothing was enqueued") from None
     return ids
 
 
-def _lines(handle: Iterable[str]) -> list[str]:
-    return [line.strip() for line in handle if line.strip() and not line.lstrip().startswith("#")]
+def _shown(value: str, limit: int = 60) -> str:
+    """An untrusted id for an error line: control characters escaped, long ones cut."""
+    escaped = value.encode("unicode_escape").decode("ascii")
+    return repr(escaped if len(escaped) <= limit else escaped[:limit] + "...")
+
+
+def _lines(handle: Iterable[str], source: str) -> list[tuple[str, str]]:
+    """The ids of a file or stdin, with their line numbers ('#' starts a comment)."""
+    return [(line.strip(), f"{source} line {number}") for number, line in enumerate(handle, 1)
+            if line.strip() and not line.lstrip().startswith("#")]
 
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
@@ -124,17 +138,11 @@ def _read_queue(args: argparse.Namespace, name: str, columns: list[tuple[str, st
                 flatten: Callable[[Any], dict[str, Any]]) -> int:
     from azure.core.exceptions import AzureError
 
+    if args.max < 1:
+        raise UsageError("--max must be a whole number from 1")
     queue = _queue(args, name)
-    received: list[Any] = []
     try:
-        if args.drain:
-            # Hide the messages while they are printed; delete them only afterwards, so a
-            # crash in between loses nothing (they reappear when the timeout ends).
-            while len(received) < args.max and (batch := list(queue.receive_messages(
-                    max_messages=min(32, args.max - len(received)), visibility_timeout=_DRAIN_HIDE_SECONDS))):
-                received += batch
-        else:  # a peek sees at most 32 messages (a Storage limit); --drain reads them all
-            received = list(queue.peek_messages(max_messages=min(32, args.max)))
+        received = _receive_up_to(queue, args.max, _DRAIN_HIDE_SECONDS if args.drain else _LOOK_HIDE_SECONDS)
     except AzureError as exc:
         return _storage_error(f"read {name}", exc)
     items = [read_queue_json(message.content) for message in received]
@@ -143,13 +151,29 @@ def _read_queue(args: argparse.Namespace, name: str, columns: list[tuple[str, st
     else:
         _table([flatten(item) for item in items], columns, sys.stdout)
     sys.stdout.flush()
-    if args.drain:
-        try:
-            for message in received:
+    try:
+        for message in received:
+            if args.drain:
                 queue.delete_message(message)
-        except AzureError as exc:
-            return _storage_error(f"remove the printed messages from {name} (they will reappear)", exc)
+            else:  # a look: visible again at once
+                queue.update_message(message, visibility_timeout=0)
+        remaining = queue.get_queue_properties().approximate_message_count - (0 if args.drain else len(received))
+    except AzureError as exc:
+        what = "remove the printed messages from" if args.drain else "release the messages read from"
+        return _storage_error(f"{what} {name} (they will reappear)", exc)
+    if remaining > 0:
+        print(f"{remaining} more on {name} (--max {len(received) + remaining} shows them)", file=sys.stderr)
     return EXIT_OK
+
+
+def _receive_up_to(queue: Any, most: int, hide_seconds: int) -> list[Any]:
+    """Up to ``most`` messages, 32 a call (Storage's limit), hidden while they are read: a
+    peek sees only the first 32, so even a look receives and then releases them."""
+    received: list[Any] = []
+    while len(received) < most and (batch := list(queue.receive_messages(
+            max_messages=min(32, most - len(received)), visibility_timeout=hide_seconds))):
+        received += batch
+    return received
 
 
 def cmd_results(args: argparse.Namespace) -> int:
@@ -159,13 +183,20 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def cmd_failures(args: argparse.Namespace) -> int:
-    def flatten(item: Any) -> dict[str, Any]:
-        if not isinstance(item, dict):
-            return {"message": str(item)[:60]}
-        error = item.get("error") if isinstance(item.get("error"), dict) else {}
-        message = str(error.get("message", ""))
-        return {**item, "code": error.get("code"), "message": message[:80] + ("..." if len(message) > 80 else "")}
+    return _read_queue(args, FAILURES_QUEUE, [("job", "JOB"), ("code", "CODE"), ("httpStatus", "HTTP"),
+                                              ("entry", "ENTRY"), ("delivery", "DELIVERY"),
+                                              ("failedDateTime", "FAILED"), ("message", "MESSAGE")], failure_row)
 
-    return _read_queue(args, FAILURES_QUEUE, [("jobId", "JOB"), ("code", "CODE"), ("httpStatus", "HTTP"),
-                                              ("dequeueCount", "DELIVERY"), ("failedDateTime", "FAILED"),
-                                              ("message", "MESSAGE")], flatten)
+
+def failure_row(item: Any) -> dict[str, Any]:
+    """A failure record as a table row: where it came from (records written before the
+    ``entry`` field: HTTP is delivery 0), its queue delivery, and for a request with no
+    job id the start of the request itself."""
+    if not isinstance(item, dict):
+        return {"message": str(item)[:60]}
+    error = item.get("error") if isinstance(item.get("error"), dict) else {}
+    message = str(error.get("message", ""))
+    entry = item.get("entry") or ("http" if item.get("dequeueCount") == 0 else "queue")
+    job = item.get("jobId") or f"({_shown(str(item.get('request', '')), 30)[1:-1]})"
+    return {**item, "job": job, "entry": entry, "delivery": item.get("dequeueCount") if entry == "queue" else None,
+            "code": error.get("code"), "message": message[:80] + ("..." if len(message) > 80 else "")}
