@@ -14,6 +14,7 @@ import argparse
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -21,7 +22,7 @@ from cancel_job.contract import ALL_QUEUES, STORAGE_CONNECTION, Setting
 from cancel_job.hostconfig import http_route_prefix
 from cancel_job.runtime import reset_service
 from devtools.adt_emulator import AdtEmulator
-from devtools.azurite import Azurite, create_queues
+from devtools.azurite import REPO_ROOT, Azurite, create_queues
 from devtools.http_host import DEFAULT_KEY, LocalHttpHost
 from devtools.queue_pump import QueueFunction, QueuePump, quiet_azure_logging
 
@@ -38,10 +39,19 @@ def exports(emulator: AdtEmulator, azurite: Azurite, host: LocalHttpHost, key: s
     return [f"export {name}='{value}'" for name, value in values.items()]
 
 
+def hints(python: str = sys.executable) -> list[str]:
+    """Commands to try, as the README gives them; they work from any shell and folder once
+    the export lines are pasted (the CLI runs from the repository, with this Python)."""
+    cli = f"(cd '{REPO_ROOT}' && '{python}' -m cancel_job"
+    return [
+        'curl -sS -X POST -H "x-functions-key: $FUNCTION_KEY" "$FUNCTION_URL/jobs/imports/importjob1/cancel"',
+        f"{cli} enqueue importjob2) && sleep 3 && {cli} results)",
+        f"{cli} failures)",
+    ]
+
+
 def run(http_port: int, key: str, stop: threading.Event, throttle: bool = True,
         announce=print) -> None:
-    import function_app
-
     with AdtEmulator() as emulator, Azurite() as azurite:
         if not throttle:
             emulator.configure(throttle_rate=0)
@@ -51,6 +61,7 @@ def run(http_port: int, key: str, stop: threading.Event, throttle: bool = True,
         os.environ.update({**emulator.environment(), STORAGE_CONNECTION: azurite.connection_string})
         os.environ.setdefault(Setting.CANCEL_DEADLINE_SECONDS.value, "25")
         reset_service()
+        import function_app  # only now: importing it checks the settings, which are set just above
         pump = QueuePump(azurite.connection_string, QueueFunction.from_app(function_app.app, "cancel_import_job_queue"))
 
         def pump_forever() -> None:
@@ -65,10 +76,12 @@ def run(http_port: int, key: str, stop: threading.Event, throttle: bool = True,
             announce("# the local stack is up; in another shell:")
             for line in exports(emulator, azurite, host, key):
                 announce(line)
-            announce(f"# seeded running jobs: {', '.join(SEEDED_JOBS)}")
-            announce('#   curl -sS -X POST -H "x-functions-key: $FUNCTION_KEY" '
-                     '"$FUNCTION_URL/jobs/imports/importjob1/cancel"')
-            announce("#   python -m cancel_job enqueue importjob2 && sleep 2 && python -m cancel_job results")
+            announce(f"# seeded running jobs: {', '.join(SEEDED_JOBS)}; then try:")
+            for hint in hints():
+                announce(f"#   {hint}")
+            throttling = ("the emulator throttles as ADT does (1 request/s, then 429 with Retry-After 5-14 s); "
+                          "--no-throttle turns that off" if throttle else "the emulator does not throttle")
+            announce(f"# {throttling}")
             announce("# Ctrl-C stops everything")
             announce("ready")
             while not stop.is_set():

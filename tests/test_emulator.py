@@ -282,5 +282,6 @@ def test_spec_copy_matches_the_shared_spec() -> None:
 
     shared = Path(__file__).resolve().parents[2] / "shared" / "spec" / SPEC_FILE.name
     if not shared.exists():
-        pytest.skip("no shared/ beside this clone")
+        pytest.skip("compares tests/spec with the official ADT spec in the project's shared/ folder, which is not "
+                    "beside this clone; tests/spec is the copy every other test uses, so nothing else is missing")
     assert shared.read_bytes() == SPEC_FILE.read_bytes(), "tests/spec is out of date with shared/spec"

@@ -27,6 +27,7 @@ def test_the_stack_starts_serves_and_stops_on_ctrl_c(tmp_path) -> None:
     )
     try:
         exports: dict[str, str] = {}
+        hints: list[str] = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             line = process.stdout.readline()
@@ -35,6 +36,10 @@ def test_the_stack_starts_serves_and_stops_on_ctrl_c(tmp_path) -> None:
             if line.startswith("export "):
                 name, _, value = line[len("export "):].strip().partition("=")
                 exports[name] = value.strip("'")
+            if line.startswith("#   "):
+                hints.append(line[4:].strip())
+        log.flush()
+        assert "ERROR" not in (tmp_path / "stack.log").read_text()  # nothing that is not an error says it is
         assert {"ADT_ENDPOINT", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "STORAGE_CONNECTION", "FUNCTION_URL",
                 "FUNCTION_KEY"} <= set(exports)
         # HTTP, as curl would
@@ -51,6 +56,12 @@ def test_the_stack_starts_serves_and_stops_on_ctrl_c(tmp_path) -> None:
             return any(job.get("id") == "importjob2" for job in json.loads(out.stdout or "[]"))
 
         wait_for(result_for_job2, timeout=30, interval=0.5)
+        # The printed hints work as printed, from a shell in another folder, with the exports.
+        exported = "; ".join(f"export {name}='{value}'" for name, value in exports.items())
+        for hint in hints[1:]:  # the curl line needs curl; the CLI lines need only the shell
+            done = subprocess.run(["bash", "-c", f"{exported}; {hint}"], cwd=tmp_path, capture_output=True,
+                                  text=True, timeout=60, env={"PATH": os.environ["PATH"]})
+            assert done.returncode == 0, done.stderr[-2000:]
     finally:
         process.send_signal(signal.SIGINT)
         try:
