@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 from .adt import AdtClient
 from .contract import REQUESTS_QUEUE, PacingScope
@@ -24,16 +26,18 @@ _service: CancelService | None = None
 _requests_queue = None
 
 
-def build_service(settings: Settings, credential_factory=None) -> CancelService:
+def build_service(settings: Settings, credential_factory=None,
+                  sleep: Callable[[float], None] = time.sleep) -> CancelService:
     """The service for ``settings``; ``credential_factory`` overrides the credential the
-    settings imply (a factory: after a 401 the client starts from a new credential)."""
+    settings imply (a factory: after a 401 the client starts from a new credential);
+    ``sleep`` is how it waits (the CLI's says so when a wait is long)."""
     client = AdtClient(
         credential_factory or (lambda: build_credential(settings)),
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
     )
     shared = settings.pacing_scope is PacingScope.SHARED
-    return CancelService(settings, client, pace_store_factory=BlobPaceStore.from_env if shared else None)
+    return CancelService(settings, client, sleep=sleep, pace_store_factory=BlobPaceStore.from_env if shared else None)
 
 
 def report_configuration() -> str | None:

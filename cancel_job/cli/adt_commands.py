@@ -17,6 +17,8 @@ from .output import EXIT_OK, UsageError, WaitStatus, _print_job, _report_failure
 
 # Polling a job for --wait: ADT's Jobs API allows about one request per second.
 _FIRST_POLL_SECONDS, _MAX_POLL_SECONDS = 1.0, 10.0
+# A wait this long or longer is said on stderr, so the CLI never seems to hang.
+ANNOUNCE_WAIT_SECONDS = 1.0
 
 
 def _service(args: argparse.Namespace):
@@ -32,7 +34,22 @@ def _service(args: argparse.Namespace):
         about_endpoint = str(exc).startswith(f"{Setting.ADT_ENDPOINT.value} ")
         hint = f" (pass --endpoint or set {Setting.ADT_ENDPOINT.value})" if about_endpoint else ""
         raise UsageError(f"{exc}{hint}") from None
-    return build_service(settings, lambda: developer_credential(settings))
+    return build_service(settings, lambda: developer_credential(settings), sleep=announcing_sleep)
+
+
+def announcing_sleep(seconds: float, sleep: Callable[[float], None] = time.sleep) -> None:
+    """The service's waits, said on stderr when they are long (a status line on a terminal):
+    a second CLI call right after another can wait out ADT's throttling for 5-14 s."""
+    if seconds < ANNOUNCE_WAIT_SECONDS:
+        sleep(seconds)
+        return
+    status = WaitStatus(enabled=True)
+    status.show(f"waiting {seconds:.0f} s before calling ADT: its rate limit (a 429's Retry-After, "
+                "or the pace of about 1 request/s) or a retry's backoff")
+    try:
+        sleep(seconds)
+    finally:
+        status.close()
 
 
 def _wait_until_final(service, outcome: Success, args: argparse.Namespace,
@@ -63,8 +80,12 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     if args.wait and not (args.timeout > 0 and args.timeout < float("inf")):
         raise UsageError("--timeout must be a positive number of seconds")
     service = _service(args)
+    again = f"python -m cancel_job status {args.job_id}"
+    args.interrupted_note = f"the cancel of {args.job_id} may or may not have reached ADT; see: {again}"
     outcome = service.cancel(CancelRequest(args.job_id, args.instance))
     if isinstance(outcome, Success) and args.wait:
+        args.interrupted_note = (f"the cancel of {args.job_id} was sent and accepted (the job was "
+                                 f"{outcome.job_status}); keep watching with: {again}")
         outcome = _wait_until_final(service, outcome, args)
     if isinstance(outcome, Failure):
         return _report_failure(outcome, args)
@@ -73,6 +94,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    args.interrupted_note = "nothing was changed (a read)"
     outcome = _service(args).read(CancelRequest(args.job_id, args.instance))
     if isinstance(outcome, Failure):
         return _report_failure(outcome, args)
@@ -81,6 +103,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    args.interrupted_note = "nothing was changed (a read)"
     jobs = _service(args).list_jobs(args.instance)
     if isinstance(jobs, Failure):
         return _report_failure(jobs, args)

@@ -12,6 +12,7 @@ from ..contract import ErrorCode
 from ..outcomes import Failure, to_json
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports a process that SIGINT ended
 # Failures that mean "the command was wrong", not "the operation failed".
 _USAGE_CODES = {ErrorCode.INVALID_JOB_ID.value, ErrorCode.INSTANCE_NOT_ALLOWED.value,
                 ErrorCode.CONFIGURATION_ERROR.value}

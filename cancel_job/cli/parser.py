@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from ..contract import FAILURES_QUEUE, POISON_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE, STORAGE_CONNECTION, Setting
 from .adt_commands import cmd_cancel, cmd_list, cmd_status
-from .output import EXIT_USAGE, UsageError
+from .output import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from .queue_commands import cmd_enqueue, cmd_failures, cmd_results
 from .redrive import cmd_redrive
 
@@ -114,3 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C: one line with what is known, never a traceback
+        note = getattr(args, "interrupted_note", "")
+        print(f"interrupted{': ' + note if note else ''}", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -107,8 +107,12 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
             raise UsageError("--tracestate is not a valid W3C tracestate")
     queue = _queue(args, args.queue)
     progress = Progress(len(job_ids), enabled=args.progress or (len(job_ids) > 1 and sys.stderr.isatty()))
+    args.interrupted_note = f"nothing was enqueued of {len(job_ids)}"
     try:
-        for job_id in job_ids:
+        for done, job_id in enumerate(job_ids):
+            if done:
+                args.interrupted_note = (f"enqueued {done} of {len(job_ids)} (the last {job_ids[done - 1]}); "
+                                         "the rest were not")
             parent = parse_traceparent(args.traceparent) if args.traceparent else new_trace_parent()
             message: dict[str, Any] = {"jobId": job_id, "traceparent": parent.header}
             if args.tracestate:

@@ -159,6 +159,8 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         statuses = []
         try:
             for item in selected:
+                args.interrupted_note = (f"moved {statuses.count('moved')} of {len(selected)}; the others stay on "
+                                         f"{source_name}, visible again within {HIDE_SECONDS // 60} minutes")
                 statuses.append(_move(source, target, item))
                 progress.step()
         finally:
