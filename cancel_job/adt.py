@@ -47,6 +47,30 @@ class IdentityError(Exception):
     """No token could be had; the message is safe to log."""
 
 
+# A chained credential (DefaultAzureCredential) names each credential it tried on a line
+# of its own, "\t<Name>: <why>", with links and advice around them.
+_TRIED = re.compile(r"\t(?P<name>\w+): (?P<why>.*)")
+MAX_CREDENTIAL_FAILURE_CHARS = 300
+MAX_REASON_CHARS = 110
+
+
+_ADVICE = ("http", "troubleshoot", "visit", "see the", "please", "to mitigate")
+
+
+def credential_failure(text: str) -> str:
+    """A credential's failure, redacted: its first line, then one short line per credential
+    a chain tried (what it said, without the links and advice)."""
+    lines = redact(text).splitlines()
+    head = lines[0][:MAX_CREDENTIAL_FAILURE_CHARS] if lines else ""
+    tried = []
+    for line in lines[1:]:
+        if match := _TRIED.fullmatch(line):
+            sentences = match["why"].removeprefix(f"{match['name']} ").rstrip(".").split(". ")
+            said = ". ".join(s for s in sentences if not any(word in s.lower() for word in _ADVICE))
+            tried.append(f"  {match['name']}: {said[:MAX_REASON_CHARS]}")
+    return "\n".join([head, *tried])
+
+
 class TransportError(Exception):
     """No HTTP answer. ``request_sent`` is False only when ADT surely never saw it."""
 
@@ -179,8 +203,8 @@ class AdtClient:
             raise IdentityError(f"no token from the identity endpoint within {max(0.0, timeout or 0):.1f} s; "
                                 "still waiting for it") from None
         except Exception as exc:  # any credential failure means "no token now"
-            detail = redact(str(exc))[:300]
-            raise IdentityError(f"could not get a token for ADT ({type(exc).__name__}): {detail}") from None
+            raise IdentityError(f"could not get a token for ADT ({type(exc).__name__}): "
+                                f"{credential_failure(str(exc))}") from None
 
     def _fetch_token(self, fetch: Future[Any], credential: TokenProvider) -> None:
         try:

@@ -72,3 +72,45 @@ def test_a_long_wait_for_adt_is_said_and_ctrl_c_inside_it_ends_cleanly(
     assert cli.interrupt() == 130
     assert not any("Traceback" in line for line in cli.err)
     assert cli.err[-1] == "interrupted: nothing was changed (a read)"
+
+
+CHAIN_FAILURE = """DefaultAzureCredential failed to retrieve a token from the included credentials.
+Attempted credentials:
+\tEnvironmentCredential: EnvironmentCredential authentication unavailable. \
+Environment variables are not fully configured.
+Visit https://aka.ms/azsdk/python/identity/environmentcredential/troubleshoot to troubleshoot this issue.
+\tAzureCliCredential: Azure CLI not found on path
+\tAzureDeveloperCliCredential: Azure Developer CLI could not be found. Please visit https://aka.ms/azure-dev for help.
+To mitigate this issue, please refer to the troubleshooting guidelines here at https://aka.ms/azsdk/python/identity/defaultazurecredential/troubleshoot."""
+
+
+def test_a_chain_of_credentials_fails_in_one_line_per_credential() -> None:
+    from cancel_job.adt import credential_failure
+
+    assert credential_failure(CHAIN_FAILURE).splitlines() == [
+        "DefaultAzureCredential failed to retrieve a token from the included credentials.",
+        "  EnvironmentCredential: authentication unavailable. Environment variables are not fully configured",
+        "  AzureCliCredential: Azure CLI not found on path",
+        "  AzureDeveloperCliCredential: Azure Developer CLI could not be found",
+    ]
+    assert credential_failure("ManagedIdentityCredential: no response from the endpoint") == \
+        "ManagedIdentityCredential: no response from the endpoint"
+
+
+def test_without_credentials_the_cli_says_why_in_a_line_per_credential_and_verbose_shows_the_rest(
+    emulator: AdtEmulator, cli_env: dict[str, str], tmp_path
+) -> None:
+    # Every credential fails here, on this machine: the managed identity at the emulator
+    # with a wrong header, the others for want of tools, settings or a cache.
+    env = {key: value for key, value in cli_env.items() if not key.startswith("AZURE_")}
+    env.update({"IDENTITY_HEADER": "wrong", "HOME": str(tmp_path), "CANCEL_MAX_ATTEMPTS": "1"})
+    quiet = subprocess.run([sys.executable, "-m", "cancel_job", "status", "job1"], cwd=REPO_ROOT, env=env,
+                           capture_output=True, text=True, timeout=120)
+    lines = quiet.stderr.splitlines()
+    assert quiet.returncode == 1
+    first = next(i for i, line in enumerate(lines) if line.startswith("error: IdentityUnavailable"))
+    assert lines[first + 1:] and all(line.startswith("  ") and "Credential" in line for line in lines[first + 1:])
+    assert len(lines) <= 1 + 12  # one line per credential at most, and no SDK log
+    loud = subprocess.run([sys.executable, "-m", "cancel_job", "status", "job1", "--verbose"], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert "azure.identity" in loud.stderr and len(loud.stderr.splitlines()) > len(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=summary, description=summary, formatter_class=formatter,
                                   epilog=f"example:\n  {example}")
         sub.add_argument("--json", action="store_true", help="machine-readable output")
+        sub.add_argument("--verbose", action="store_true",
+                         help="show the Azure SDK's own log (azure-identity's attempts, HTTP calls) on stderr")
         sub.set_defaults(handler=handler)
         return sub
 
@@ -103,12 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sdk_logging(verbose: bool) -> None:
+    """The Azure SDK's log stays off the CLI's stderr unless asked for: without a handler,
+    Python prints its warnings there (azure-identity's, dozens of lines per failed sign-in),
+    burying the one line that matters."""
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+        logging.getLogger("azure").setLevel(logging.INFO)
+    else:
+        logging.getLogger("azure").setLevel(logging.CRITICAL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
+    _sdk_logging(args.verbose)
     try:
         return args.handler(args)
     except UsageError as exc:
