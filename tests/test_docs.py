@@ -87,3 +87,49 @@ def test_the_soak_table_is_aligned() -> None:
 
     lines = SoakReport(sent=1000, results=797, lost=[]).table().splitlines()
     assert len({len(line) for line in lines}) == 1  # every row as wide as the header
+
+
+DEPLOY = REPO_ROOT / "docs" / "deploy.md"
+README = REPO_ROOT / "README.md"
+
+
+def test_every_repository_variable_the_deploy_workflow_reads_is_named_in_the_deploy_docs() -> None:
+    workflow = (REPO_ROOT / ".github" / "workflows" / "azure-dev.yml").read_text(encoding="utf-8")
+    section = DEPLOY.read_text(encoding="utf-8").split("## From GitHub Actions", 1)[1].split("\n## ", 1)[0]
+    read = set(re.findall(r"vars\.([A-Z_]+)", workflow))
+    assert "AZURE_RESOURCE_GROUP" in read
+    # "and the optional settings above": the table of azd settings names these.
+    optional = {"ADT_IN_APP_RESOURCE_GROUP", "ADT_ROLE", "ALERT_EMAIL", "DEPLOY_LOGIC_APP"}
+    assert sorted(name for name in read - optional if f"`{name}`" not in section) == []
+
+
+def test_the_readme_deploy_snippet_names_the_apps_resource_group() -> None:
+    snippet = README.read_text(encoding="utf-8").split("## Deploy", 1)[1].split("```", 2)[1]
+    assert "azd env set AZURE_RESOURCE_GROUP" in snippet
+    assert snippet.index("AZURE_RESOURCE_GROUP") < snippet.index("azd up")
+
+
+def test_the_zip_instruction_puts_the_app_in_and_leaves_funcignore_out() -> None:
+    text = DEPLOY.read_text(encoding="utf-8")
+    [command] = re.findall(r"`(zip -r app\.zip [^`]+)`", text)
+    kept = set(command.split()[3:])
+    assert {"function_app.py", "host.json", "requirements.txt", "cancel_job"} <= kept
+    ignored = {line.strip().rstrip("/") for line in (REPO_ROOT / ".funcignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert kept.isdisjoint(ignored)
+
+
+def test_the_deploy_docs_say_how_to_read_the_outputs_and_name_only_real_ones() -> None:
+    text = DEPLOY.read_text(encoding="utf-8")
+    assert "azd env get-values" in text
+    outputs = set(re.findall(r"^output (\w+) ", (REPO_ROOT / "infra" / "main.bicep").read_text(), re.MULTILINE))
+    section = text.split("**Reading what was deployed.**", 1)[1].split("\n\n", 1)[0]
+    named = set(re.findall(r"`([A-Z][A-Z_]+)`", section))
+    assert named and named <= outputs
+
+
+def test_the_new_instance_is_explained_with_its_cost_and_region() -> None:
+    text = DEPLOY.read_text(encoding="utf-8")
+    assert "no free\nor trial tier" in text or "no free or trial tier" in text
+    assert "list-flexconsumption-locations" in text and "Microsoft.DigitalTwins" in text
+    assert "trial" not in README.read_text(encoding="utf-8").split("## Deploy", 1)[1].split("```", 2)[1]
