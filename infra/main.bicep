@@ -59,6 +59,13 @@ param principalId string = ''
 @allowed(['User', 'ServicePrincipal', 'Group'])
 param principalType string = 'User'
 
+@description('Operators (typically an Entra group, OPERATORS_PRINCIPAL_ID): they get the app\'s least-privilege ADT role and the queue role the ops CLI needs (cancel, status, enqueue, results, failures, redrive). Empty: none.')
+param operatorsPrincipalId string = ''
+
+@description('Type of operatorsPrincipalId (OPERATORS_PRINCIPAL_TYPE).')
+@allowed(['Group', 'User', 'ServicePrincipal'])
+param operatorsPrincipalType string = 'Group'
+
 @description('E-mail address the alert on failed cancels notifies (ALERT_EMAIL). Empty: the alert fires in the portal only.')
 param alertEmail string = ''
 
@@ -90,6 +97,8 @@ module storage 'modules/storage.bicep' = {
     identityPrincipalId: identity.properties.principalId
     userPrincipalId: principalId
     userPrincipalType: principalType
+    operatorsPrincipalId: operatorsPrincipalId
+    operatorsPrincipalType: operatorsPrincipalType
   }
 }
 
@@ -128,6 +137,8 @@ module adtAccess 'modules/adt-access.bicep' = {
     adtInstanceName: adtName
     identityPrincipalId: identity.properties.principalId
     adtRole: adtRole
+    operatorsPrincipalId: operatorsPrincipalId
+    operatorsPrincipalType: operatorsPrincipalType
   }
   dependsOn: [
     newAdt

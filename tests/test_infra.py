@@ -124,8 +124,9 @@ def test_role_definitions_are_the_right_ones() -> None:
 def test_role_assignments_have_deterministic_names_and_explicit_principal_types() -> None:
     assignments = [(f.path.name, body) for f in all_files()
                    for _, body in f.resources("Microsoft.Authorization/roleAssignments@")]
-    # storage (identity, optional user), monitoring, ADT (existing or new), the queue Logic App
-    assert len(assignments) == 5
+    # storage (identity, optional user, optional operators), monitoring, ADT (the app, optional
+    # operators), the queue Logic App
+    assert len(assignments) == 7
     for name, body in assignments:
         assert text(path(body, "name")).startswith("guid("), name
         props = properties(path(body, "properties"))
@@ -322,8 +323,9 @@ def test_the_app_gets_a_custom_role_with_only_the_two_import_job_data_actions() 
                                           if name == "importJobDataActions")) if n.type == "string"]
     assert tuple(actions) == ADT_DATA_ACTIONS
     assert text(props["assignableScopes"]).split() == ["[", "resourceGroup().id", "]"]
-    [(_, assignment)] = access.resources("Microsoft.Authorization/roleAssignments@")
-    assert "roleGuid" in text(path(assignment, "properties", "roleDefinitionId"))
+    assignments = access.resources("Microsoft.Authorization/roleAssignments@")
+    assert len(assignments) == 2  # the app's, and the operators' (the same role)
+    assert all("roleGuid" in text(path(a, "properties", "roleDefinitionId")) for _, a in assignments)
     assert variable(access, "roleGuid").endswith("adtRole == 'custom' ? customRoleName : adtDataOwner")
     for bicep in (access, load("main.bicep")):
         node, decorators = params_of(bicep)["adtRole"]
@@ -340,6 +342,28 @@ def test_the_developer_principal_gets_only_queue_data_contributor() -> None:
     assert len(user) == 1
     assert "for " not in text(user[0].parent)  # one assignment, not a loop over the identity's roles
     assert text(path(user[0], "properties", "roleDefinitionId")).endswith("roles.storageQueueDataContributor)")
+
+
+def test_operators_get_the_apps_adt_role_and_the_queue_role_the_cli_needs() -> None:
+    """An operators' principal (a group by default): cancel, status and list on the instance
+    with the app's least-privilege role; enqueue, results, failures and redrive on the queues."""
+    found = {}
+    for relative in ("modules/adt-access.bicep", "modules/storage.bicep"):
+        bicep = load(relative)
+        [assignment] = [b for _, b in bicep.resources("Microsoft.Authorization/roleAssignments@")
+                        if text(path(b, "properties", "principalId")) == "operatorsPrincipalId"]
+        assert text(assignment.parent).startswith("if (!empty(operatorsPrincipalId))")  # only when one is given
+        assert text(path(assignment, "properties", "principalType")) == "operatorsPrincipalType"
+        found[relative] = text(path(assignment, "properties", "roleDefinitionId"))
+        node, decorators = params_of(bicep)["operatorsPrincipalType"]
+        assert text(node).endswith("= 'Group'") and "@allowed(['Group', 'User', 'ServicePrincipal'])" in decorators
+    assert found["modules/adt-access.bicep"].endswith("roleGuid)")  # the custom role, as the app's
+    assert found["modules/storage.bicep"].endswith("roles.storageQueueDataContributor)")
+    main = load("main.bicep")
+    for name in ("storage", "adtAccess"):
+        assert "operatorsPrincipalId: operatorsPrincipalId" in text(module(main, name))
+    assert parameters_file()["operatorsPrincipalId"] == "${OPERATORS_PRINCIPAL_ID}"
+    assert parameters_file()["operatorsPrincipalType"] == "${OPERATORS_PRINCIPAL_TYPE=Group}"
 
 
 def test_basic_auth_publishing_is_off() -> None:

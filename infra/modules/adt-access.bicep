@@ -19,6 +19,12 @@ param identityPrincipalId string
 @allowed(['custom', 'dataOwner'])
 param adtRole string = 'custom'
 
+@description('Operators (typically a group) who cancel and read import jobs with the ops CLI: the same role as the app. Empty: none.')
+param operatorsPrincipalId string = ''
+
+@allowed(['Group', 'User', 'ServicePrincipal'])
+param operatorsPrincipalType string = 'Group'
+
 var adtDataOwner = 'bcd981a7-7f74-457b-83e1-cceb9e632ffe'
 
 // The data actions of cancel_job/contract.py ADT_DATA_ACTIONS (tests/test_infra.py).
@@ -65,6 +71,21 @@ resource adtAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
     // A role assignment names its role by the subscription-level id, custom roles included.
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleGuid)
+  }
+  dependsOn: [
+    importJobCanceller
+  ]
+}
+
+// Operators run the ops CLI against the instance (cancel, status, list): the same least
+// privilege as the app, so a person can do what the app does and nothing more.
+resource operatorsAdtAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorsPrincipalId)) {
+  name: guid(adt.id, operatorsPrincipalId, roleGuid)
+  scope: adt
+  properties: {
+    principalId: operatorsPrincipalId
+    principalType: operatorsPrincipalType
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleGuid)
   }
   dependsOn: [

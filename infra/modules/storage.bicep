@@ -19,6 +19,12 @@ param userPrincipalId string = ''
 @allowed(['User', 'ServicePrincipal', 'Group'])
 param userPrincipalType string = 'User'
 
+@description('Operators (typically a group): the queue role the ops CLI needs (enqueue, results, failures, redrive). Empty: none.')
+param operatorsPrincipalId string = ''
+
+@allowed(['Group', 'User', 'ServicePrincipal'])
+param operatorsPrincipalType string = 'Group'
+
 // Built-in role definitions (ids are the same in every tenant).
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -109,6 +115,18 @@ resource userQueueAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
   properties: {
     principalId: userPrincipalId
     principalType: userPrincipalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+  }
+}
+
+// Operators read, drain and re-drive the queues with the ops CLI: receive, update, delete
+// and send, which Queue Data Contributor covers (Reader and Sender do not).
+resource operatorsQueueAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorsPrincipalId)) {
+  name: guid(account.id, operatorsPrincipalId, roles.storageQueueDataContributor)
+  scope: account
+  properties: {
+    principalId: operatorsPrincipalId
+    principalType: operatorsPrincipalType
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
   }
 }
