@@ -312,7 +312,6 @@ def throttled_drain(azurite_connection: str, pacing_rate: float, *, messages: in
     ``pacing_rate`` is the app's ADT_JOBS_REQUESTS_PER_SECOND (0: spacing off)."""
     from azure.storage.queue import QueueClient
 
-    import function_app
     from cancel_job.contract import REQUESTS_QUEUE
     from cancel_job.hostconfig import load_queue_host_config
     from cancel_job.runtime import reset_service
@@ -326,6 +325,8 @@ def throttled_drain(azurite_connection: str, pacing_rate: float, *, messages: in
         os.environ.update({**emulator.environment, "ADT_JOBS_REQUESTS_PER_SECOND": str(pacing_rate),
                            "STORAGE_CONNECTION": azurite_connection})
         reset_service()
+        import function_app  # only now: importing it checks the settings set just above
+
         ids = emulator.seed(f"drain-{pacing_rate:g}-", messages)
         clear_queues(azurite_connection)
         requests_queue = QueueClient.from_connection_string(azurite_connection, REQUESTS_QUEUE)

@@ -182,15 +182,21 @@ def producers(connection_string: str) -> dict[str, Callable[[str], Any]]:
     }
 
 
-def _soak_id(text: str) -> str | None:
+def _soak_id(text: str, bare: dict[str, str]) -> str | None:
     """The soak's id of a recorded request: its JSON's ``soakId`` (a deferred copy keeps it,
-    written compactly), else from the text of broken JSON or garbage."""
+    written compactly); for the deferred copy of a bare id, which had no ``soakId`` to keep,
+    the bare message with its ``jobId`` (``bare``: job id to soak id); else from the text of
+    broken JSON or garbage."""
     try:
         document = json.loads(text)
     except (ValueError, RecursionError):
         document = None
     if isinstance(document, dict) and isinstance(document.get("soakId"), str):
         return document["soakId"]
+    if isinstance(document, dict) and document.get("jobId") in bare:
+        return bare[document["jobId"]]
+    if text.strip() in bare:  # a bare id's own record
+        return bare[text.strip()]
     for marker in ('"soakId": "', "!garbage "):
         if marker in text:
             return text.split(marker, 1)[1][:6]
@@ -397,8 +403,9 @@ def _account(emulator: AdtEmulator, azurite: Azurite, sent: list[SentMessage]) -
     for content in poison:
         seen[by_raw.get(content, f"unknown:{content[:40]}")] += 1
     ids = {m.soak_id for m in sent}
+    bare = {m.job_id: m.soak_id for m in sent if m.job_id is not None and _message_text(m.raw) == m.job_id}
     for record in failures:
-        soak_id = _soak_id(_message_text(record["request"]))
+        soak_id = _soak_id(_message_text(record["request"]), bare)
         seen[soak_id if soak_id in ids else f"unknown:{record['request'][:40]}"] += 1
     # Results carry only the ImportJob, so they are matched to messages by job id.
     results_by_job = Counter(r.get("id") for r in results)

@@ -54,3 +54,24 @@ def test_each_goal_is_reported_met_or_missed() -> None:
     assert "| a | 1.0 | >= 1 | met |" in bench.table(rows) and "| b | 0.5 | >= 1 | **missed** |" in bench.table(rows)
     assert bench.verdict(rows) == "Goals met in this run: 1 of 2. Missed: b."
     assert bench.verdict(rows[:1]) == "Goals met in this run: 1 of 1."
+
+
+@pytest.mark.azurite
+def test_the_throttled_drains_print_nothing_but_the_benchmarks_own_output(azurite_session, caplog) -> None:
+    """make bench keeps its output to its progress and its table: a request the spacing-off
+    comparison gets throttled on is deferred (INFO), not logged as a retrying WARNING."""
+    import logging
+
+    from cancel_job.runtime import reset_service
+
+    saved = dict(os.environ)
+    caplog.set_level(logging.INFO)
+    try:
+        drain = bench.throttled_drain(azurite_session.connection_string, 0.0, messages=8, rate=10.0, max_seconds=60)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_service()
+    assert drain.calls >= 8 and drain.throttled > 0  # the comparison did meet ADT's throttling
+    loud = [r.getMessage()[:120] for r in caplog.records if r.levelno >= logging.WARNING]
+    assert loud == []

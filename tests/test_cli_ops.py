@@ -297,3 +297,27 @@ def test_the_failures_table_shows_the_entry_the_delivery_and_a_request_without_a
     assert rows[1][:3] == ["job-h", "X", "http"] and rows[1][3] == "2026-12-07T03:00:00Z"  # no delivery column value
     assert rows[2][:5] == ["(!garbage", "message", "text)", "X", "queue"] and rows[2][5] == "3"
     assert rows[3][:3] == ["job-old", "X", "http"]  # written before the entry field: delivery 0 was HTTP
+
+
+# Every command the docs show, given bad input: an error line and exit 2 (or 1 where a call
+# was made and failed), never a traceback.
+BAD_INPUT = [
+    ["cancel", "../etc"], ["cancel", "job1", "--wait", "--timeout", "0"], ["cancel", "job1", "--timeout", "x"],
+    ["cancel", "job1", "--instance", "http://evil.example"], ["status", ""], ["status", "a" * 200],
+    ["list", "--instance", "not a host"], ["enqueue"], ["enqueue", "bad id"],
+    ["enqueue", "job1", "--tracestate", "a=1"],
+    ["enqueue", "job1", "--traceparent", "00-zz"], ["enqueue", "--file", "/nonexistent/ids.txt"],
+    ["results", "--max", "many"], ["failures", "--max", "-5"], ["failures", "--retries", "-2"],
+    ["redrive"], ["redrive", "everything"], ["redrive", "failures"], ["redrive", "poison", "--max", "0"],
+    ["nosuchcommand"], [],
+]
+
+
+@pytest.mark.parametrize("argv", BAD_INPUT, ids=lambda argv: " ".join(argv) or "(nothing)")
+def test_no_documented_command_ends_in_a_traceback_on_bad_input(argv, app_env, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("STORAGE_CONNECTION", NOTHING_LISTENS)
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code in (1, 2)
+    assert "Traceback" not in captured.err + captured.out
+    assert captured.err.strip()  # it says what was wrong
