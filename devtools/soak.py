@@ -193,8 +193,13 @@ def _soak_id(text: str, bare: dict[str, str]) -> str | None:
         document = None
     if isinstance(document, dict) and isinstance(document.get("soakId"), str):
         return document["soakId"]
-    if isinstance(document, dict) and document.get("jobId") in bare:
-        return bare[document["jobId"]]
+    if isinstance(document, dict) and isinstance(document.get("jobId"), str):
+        job_id = document["jobId"]
+        if job_id in bare:
+            return bare[job_id]
+        decoded = strict_base64_text(job_id)
+        if decoded is not None:  # a message whose base64 text is itself a valid id was read as that id
+            return _soak_id(decoded, bare)
     if text.strip() in bare:  # a bare id's own record
         return bare[text.strip()]
     for marker in ('"soakId": "', "!garbage "):
