@@ -58,6 +58,9 @@ WRITE_LATENCY_WEIGHT = 0.25  # of the newest write in the moving average
 # long (jittered, growing) before it reads again.
 CONFLICT_BACKOFF_SECONDS = 0.005
 CONFLICT_BACKOFF_CAP_SECONDS = 0.05
+# A 429 is written to the record in at most this many tries; past that, the other
+# processes' writes are frequent enough that their own 429s are being recorded too.
+MAX_THROTTLE_WRITES = 10
 
 
 class Gate(Protocol):
@@ -218,6 +221,8 @@ class SharedGate:
                 return _Turn(turn - offset, queued=turn > earliest)
             conflicts += 1
             self._sleep(self._rng.uniform(0, min(CONFLICT_BACKOFF_CAP_SECONDS, CONFLICT_BACKOFF_SECONDS * conflicts)))
+            if self._clock() >= deadline:  # lost every race until the deadline: a refusal, like a late turn
+                return self.spacing
 
     def _closed_meanwhile(self, reserved: _Turn) -> bool:
         """Read the record once more shortly before the turn (a read takes about as long as a
@@ -252,7 +257,7 @@ class SharedGate:
             return
         try:
             until = self._wall() + retry_after_seconds
-            while True:
+            for _ in range(MAX_THROTTLE_WRITES):  # each lost race is another process's write: look again
                 current = self.store.read(self.instance)
                 if current.record.blocked_until >= until:
                     break

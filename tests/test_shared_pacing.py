@@ -155,6 +155,15 @@ def test_a_holder_that_wakes_too_late_leaves_its_turn_empty_and_takes_the_next()
     assert fleet.time.now == pytest.approx(turn + 1 + CLOCK_MARGIN)
 
 
+def test_losing_every_race_until_the_deadline_is_a_refusal_not_a_spin() -> None:
+    fleet = Fleet(rate=1.0)
+    gate = fleet.gate()
+    fleet.store.write = lambda *args: False  # another process always writes first
+    started = fleet.time.now
+    assert gate.wait_turn(started, started + 0.2) == pytest.approx(1 + CLOCK_MARGIN)
+    assert fleet.time.now - started < 0.3  # it gave up at the deadline
+
+
 def test_a_lost_compare_and_swap_reads_again_and_takes_the_next_turn() -> None:
     fleet = Fleet(rate=1.0)
     mine, theirs = fleet.gate(), fleet.gate()
