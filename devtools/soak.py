@@ -464,7 +464,8 @@ data. Meanwhile the output bindings, the deferral and follow-up sends and the pa
 all fail: a send that fails fails the delivery (the message comes back), the pacing store
 fails open (each process paces itself), and the counts must still balance. A delivery whose
 outputs were written but whose message could not be deleted runs again, as after a kill:
-that second outcome is counted."""),
+that second outcome is counted. What the outage cost is the difference from the plain
+soak above (same seed, same messages): its ADT calls, redeliveries, deferrals and 429s."""),
 }
 VARIATION = ("The seed fixes the messages and the order of the faults, not the timing: results and "
              "records repeat from run to run, while faults, calls, redeliveries and seconds may vary a little.")

@@ -231,3 +231,21 @@ def test_pump_processes_under_throttling_defer_and_nothing_reaches_poison(azurit
     assert (drain.results, drain.failures, drain.poison) == (12, 0, 0)
     assert drain.deferrals > 0  # the refused deliveries came back as deferred copies
     assert drain.store_transactions > 0 and drain.store_outages == 0
+
+
+def test_every_process_of_a_fleet_falls_back_when_the_store_refuses_and_logs_it_once(
+    emulator: AdtEmulator, azurite: Azurite
+) -> None:
+    for job in ("job-1", "job-2", "job-3", "job-4"):
+        emulator.add_job(job)
+    with _ForbiddenStore() as forbidden:
+        connection = azurite.connection_string.replace(
+            f"BlobEndpoint=http://127.0.0.1:{azurite.blob_port}/", f"BlobEndpoint=http://127.0.0.1:{forbidden.port}/")
+        with fleet(2, {**settings(emulator, azurite, ADT_JOBS_REQUESTS_PER_SECOND="2"),
+                       "STORAGE_CONNECTION": connection}) as (a, b):
+            answers = [a.invoke("job-1"), b.invoke("job-2"), a.invoke("job-3"), b.invoke("job-4")]
+            logs = [a.logs(), b.logs()]
+    assert [json.loads(answer["result"])["id"] for answer in answers] == ["job-1", "job-2", "job-3", "job-4"]
+    assert all(answer["failure"] is None and answer["raised"] is None for answer in answers)
+    assert [log.count("pacing store unavailable") for log in logs] == [1, 1]  # once per process and outage
+    assert "AuthorizationPermissionMismatch" not in "".join(logs)  # the SDK's message is not quoted
