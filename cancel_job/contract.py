@@ -109,8 +109,12 @@ ROLE_IDS = {
 # The ADT data actions the app uses: reading and cancelling import jobs, nothing else. The
 # deployment's custom role carries exactly these (Data Owner, the alternative, grants all
 # of digitaltwins/*, models/*, eventroutes/*, jobs/* and query/*).
+# The provider lists two read actions, jobs/import/read (the older name) and jobs/imports/read,
+# and the built-in Data Reader grants both: until it is known which one the data plane checks
+# on a GET of an import job, the role grants both reads (reads only).
 ADT_DATA_ACTIONS = (
     "Microsoft.DigitalTwins/jobs/imports/read",
+    "Microsoft.DigitalTwins/jobs/import/read",
     "Microsoft.DigitalTwins/jobs/imports/cancel/action",
 )
 

@@ -427,3 +427,10 @@ def test_an_alert_fires_when_any_cancel_ends_failed_within_15_minutes() -> None:
     wiring = text(module(load("main.bicep"), "alerts"))
     assert "alertEmail: alertEmail" in wiring and parameters_file()["alertEmail"] == "${ALERT_EMAIL}"
     assert "applicationInsightsId: monitoring.outputs.applicationInsightsId" in wiring
+
+
+def test_the_custom_role_grants_both_read_names_and_otherwise_only_the_cancel() -> None:
+    """Until it is known which read the data plane checks on a GET, both names are granted."""
+    reads = {"Microsoft.DigitalTwins/jobs/imports/read", "Microsoft.DigitalTwins/jobs/import/read"}
+    assert reads <= set(ADT_DATA_ACTIONS)
+    assert set(ADT_DATA_ACTIONS) - reads == {"Microsoft.DigitalTwins/jobs/imports/cancel/action"}

@@ -112,3 +112,44 @@ def test_workflows_grant_least_permissions(name: str) -> None:
     workflow = (REPO_ROOT / ".github" / "workflows" / name).read_text()
     assert re.search(r"^permissions:\n  contents: read$|^permissions:\n  id-token: write\n  contents: read$",
                      workflow, re.M)
+
+
+# What azd pipeline config creates for GitHub: federated credentials for these subjects only
+# (azure-dev's GitHub provider, buildAllSubjects), and these repository variables by itself.
+AZD_SUBJECTS = {"ref:refs/heads/{branch}", "pull_request"}
+AZD_OWN_VARIABLES = {"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_SUBSCRIPTION_ID", "AZURE_ENV_NAME", "AZURE_LOCATION"}
+
+
+def oidc_subjects(workflow: dict) -> set[str]:
+    """The subjects (after "repo:OWNER/REPO:") of the OIDC tokens the workflow's jobs get."""
+    triggers = workflow.get("on", workflow.get(True))  # PyYAML reads the key `on` as True
+    subjects = set()
+    for job in workflow["jobs"].values():
+        if "environment" in job:
+            environment = job["environment"]
+            subjects.add(f"environment:{environment.get('name') if isinstance(environment, dict) else environment}")
+            continue
+        for trigger in triggers:
+            subjects.add("pull_request" if trigger == "pull_request" else "ref:refs/heads/{branch}")
+    return subjects
+
+
+def load_yaml(path: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def test_the_deploy_workflows_oidc_subject_is_one_azd_creates_a_credential_for() -> None:
+    workflow = load_yaml(REPO_ROOT / ".github" / "workflows" / "azure-dev.yml")
+    assert oidc_subjects(workflow) <= AZD_SUBJECTS
+    # The check can fail: a job in a GitHub environment gets a subject azd does not create.
+    workflow["jobs"]["deploy"]["environment"] = "production"
+    assert oidc_subjects(workflow) == {"environment:production"}
+
+
+def test_azure_yaml_declares_every_repository_variable_the_deploy_workflow_reads() -> None:
+    workflow = (REPO_ROOT / ".github" / "workflows" / "azure-dev.yml").read_text()
+    read = set(re.findall(r"vars\.([A-Z_]+)", workflow))
+    declared = set(load_yaml(REPO_ROOT / "azure.yaml")["pipeline"]["variables"])
+    assert declared == read - AZD_OWN_VARIABLES

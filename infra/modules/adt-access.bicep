@@ -27,9 +27,12 @@ param operatorsPrincipalType string = 'Group'
 
 var adtDataOwner = 'bcd981a7-7f74-457b-83e1-cceb9e632ffe'
 
-// The data actions of cancel_job/contract.py ADT_DATA_ACTIONS (tests/test_infra.py).
+// The data actions of cancel_job/contract.py ADT_DATA_ACTIONS (tests/test_infra.py). Both read
+// names: the provider lists jobs/import/read (older) and jobs/imports/read, and which one the
+// data plane checks on a GET is not documented; both are reads.
 var importJobDataActions = [
   'Microsoft.DigitalTwins/jobs/imports/read'
+  'Microsoft.DigitalTwins/jobs/import/read'
   'Microsoft.DigitalTwins/jobs/imports/cancel/action'
 ]
 
