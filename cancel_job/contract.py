@@ -118,10 +118,14 @@ ADT_DATA_ACTIONS = (
     "Microsoft.DigitalTwins/jobs/imports/cancel/action",
 )
 
-# The per-request log record's outcome field, and the value of a cancel that ended failed.
-# The deployed alert (infra/modules/alerts.bicep) queries exactly these.
+# The per-request log record's outcome field, and its values for a failure. "failed" is logged
+# exactly when a failure record is written, and the deployed alert (infra/modules/alerts.bicep)
+# counts exactly that. A transient HTTP answer (429/503), which the caller retries and which
+# leaves no record, is "retryable"; a status read that fails (a mistyped id) is "readFailed".
 OUTCOME_FIELD = "outcome"
 OUTCOME_FAILED = "failed"
+OUTCOME_RETRYABLE = "retryable"
+OUTCOME_READ_FAILED = "readFailed"
 
 
 class ErrorCode(StrEnum):

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from .contract import ERROR_CODE_HEADER, ErrorCode
+from .contract import ERROR_CODE_HEADER, OUTCOME_READ_FAILED, OUTCOME_RETRYABLE, ErrorCode
 from .deferral import Deferred, GiveUp, defer, is_throttled
 from .follow_through import Expired, Scheduled, next_step
 from .messages import CancelRequest, InvalidMessageError, body_text, parse_message
@@ -160,8 +160,10 @@ def handle_http_cancel(
                                    job_id=request_text or None)
     else:
         outcome = _run(provider, call.request(), invocation)
+    # A transient answer leaves no record (the caller retries it): not "failed" for the alert.
+    unrecorded = OUTCOME_RETRYABLE if isinstance(outcome, Failure) and outcome.transient else None
     log_outcome(outcome, entry="http", duration_seconds=time.monotonic() - started,
-                invocation_id=invocation.invocation_id)
+                invocation_id=invocation.invocation_id, unrecorded=unrecorded)
     if isinstance(outcome, Failure):
         return _error_reply(outcome, record=True, request_text=request_text)
     reply = _job_reply(outcome, call, poll=wait, poll_seconds=provider().settings.status_poll_seconds,
@@ -187,7 +189,7 @@ def handle_http_status(
     started = time.monotonic()
     outcome = _run(provider, call.request(), invocation, read=True, after_cancel=of_cancel)
     log_outcome(outcome, entry="status", duration_seconds=time.monotonic() - started,
-                invocation_id=invocation.invocation_id)
+                invocation_id=invocation.invocation_id, unrecorded=OUTCOME_READ_FAILED)  # reads leave no record
     if isinstance(outcome, Failure):
         return _error_reply(outcome, record=False, request_text="")
     return _job_reply(outcome, call, poll=True, poll_seconds=provider().settings.status_poll_seconds,

@@ -5,23 +5,25 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .contract import OUTCOME_FAILED, OUTCOME_FIELD
+from .contract import OUTCOME_FAILED, OUTCOME_FIELD, OUTCOME_READ_FAILED, OUTCOME_RETRYABLE
 from .outcomes import Failure, Outcome
 from .redact import escape_untrusted, redact
 
 logger = logging.getLogger("cancel_job")
 
 
-def outcome_name(outcome: Outcome, *, retrying: bool = False, deferred: bool = False) -> str:
-    """``retrying``, ``deferred`` (put back on the queue while ADT throttles) or ``failed``;
-    else the job's status: ``cancelling``/``cancelled`` for a cancel, whatever ADT reported
-    (``running``, ``succeeded``, ...) for a status read."""
+def outcome_name(outcome: Outcome, *, retrying: bool = False, deferred: bool = False,
+                 unrecorded: str | None = None) -> str:
+    """``retrying``, ``deferred`` (put back on the queue while ADT throttles), ``failed`` (a
+    failure record is written) or, for a failure that leaves none, ``unrecorded``
+    (``retryable``, ``readFailed``); else the job's status: ``cancelling``/``cancelled`` for a
+    cancel, whatever ADT reported (``running``, ``succeeded``, ...) for a status read."""
     if retrying:
         return "retrying"
     if deferred:
         return "deferred"
-    if isinstance(outcome, Failure):
-        return OUTCOME_FAILED
+    if isinstance(outcome, Failure):  # "failed" only where a failure record is written
+        return unrecorded or OUTCOME_FAILED
     return outcome.job_status or "unknown"
 
 
@@ -36,13 +38,15 @@ def outcome_fields(
     next_check_seconds: int | None = None,
     deferred_seconds: int | None = None,
     deferrals: int | None = None,
+    unrecorded: str | None = None,
 ) -> dict[str, Any]:
     failed = outcome if isinstance(outcome, Failure) else None
     fields: dict[str, Any] = {
         "entry": entry,
         "jobId": escape_untrusted(outcome.job_id) if outcome.job_id is not None else None,
         "instance": outcome.endpoint.host if outcome.endpoint else None,
-        OUTCOME_FIELD: outcome_name(outcome, retrying=retrying, deferred=deferred_seconds is not None),
+        OUTCOME_FIELD: outcome_name(outcome, retrying=retrying, deferred=deferred_seconds is not None,
+                                    unrecorded=unrecorded),
         "adtStatus": failed.adt_status if failed else 200,
         "errorCode": failed.code if failed else None,
         "attempts": outcome.attempts,
@@ -66,8 +70,9 @@ def outcome_fields(
 
 def log_outcome(outcome: Outcome, **kwargs: Any) -> dict[str, Any] | None:
     name = outcome_name(outcome, retrying=kwargs.get("retrying", False),
-                        deferred=kwargs.get("deferred_seconds") is not None)
-    level = logging.WARNING if name in (OUTCOME_FAILED, "retrying") else logging.INFO
+                        deferred=kwargs.get("deferred_seconds") is not None, unrecorded=kwargs.get("unrecorded"))
+    level = logging.WARNING if name in (OUTCOME_FAILED, OUTCOME_RETRYABLE, OUTCOME_READ_FAILED, "retrying") \
+        else logging.INFO
     if not logger.isEnabledFor(level):  # build nothing for a record nobody reads
         return None
     fields = outcome_fields(outcome, **kwargs)

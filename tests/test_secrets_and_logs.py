@@ -84,3 +84,46 @@ def test_a_failed_cancel_logs_what_the_deployed_alert_queries(app_env, emulator,
     [record] = [r for r in captured_logs.records if r.name == "cancel_job"]
     assert getattr(record, OUTCOME_FIELD) == OUTCOME_FAILED
     assert record.errorCode == "JobNotCancellable" and record.levelno == logging.WARNING
+
+
+def _logged_outcome(captured_logs) -> str:
+    from cancel_job.contract import OUTCOME_FIELD
+
+    [record] = [r for r in captured_logs.records if r.name == "cancel_job" and hasattr(r, OUTCOME_FIELD)]
+    captured_logs.clear()
+    return getattr(record, OUTCOME_FIELD)
+
+
+def test_failed_is_logged_exactly_when_a_failure_record_is_written(app_env, emulator, captured_logs) -> None:
+    """The alert counts outcome == failed; each entry point logs it exactly where it writes a
+    failure record: never for a transient HTTP answer the caller retries, nor for a read."""
+    from cancel_job.contract import OUTCOME_FAILED, OUTCOME_READ_FAILED, OUTCOME_RETRYABLE
+    from cancel_job.runtime import reset_service
+    from tests.conftest import invoke_status
+
+    seen = []
+    # HTTP: a permanent failure leaves a record; a throttled or unavailable ADT does not.
+    http = invoke_http("nosuchjob")
+    seen.append(("http 404", http.failure is not None, _logged_outcome(captured_logs)))
+    emulator.add_job("job1")
+    emulator.inject(Fault(op="cancel", status=429, headers={"Retry-After": "30"}))
+    http = invoke_http("job1")
+    seen.append(("http 429", http.failure is not None, _logged_outcome(captured_logs)))
+    reset_service()  # a new process: its gate knows nothing of that 429's 30 s
+    emulator.inject(Fault(op="cancel", status=503, times=20, job_id="job1"))
+    http = invoke_http("job1")
+    seen.append(("http 503", http.failure is not None, _logged_outcome(captured_logs)))
+    # A status read never leaves a record, whatever it finds.
+    invoke_status("mistyped-id")
+    seen.append(("status 404", False, _logged_outcome(captured_logs)))
+    # The queue: a record on a permanent failure; none while it redelivers.
+    queue = invoke_queue(b"nosuchjob")
+    seen.append(("queue 404", queue.failure is not None, _logged_outcome(captured_logs)))
+    with pytest.raises(RetryDelivery):
+        invoke_queue(b"job1", dequeue_count=1)  # the 503s go on
+    seen.append(("queue redelivered", False, _logged_outcome(captured_logs)))
+    assert [(name, recorded, outcome == OUTCOME_FAILED) for name, recorded, outcome in seen] == [
+        (name, recorded, recorded) for name, recorded, _ in seen]
+    assert dict((name, outcome) for name, _, outcome in seen) == {
+        "http 404": OUTCOME_FAILED, "http 429": OUTCOME_RETRYABLE, "http 503": OUTCOME_RETRYABLE,
+        "status 404": OUTCOME_READ_FAILED, "queue 404": OUTCOME_FAILED, "queue redelivered": "retrying"}
