@@ -387,6 +387,9 @@ def fleet_rows(shared: FleetDrain, alone: FleetDrain) -> list[Row]:
             f"{alone.throttled_share:.1%} ({alone.throttled} of {alone.calls})", "-", None),
         Row("9. (beside) process-only gates: failure records and poison caused by throttling",
             str(alone.throttling_failures + alone.poison), "-", None),
+        # The Python worker's share of a Flex instance's memory (the host's own is not measured here).
+        Row("9. peak resident memory of one worker process (the app, 6 invocations) under this load",
+            f"{max(shared.peak_rss_mb, alone.peak_rss_mb):.0f} MB", "(for instanceMemoryMB)", None),
     ]
 
 

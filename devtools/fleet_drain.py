@@ -50,6 +50,7 @@ class FleetDrain:
     deliveries: int  # invocations the pumps completed (deferred copies count again)
     store_transactions: int  # the pacing store's, over all processes
     store_outages: int  # times a process found the store unavailable and paced itself
+    peak_rss_mb: float  # the largest peak resident memory of one pump process
 
     @property
     def complete(self) -> bool:
@@ -168,6 +169,7 @@ def fleet_drain(azurite: Azurite, scope: str, *, processes: int = 8, messages: i
         poison=len(poison), deliveries=sum(s["completed"] for s in stats),
         store_transactions=sum(s["storeTransactions"] for s in stats),
         store_outages=sum(s["storeOutages"] for s in stats),
+        peak_rss_mb=max(s["peakRssKb"] for s in stats) / 1024,
     )
 
 

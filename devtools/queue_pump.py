@@ -21,6 +21,7 @@ import binascii
 import json
 import logging
 import os
+import resource
 import signal
 import threading
 import time
@@ -309,6 +310,8 @@ def fleet_process_stats(pumps: list[QueuePump]) -> dict[str, int]:
         "poisoned": sum(p.stats.poisoned for p in pumps),
         "storeTransactions": getattr(pacer.store, "transactions", 0) if pacer else 0,
         "storeOutages": pacer.health.outages if pacer else 0,
+        # The process's peak resident memory (Linux reports kilobytes): what one worker costs.
+        "peakRssKb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
 
 

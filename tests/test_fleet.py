@@ -231,6 +231,7 @@ def test_pump_processes_under_throttling_defer_and_nothing_reaches_poison(azurit
     assert (drain.results, drain.failures, drain.poison) == (12, 0, 0)
     assert drain.deferrals > 0  # the refused deliveries came back as deferred copies
     assert drain.store_transactions > 0 and drain.store_outages == 0
+    assert 20 < drain.peak_rss_mb < 2048  # each process reports its own peak memory
 
 
 def test_every_process_of_a_fleet_falls_back_when_the_store_refuses_and_logs_it_once(
