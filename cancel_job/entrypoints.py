@@ -204,16 +204,24 @@ def _follow_through(
     if isinstance(step, Expired):
         return step.failure
     if isinstance(step, Scheduled):
-        try:
-            if send is None:
-                raise RuntimeError("no queue to send follow-up checks to")
-            send(step.body, step.delay_seconds)
-        except Exception as exc:  # any failure to schedule: try the whole delivery again
-            return Failure(ErrorCode.UPSTREAM_UNAVAILABLE.value,
-                           f"could not schedule the follow-up check ({type(exc).__name__})",
+        unsent = _unsent(send, step.body, step.delay_seconds)
+        if unsent:  # any failure to schedule: try the whole delivery again
+            return Failure(ErrorCode.UPSTREAM_UNAVAILABLE.value, f"could not schedule the follow-up check ({unsent})",
                            job_id=outcome.job_id, endpoint=outcome.endpoint, trace=outcome.trace, transient=True)
         return step
     return outcome
+
+
+def _unsent(send: LaterSender | None, body: str, delay_seconds: int) -> str | None:
+    """Put ``body`` on the requests queue for later; None when sent, else why not (the
+    error's type: its message may quote a storage URL)."""
+    try:
+        if send is None:
+            raise RuntimeError("no queue to send to")
+        send(body, delay_seconds)
+    except Exception as exc:
+        return type(exc).__name__
+    return None
 
 
 def _defer_throttled(provider: ServiceProvider, request: CancelRequest, outcome: Failure,
@@ -222,12 +230,9 @@ def _defer_throttled(provider: ServiceProvider, request: CancelRequest, outcome:
     step = defer(request, outcome, provider().settings.throttle_deferral_max_seconds, datetime.now(UTC), _jitter)
     if isinstance(step, GiveUp):
         return step.failure
-    try:
-        if send is None:
-            raise RuntimeError("no queue to send deferred requests to")
-        send(step.body, step.delay_seconds)
-    except Exception as exc:  # the copy was not sent: the host's redelivery is the fallback
-        return outcome._replace(message=f"{outcome.message}; could not defer it ({type(exc).__name__})")
+    unsent = _unsent(send, step.body, step.delay_seconds)
+    if unsent:  # the copy was not sent: the host's redelivery is the fallback
+        return outcome._replace(message=f"{outcome.message}; could not defer it ({unsent})")
     return step
 
 
