@@ -18,7 +18,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from cancel_job.contract import ALL_QUEUES, FAILURES_QUEUE, POISON_QUEUE, REQUES
 from cancel_job.hostconfig import load_queue_host_config
 from devtools.azurite import REPO_ROOT, Azurite, create_queues, drain_queue
 from devtools.emulator_process import EmulatorProcess
+from devtools.queue_pump import fleet_process_command
 
 # ADT's throttling range at its 1 request/s, in seconds (assumptions.THROTTLE_RETRY_AFTER_SECONDS).
 RETRY_AFTER_AT_ONE_PER_SECOND = (5.0, 14.0)
@@ -92,11 +92,8 @@ def clear_queues(connection: str) -> None:
 
 def _start_pumps(count: int, workers: int, env: dict[str, str], visibility: float) -> list[subprocess.Popen[str]]:
     pumps = [
-        subprocess.Popen(
-            [sys.executable, "-m", "devtools.queue_pump", "--until-stopped", "--stats-json",
-             f"--workers={workers}", f"--visibility-timeout={visibility:g}"],
-            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )
+        subprocess.Popen(fleet_process_command(workers, visibility), cwd=REPO_ROOT, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         for _ in range(count)
     ]
     for pump in pumps:

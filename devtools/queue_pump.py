@@ -23,11 +23,13 @@ import logging
 import os
 import resource
 import signal
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 import azure.functions as func
@@ -329,6 +331,19 @@ def _serve_until_stopped(connection_string: str, function: QueueFunction, args: 
     print(json.dumps({"ready": True}), flush=True)
     run_workers(pumps, stop)
     return pumps
+
+
+def fleet_process_command(workers: int, visibility_timeout: float, *, processing_visibility: float | None = None,
+                          journal: Path | None = None) -> list[str]:
+    """The command of one fleet process: ``workers`` invocations at once until SIGTERM, then
+    its stats as one JSON line (the ready line first)."""
+    command = [sys.executable, "-m", "devtools.queue_pump", "--until-stopped", "--stats-json",
+               f"--workers={workers}", f"--visibility-timeout={visibility_timeout:g}"]
+    if processing_visibility is not None:
+        command.append(f"--processing-visibility={processing_visibility:g}")
+    if journal is not None:
+        command.append(f"--journal={journal}")
+    return command
 
 
 def main(argv: list[str] | None = None) -> int:

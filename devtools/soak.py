@@ -17,7 +17,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,7 +33,7 @@ from cancel_job.hostconfig import load_queue_host_config
 from cancel_job.messages import strict_base64_text
 from devtools.adt_emulator import AdtEmulator
 from devtools.azurite import REPO_ROOT, Azurite, create_queues, decode_json, drain_queue
-from devtools.queue_pump import PumpStats, QueueFunction, QueuePump
+from devtools.queue_pump import PumpStats, QueueFunction, QueuePump, fleet_process_command
 
 # The instance throttles as ADT does (a token bucket, 429 with Retry-After 5-14 s at 1/s),
 # scaled up to 20 requests/s so a 1,000-message soak takes minutes, not an hour; the app
@@ -289,13 +288,10 @@ class FleetPumps:
             self.current[k] = journal
         else:
             self.current.append(journal)
-        return subprocess.Popen(
-            [sys.executable, "-m", "devtools.queue_pump", "--until-stopped", "--stats-json",
-             f"--workers={load_queue_host_config().concurrency}", "--visibility-timeout=1",
-             f"--processing-visibility={FLEET_PROCESSING_VISIBILITY}", f"--journal={journal}"],
-            cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
-        )
+        command = fleet_process_command(load_queue_host_config().concurrency, 1,
+                                        processing_visibility=FLEET_PROCESSING_VISIBILITY, journal=journal)
+        return subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
 
     def kill_one(self, rng: random.Random) -> None:
         k = rng.randrange(self.count)
