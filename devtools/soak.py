@@ -66,7 +66,7 @@ class SoakReport:
     failures: int = 0
     poison: int = 0
     lost: list[str] = field(default_factory=list)
-    double_counted: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)  # failure records that match no message sent
     cancelled_without_result: list[str] = field(default_factory=list)
     poison_the_function_saw: list[str] = field(default_factory=list)  # must stay empty
     producers: Counter = field(default_factory=Counter)
@@ -91,7 +91,7 @@ class SoakReport:
         # A second outcome of one request is allowed only where a kill or an outage explains
         # it: the outputs were written, the message's delete was not (docs/rules.md).
         unexplained = self.second_outcomes if not (self.kills or self.outage_seconds) else []
-        return not (self.lost or self.double_counted or self.cancelled_without_result
+        return not (self.lost or self.unmatched or self.cancelled_without_result
                     or self.poison_the_function_saw or unexplained)
 
     def table(self) -> str:
@@ -101,7 +101,9 @@ class SoakReport:
             ("failure records", self.failures),
             ("poison (must be 0: the function sees every message)", self.poison),
             ("lost", len(self.lost)),
-            ("counted twice", len(self.double_counted)),
+            ("records that match no message sent", len(self.unmatched)),
+            ("requests with a second outcome (allowed only where a kill or an outage came between "
+             "outputs and delete)", len(self.second_outcomes)),
             ("cancelled in ADT without a result", len(self.cancelled_without_result)),
             ("faults injected", self.faults_injected),
             ("ADT calls", self.adt_calls),
@@ -116,8 +118,6 @@ class SoakReport:
                 ("pump processes", self.processes),
                 ("kills (SIGKILL)", self.kills),
                 ("deliveries cut by a kill", self.cut_deliveries),
-                ("requests with a second outcome (a kill or the outage came between outputs and delete)",
-                 len(self.second_outcomes)),
                 ("storage outage (seconds)", f"{self.outage_seconds:.1f}"),
                 ("storage calls the pumps saw fail (after the SDK's own retries)", self.storage_errors),
             ]
@@ -415,7 +415,7 @@ def _account(emulator: AdtEmulator, azurite: Azurite, sent: list[SentMessage]) -
             results_by_job[message.job_id] -= 1
             seen[message.soak_id] += 1
     report.lost = [m.soak_id for m in sent if seen[m.soak_id] == 0]
-    report.double_counted = [k for k in seen if str(k).startswith("unknown:")]
+    report.unmatched = [k for k in seen if str(k).startswith("unknown:")]
     # The same request's outcome twice: its record, or a result for its job, once more.
     report.second_outcomes = [k for k, n in seen.items() if n > 1 and not str(k).startswith("unknown:")]
     report.second_outcomes += [f"result:{job}" for job, n in results_by_job.items() if n > 0]

@@ -22,7 +22,7 @@ def test_every_message_is_accounted_for_exactly_once(app_env, emulator, azurite,
     assert report.faults_injected > 0
     assert report.throttle_rate == SOAK_RATE > 0  # the instance throttled as ADT does, all along
     assert report.lost == []
-    assert report.double_counted == []
+    assert report.unmatched == []
     assert report.cancelled_without_result == []
     assert report.poison_the_function_saw == []
     assert report.results + report.failures + report.poison == report.sent
@@ -32,7 +32,7 @@ def test_every_message_is_accounted_for_exactly_once(app_env, emulator, azurite,
 
 def balanced(report: SoakReport) -> None:
     print(report.table())
-    assert report.lost == [] and report.double_counted == []
+    assert report.lost == [] and report.unmatched == []
     assert report.cancelled_without_result == [] and report.poison == 0
     assert report.ok
 
