@@ -142,8 +142,7 @@ def _read_queue(args: argparse.Namespace, name: str, columns: list[tuple[str, st
                 flatten: Callable[[Any], dict[str, Any]]) -> int:
     from azure.core.exceptions import AzureError
 
-    if args.max < 1:
-        raise UsageError("--max must be a whole number from 1")
+    check_max(args.max)
     queue = _queue(args, name)
     try:
         received = _receive_up_to(queue, args.max, _DRAIN_HIDE_SECONDS if args.drain else _LOOK_HIDE_SECONDS)
@@ -168,6 +167,12 @@ def _read_queue(args: argparse.Namespace, name: str, columns: list[tuple[str, st
     if remaining > 0:
         print(f"{remaining} more on {name} (--max {len(received) + remaining} shows them)", file=sys.stderr)
     return EXIT_OK
+
+
+def check_max(most: int) -> None:
+    """``--max`` of every queue command: how many messages at the most, from 1."""
+    if most < 1:
+        raise UsageError("--max must be a whole number from 1")
 
 
 def _receive_up_to(queue: Any, most: int, hide_seconds: int) -> list[Any]:

@@ -24,7 +24,7 @@ from ..contract import FAILURES_QUEUE, POISON_QUEUE, REQUESTS_QUEUE
 from ..messages import InvalidMessageError, parse_message, read_queue_json, strict_base64_text
 from ..outcomes import TRUNCATION_MARK, to_json
 from .output import EXIT_FAILED, EXIT_OK, Progress, UsageError, _table
-from .queue_commands import _queue, _storage_error
+from .queue_commands import _queue, _storage_error, check_max
 
 # How long a message stays hidden while it is handled; longer than a run of --max 1000.
 HIDE_SECONDS = 300
@@ -132,8 +132,7 @@ def _move(source: Any, target: Any, item: Planned) -> str:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if args.max < 1:
-        raise UsageError("--max must be a whole number from 1")
+    check_max(args.max)
     if args.what == "failures" and not args.code:
         raise UsageError("redrive failures needs --code CODE (one or more), the error codes to re-drive")
     if args.what == "poison" and args.code:
