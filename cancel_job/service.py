@@ -11,22 +11,16 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from . import assumptions
+from . import assumptions, decision
 from .adt import AdtClient, AdtResponse, IdentityError, TransportError
 from .contract import ErrorCode
+from .decision import CallFacts
 from .endpoints import Endpoint, InstanceNotAllowedError
 from .job_id import InvalidJobIdError, validate_job_id
 from .messages import CancelRequest
-from .outcomes import Failure, Outcome, Success
+from .outcomes import Failure, Outcome
 from .pacing import Pacer, StoreFactory
-from .retry import (
-    AUTH_RETRY_AFTER_SECONDS,
-    AUTH_STATUSES,
-    RetryBudget,
-    RetryPolicy,
-    is_retryable_status,
-    server_retry_after,
-)
+from .retry import RetryBudget, RetryPolicy
 from .settings import Settings
 from .telemetry import SpanHandle, client_span, operation_span, suppressed_http_instrumentation
 from .trace import TraceContext, parse_traceparent, resolve_trace
@@ -42,12 +36,14 @@ class _Call:
         self.correlation_id: str | None = None
         self.token_renewed = False  # after a 401, the one retry with a new token was made
 
-    def failed(self, code: str, message: str, **kwargs) -> Failure:
-        return Failure(
-            code=code, message=message, job_id=self.job_id, endpoint=self.endpoint,
-            trace=self.trace, attempts=self.attempts, adt_correlation_id=self.correlation_id, **kwargs,
-        )
+    @property
+    def facts(self) -> CallFacts:
+        """The call as it stands, for the outcome decision and the records."""
+        return CallFacts(self.endpoint, self.job_id, self.trace, self.attempts, self.correlation_id)
 
+
+# One request to ADT: (endpoint, job id, headers) -> ADT's answer.
+Send = Callable[[Endpoint, str, dict[str, str]], AdtResponse]
 
 # The ADT operations, named for spans by their route (low cardinality: never the job id).
 CANCEL = ("POST", "/jobs/imports/{id}/cancel")
@@ -130,11 +126,11 @@ class CancelService:
         answer = self._send_with_retries(call, self.client.get, GET)
         if isinstance(answer, Failure):
             return answer
-        return self._succeeded(call, answer) if answer.status == 200 else self._adt_failure(call, answer)
+        return decision.read_outcome(call.facts, answer)
 
     def _read_after_cancel(self, call: _Call) -> Outcome:
         read = self._read(call)
-        return read if isinstance(read, Failure) else self._judge_cancel(call, read, answered=200)
+        return read if isinstance(read, Failure) else decision.judge_cancel(call.facts, read, answered=200)
 
     def list_jobs(self, instance: str | None = None) -> list[dict] | Failure:
         """All import jobs of the instance, following ``nextLink`` (which must stay on it)."""
@@ -150,7 +146,7 @@ class CancelService:
             if isinstance(answer, Failure):
                 return answer
             if answer.status != 200:
-                return self._adt_failure(call, answer)
+                return decision.failure_of(call.facts, answer)
             page = answer.json_object() or {}
             jobs += [job for job in page.get("value", []) if isinstance(job, dict)]
             next_link = page.get("nextLink") if isinstance(page.get("nextLink"), str) else None
@@ -182,77 +178,18 @@ class CancelService:
         answer = self._send_with_retries(call, self.client.cancel, CANCEL)
         if isinstance(answer, Failure):
             return answer
-        if answer.status == 200:
-            return self._judge_cancel(call, self._succeeded(call, answer), answered=200)
-        if (
-            answer.status == assumptions.SPEC_CANCEL_REFUSED_STATUS
-            and answer.error_code == assumptions.SPEC_CANCEL_REFUSED_CODE
-        ):
-            return self._settle_refused_cancel(call, answer)
-        return self._adt_failure(call, answer)
-
-    def _settle_refused_cancel(self, call: _Call, refusal: AdtResponse) -> Outcome:
-        """ADT refused the cancel as the spec says it may (400 ValidationFailed): the job's
-        status, read now, says what happened.
-
-        This settles both a retry of a cancel whose first answer was lost and a repeated
-        delivery of a cancel that already succeeded. A read that fails reports its own
-        error, with its own retry class: it is what we could not find out.
-        """
+        outcome = decision.cancel_outcome(call.facts, answer)
+        if not isinstance(outcome, decision.SettleByReading):
+            return outcome
+        # A read that fails reports its own error, with its own retry class: it is what
+        # we could not find out.
         read = self._read(call)
         if isinstance(read, Failure):
             return read
-        if read.job_status in assumptions.CANCEL_ACCEPTED_STATUSES:
-            return read._replace(already_in_effect=True)
-        if read.job_status in assumptions.NOTHING_TO_CANCEL_STATUSES:
-            return self._judge_cancel(call, read, answered=refusal.status)
-        return self._adt_failure(call, refusal, job=read.job)
-
-    def _judge_cancel(self, call: _Call, job: Success, *, answered: int) -> Outcome:
-        """The job's status decides what a cancel achieved, whichever way ADT said it.
-
-        ``answered`` is ADT's HTTP status for the cancel (or the read), kept in the record.
-        """
-        status = job.job_status
-        if status in assumptions.NOTHING_TO_CANCEL_STATUSES:
-            return call.failed(
-                ErrorCode.JOB_NOT_CANCELLABLE.value,
-                f"import job is already {status}; there is nothing to cancel",
-                adt_status=answered,
-                job=job.job,
-            )
-        return job
-
-    def _succeeded(self, call: _Call, answer: AdtResponse) -> Success:
-        return Success(
-            job_id=call.job_id, job=answer.json_object() or {}, endpoint=call.endpoint,
-            trace=call.trace, attempts=call.attempts, adt_correlation_id=call.correlation_id,
-        )
-
-    def _adt_failure(self, call: _Call, answer: AdtResponse, **kwargs) -> Failure:
-        status = answer.status
-        if 300 <= status < 400:
-            return call.failed(
-                ErrorCode.UPSTREAM_ERROR.value,
-                f"ADT answered {status} (a redirect); redirects are not followed",
-                adt_status=status, **kwargs,
-            )
-        if status == assumptions.THROTTLED_STATUS and not answer.error_code:
-            return call.failed(ErrorCode.TOO_MANY_REQUESTS.value, answer.error_message, adt_status=status, **kwargs)
-        if status in AUTH_STATUSES:  # not the caller's doing: heals once the role propagates
-            return call.failed(answer.error_code or f"Http{status}", answer.error_message, adt_status=status,
-                               transient=True, retry_after=AUTH_RETRY_AFTER_SECONDS, **kwargs)
-        if 400 <= status < 500:
-            code = answer.error_code or f"Http{status}"
-            return call.failed(code, answer.error_message, adt_status=status, **kwargs)
-        return call.failed(
-            answer.error_code or ErrorCode.UPSTREAM_ERROR.value,
-            f"ADT answered {status}: {answer.error_message}",
-            adt_status=status, **kwargs,
-        )
+        return decision.settle_refused_cancel(call.facts, outcome.refusal, read)
 
     def _send_with_retries(
-        self, call: _Call, send: Callable[[Endpoint, str, dict[str, str]], AdtResponse], operation: tuple[str, str]
+        self, call: _Call, send: Send, operation: tuple[str, str]
     ) -> AdtResponse | Failure:
         """Send until an answer that retrying cannot change, or until the budget is spent.
 
@@ -296,14 +233,14 @@ class CancelService:
                 self.client.ensure_token(timeout=call.budget.deadline - self.clock())
         except IdentityError as exc:
             call.attempts += 1
-            return call.failed(ErrorCode.IDENTITY_UNAVAILABLE.value, str(exc), transient=True)
+            return call.facts.failed(ErrorCode.IDENTITY_UNAVAILABLE.value, str(exc), transient=True)
         return None
 
     def _paced_out(self, call: _Call, wait: float, problem: Failure | None) -> Failure:
         """The gate would open only after the deadline: say so now rather than sleep and fail."""
         rate = self.settings.jobs_requests_per_second
         limit = f"ADT allows about {rate:g} request(s) per second per instance" if rate else "ADT throttled"
-        return call.failed(
+        return call.facts.failed(
             ErrorCode.TOO_MANY_REQUESTS.value,
             f"{limit}; this instance's next free turn is in {wait:.1f} s, after this request's deadline",
             adt_status=problem.adt_status if problem else None,
@@ -311,7 +248,7 @@ class CancelService:
             retry_after=wait,
         )
 
-    def _attempt(self, call: _Call, send, operation: tuple[str, str]) -> AdtResponse | Failure:
+    def _attempt(self, call: _Call, send: Send, operation: tuple[str, str]) -> AdtResponse | Failure:
         method, route = operation
         with client_span(f"{method} {route}", call.trace) as (headers, span):
             span.set("http.request.method", method)
@@ -321,10 +258,10 @@ class CancelService:
                 answer = send(call.endpoint, call.job_id, headers)
             except IdentityError as exc:
                 span.error("IdentityUnavailable")
-                return call.failed(ErrorCode.IDENTITY_UNAVAILABLE.value, str(exc), transient=True)
+                return call.facts.failed(ErrorCode.IDENTITY_UNAVAILABLE.value, str(exc), transient=True)
             except TransportError as exc:
                 span.error(str(exc))
-                return call.failed(ErrorCode.UPSTREAM_UNAVAILABLE.value, str(exc), transient=True)
+                return call.facts.failed(ErrorCode.UPSTREAM_UNAVAILABLE.value, str(exc), transient=True)
             span.set("http.response.status_code", answer.status)
             call.correlation_id = answer.correlation_id
             span.set("adt.correlation_id", call.correlation_id)
@@ -332,18 +269,7 @@ class CancelService:
                 span.error(answer.error_code or str(answer.status))
             if answer.status == 401:  # a token ADT no longer accepts: a new one next time
                 self.client.forget_token()
-        if answer.status == 401 and not call.token_renewed:
+        verdict = decision.attempt_verdict(call.facts, answer, token_renewed=call.token_renewed)
+        if answer.status == 401:
             call.token_renewed = True
-            failure = self._adt_failure(call, answer)
-            return failure._replace(transient=True, retry_after=0.0)  # once, at once, with a new token
-        if is_retryable_status(answer.status):
-            failure = self._adt_failure(call, answer)
-            return failure._replace(transient=True, retry_after=server_retry_after(answer.headers))
-        if 200 <= answer.status < 300 and (answer.status != 200 or answer.json_object() is None):
-            # The request may have taken effect; a retry will tell (via the refusal path).
-            return call.failed(
-                ErrorCode.UPSTREAM_UNAVAILABLE.value,
-                f"ADT answered {answer.status} without an ImportJob",
-                adt_status=answer.status, transient=True,
-            )
-        return answer
+        return verdict
