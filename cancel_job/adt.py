@@ -194,17 +194,20 @@ class AdtClient:
                 return token.token
             if self._fetch is None or self._fetch.done():
                 self._fetch = Future()
-                threading.Thread(target=self._fetch_token, args=(self._fetch, self._credential),
-                                 name="adt-token", daemon=True).start()
+                threading.Thread(
+                    target=self._fetch_token, args=(self._fetch, self._credential), name="adt-token", daemon=True
+                ).start()
             fetch = self._fetch
         try:
             return fetch.result(timeout=None if timeout is None else max(0.0, timeout)).token
         except FutureTimeout:
-            raise IdentityError(f"no token from the identity endpoint within {max(0.0, timeout or 0):.1f} s; "
-                                "still waiting for it") from None
+            raise IdentityError(
+                f"no token from the identity endpoint within {max(0.0, timeout or 0):.1f} s; still waiting for it"
+            ) from None
         except Exception as exc:  # any credential failure means "no token now"
-            raise IdentityError(f"could not get a token for ADT ({type(exc).__name__}): "
-                                f"{credential_failure(str(exc))}") from None
+            raise IdentityError(
+                f"could not get a token for ADT ({type(exc).__name__}): {credential_failure(str(exc))}"
+            ) from None
 
     def _fetch_token(self, fetch: Future[Any], credential: TokenProvider) -> None:
         try:
@@ -236,9 +239,7 @@ class AdtClient:
         # stale just now, wait for a new one no longer than for an answer from ADT.
         headers["Authorization"] = f"Bearer {self._token(timeout=self._timeout[1])}"
         try:
-            response = self._session.request(
-                method, url, headers=headers, timeout=self._timeout, allow_redirects=False
-            )
+            response = self._session.request(method, url, headers=headers, timeout=self._timeout, allow_redirects=False)
         except requests.exceptions.ConnectTimeout:
             raise TransportError("timed out connecting to ADT", request_sent=False) from None
         except requests.exceptions.ReadTimeout:

@@ -67,14 +67,16 @@ def identity_connection_settings(connection: str, service: str) -> frozenset[str
 
 
 # Settings the Functions host reads: identity-based host storage and Entra-authenticated telemetry.
-HOST_SETTINGS = frozenset({
-    "AzureWebJobsStorage__accountName",
-    "AzureWebJobsStorage__credential",
-    "AzureWebJobsStorage__clientId",
-    "APPLICATIONINSIGHTS_CONNECTION_STRING",
-    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
-    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
-})
+HOST_SETTINGS = frozenset(
+    {
+        "AzureWebJobsStorage__accountName",
+        "AzureWebJobsStorage__credential",
+        "AzureWebJobsStorage__clientId",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
+    }
+)
 
 # Every app setting a deployment sets: the app's own (less the platform's), the queue
 # connection and the host's. infra/ must set exactly these (tests/test_infra.py).
@@ -86,15 +88,17 @@ DEPLOYED_SETTINGS = (
 )
 
 # Settings Flex Consumption rejects.
-FLEX_REJECTED_SETTINGS = frozenset({
-    "FUNCTIONS_WORKER_RUNTIME",
-    "FUNCTIONS_EXTENSION_VERSION",
-    "WEBSITE_RUN_FROM_PACKAGE",
-    "WEBSITE_CONTENTSHARE",
-    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
-    "SCM_DO_BUILD_DURING_DEPLOYMENT",
-    "ENABLE_ORYX_BUILD",
-})
+FLEX_REJECTED_SETTINGS = frozenset(
+    {
+        "FUNCTIONS_WORKER_RUNTIME",
+        "FUNCTIONS_EXTENSION_VERSION",
+        "WEBSITE_RUN_FROM_PACKAGE",
+        "WEBSITE_CONTENTSHARE",
+        "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+        "SCM_DO_BUILD_DURING_DEPLOYMENT",
+        "ENABLE_ORYX_BUILD",
+    }
+)
 
 # Built-in role definition ids the deployment assigns (the same in every tenant).
 ROLE_IDS = {

@@ -47,15 +47,27 @@ class CallFacts:
         job: dict[str, Any] | None = None,
     ) -> Failure:
         return Failure(
-            code=code, message=message, job_id=self.job_id, adt_status=adt_status, transient=transient,
-            retry_after=retry_after, job=job, endpoint=self.endpoint, trace=self.trace,
-            attempts=self.attempts, adt_correlation_id=self.correlation_id,
+            code=code,
+            message=message,
+            job_id=self.job_id,
+            adt_status=adt_status,
+            transient=transient,
+            retry_after=retry_after,
+            job=job,
+            endpoint=self.endpoint,
+            trace=self.trace,
+            attempts=self.attempts,
+            adt_correlation_id=self.correlation_id,
         )
 
     def succeeded(self, answer: AdtResponse) -> Success:
         return Success(
-            job_id=self.job_id, job=answer.json_object() or {}, endpoint=self.endpoint,
-            trace=self.trace, attempts=self.attempts, adt_correlation_id=self.correlation_id,
+            job_id=self.job_id,
+            job=answer.json_object() or {},
+            endpoint=self.endpoint,
+            trace=self.trace,
+            attempts=self.attempts,
+            adt_correlation_id=self.correlation_id,
         )
 
 
@@ -82,7 +94,8 @@ def attempt_verdict(facts: CallFacts, answer: AdtResponse, *, token_renewed: boo
         return facts.failed(
             ErrorCode.UPSTREAM_UNAVAILABLE.value,
             f"ADT answered {answer.status} without an ImportJob",
-            adt_status=answer.status, transient=True,
+            adt_status=answer.status,
+            transient=True,
         )
     return answer
 
@@ -141,17 +154,25 @@ def failure_of(facts: CallFacts, answer: AdtResponse, *, job: dict[str, Any] | N
         return facts.failed(
             ErrorCode.UPSTREAM_ERROR.value,
             f"ADT answered {status} (a redirect); redirects are not followed",
-            adt_status=status, job=job,
+            adt_status=status,
+            job=job,
         )
     if status == assumptions.THROTTLED_STATUS and not answer.error_code:
         return facts.failed(ErrorCode.TOO_MANY_REQUESTS.value, answer.error_message, adt_status=status, job=job)
     if status in AUTH_STATUSES:  # not the caller's doing: heals once the role propagates
-        return facts.failed(answer.error_code or f"Http{status}", answer.error_message, adt_status=status,
-                            transient=True, retry_after=AUTH_RETRY_AFTER_SECONDS, job=job)
+        return facts.failed(
+            answer.error_code or f"Http{status}",
+            answer.error_message,
+            adt_status=status,
+            transient=True,
+            retry_after=AUTH_RETRY_AFTER_SECONDS,
+            job=job,
+        )
     if 400 <= status < 500:
         return facts.failed(answer.error_code or f"Http{status}", answer.error_message, adt_status=status, job=job)
     return facts.failed(
         answer.error_code or ErrorCode.UPSTREAM_ERROR.value,
         f"ADT answered {status}: {answer.error_message}",
-        adt_status=status, job=job,
+        adt_status=status,
+        job=job,
     )

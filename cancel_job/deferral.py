@@ -53,8 +53,9 @@ def is_throttled(failure: Failure) -> bool:
     return failure.transient and (failure.code == ErrorCode.TOO_MANY_REQUESTS or failure.adt_status == 429)
 
 
-def defer(request: CancelRequest, failure: Failure, max_seconds: float, now: datetime,
-          rng: random.Random) -> Deferred | GiveUp:
+def defer(
+    request: CancelRequest, failure: Failure, max_seconds: float, now: datetime, rng: random.Random
+) -> Deferred | GiveUp:
     """What to do with a throttled queue request (see the module's docstring)."""
     not_after = request.not_after or now + timedelta(seconds=max_seconds)
     if request.follow_up is not None:
@@ -73,13 +74,13 @@ def _gave_up(request: CancelRequest, failure: Failure) -> Failure:
         return failure._replace(
             code=ErrorCode.FOLLOW_THROUGH_EXPIRED.value,
             message=f"ADT throttled the follow-up checks until the follow-through deadline "
-                    f"({request.deferrals} deferrals); the cancel was accepted but not confirmed",
+            f"({request.deferrals} deferrals); the cancel was accepted but not confirmed",
             transient=False,
         )
     return failure._replace(
         code=ErrorCode.TOO_MANY_REQUESTS.value,
         message=f"ADT throttled this request until its deferral deadline ({request.deferrals} deferrals): "
-                f"{failure.message}",
+        f"{failure.message}",
         transient=False,
     )
 

@@ -129,7 +129,6 @@ class EndpointAllowlist(NamedTuple):
             raise InstanceNotAllowedError(f"instance is not allowed: {exc}") from exc
         if not matches:
             raise InstanceNotAllowedError(
-                "instance is not allowed: it is neither ADT_ENDPOINT nor an entry of "
-                "ADT_ALLOWED_ENDPOINTS"
+                "instance is not allowed: it is neither ADT_ENDPOINT nor an entry of ADT_ALLOWED_ENDPOINTS"
             )
         return matches[0]

@@ -28,6 +28,7 @@ ServiceProvider = Callable[[], CancelService]
 # Puts a message on the requests queue, invisible for a while: (message body, delay in seconds).
 LaterSender = Callable[[str, int], None]
 
+
 class Invocation(NamedTuple):
     """What the host tells us about this invocation."""
 
@@ -59,8 +60,14 @@ class RetryDelivery(Exception):
     """Raised to the host so it redelivers the message later."""
 
 
-def _run(provider: ServiceProvider, request: CancelRequest, invocation: Invocation, *, read: bool = False,
-         after_cancel: bool = False) -> Outcome:
+def _run(
+    provider: ServiceProvider,
+    request: CancelRequest,
+    invocation: Invocation,
+    *,
+    read: bool = False,
+    after_cancel: bool = False,
+) -> Outcome:
     """Cancel (or, with ``read``, read) the job. A configuration error is an outcome too, and
     so is a bug: no exception leaves an entry point unrecorded."""
     try:
@@ -72,8 +79,12 @@ def _run(provider: ServiceProvider, request: CancelRequest, invocation: Invocati
         return Failure(ErrorCode.CONFIGURATION_ERROR.value, str(exc), transient=True)
     except Exception as exc:  # a bug, not bad input: say so, and let the queue path retry
         logger.error("unexpected %s while handling a request: %s", type(exc).__name__, redact(str(exc))[:300])
-        return Failure(ErrorCode.UNEXPECTED_ERROR.value, f"unexpected {type(exc).__name__}; see the logs",
-                       job_id=request.job_id if isinstance(request.job_id, str) else None, transient=True)
+        return Failure(
+            ErrorCode.UNEXPECTED_ERROR.value,
+            f"unexpected {type(exc).__name__}; see the logs",
+            job_id=request.job_id if isinstance(request.job_id, str) else None,
+            transient=True,
+        )
 
 
 class HttpCall(NamedTuple):
@@ -129,8 +140,9 @@ def _error_reply(outcome: Failure, *, record: bool, request_text: str) -> HttpRe
     if retry_after is not None:
         headers["Retry-After"] = retry_after
     record = record and not outcome.transient
-    failure = to_json(failure_record(outcome, request_text=request_text, dequeue_count=0, entry="http")) if record \
-        else None
+    failure = (
+        to_json(failure_record(outcome, request_text=request_text, dequeue_count=0, entry="http")) if record else None
+    )
     return HttpReply(outcome.http_status, to_json(outcome.error_body()), headers, failure=failure)
 
 
@@ -156,18 +168,23 @@ def handle_http_cancel(
     request_text = call.job_id if isinstance(call.job_id, str) else ""
     wait = _flag(call, "wait")
     if wait is None:
-        outcome: Outcome = Failure(ErrorCode.INVALID_REQUEST.value, "wait must be true or false",
-                                   job_id=request_text or None)
+        outcome: Outcome = Failure(
+            ErrorCode.INVALID_REQUEST.value, "wait must be true or false", job_id=request_text or None
+        )
     else:
         outcome = _run(provider, call.request(), invocation)
     # A transient answer leaves no record (the caller retries it): not "failed" for the alert.
     unrecorded = OUTCOME_RETRYABLE if isinstance(outcome, Failure) and outcome.transient else None
-    log_outcome(outcome, entry="http", duration_seconds=time.monotonic() - started,
-                invocation_id=invocation.invocation_id, unrecorded=unrecorded)
+    log_outcome(
+        outcome,
+        entry="http",
+        duration_seconds=time.monotonic() - started,
+        invocation_id=invocation.invocation_id,
+        unrecorded=unrecorded,
+    )
     if isinstance(outcome, Failure):
         return _error_reply(outcome, record=True, request_text=request_text)
-    reply = _job_reply(outcome, call, poll=wait, poll_seconds=provider().settings.status_poll_seconds,
-                       of_cancel=True)
+    reply = _job_reply(outcome, call, poll=wait, poll_seconds=provider().settings.status_poll_seconds, of_cancel=True)
     return reply._replace(result=reply.body)
 
 
@@ -188,12 +205,18 @@ def handle_http_status(
     """
     started = time.monotonic()
     outcome = _run(provider, call.request(), invocation, read=True, after_cancel=of_cancel)
-    log_outcome(outcome, entry="status", duration_seconds=time.monotonic() - started,
-                invocation_id=invocation.invocation_id, unrecorded=OUTCOME_READ_FAILED)  # reads leave no record
+    log_outcome(
+        outcome,
+        entry="status",
+        duration_seconds=time.monotonic() - started,
+        invocation_id=invocation.invocation_id,
+        unrecorded=OUTCOME_READ_FAILED,
+    )  # reads leave no record
     if isinstance(outcome, Failure):
         return _error_reply(outcome, record=False, request_text="")
-    return _job_reply(outcome, call, poll=True, poll_seconds=provider().settings.status_poll_seconds,
-                      of_cancel=of_cancel)
+    return _job_reply(
+        outcome, call, poll=True, poll_seconds=provider().settings.status_poll_seconds, of_cancel=of_cancel
+    )
 
 
 def _follow_through(
@@ -206,8 +229,14 @@ def _follow_through(
     if isinstance(step, Scheduled):
         unsent = _unsent(send, step.body, step.delay_seconds)
         if unsent:  # any failure to schedule: try the whole delivery again
-            return Failure(ErrorCode.UPSTREAM_UNAVAILABLE.value, f"could not schedule the follow-up check ({unsent})",
-                           job_id=outcome.job_id, endpoint=outcome.endpoint, trace=outcome.trace, transient=True)
+            return Failure(
+                ErrorCode.UPSTREAM_UNAVAILABLE.value,
+                f"could not schedule the follow-up check ({unsent})",
+                job_id=outcome.job_id,
+                endpoint=outcome.endpoint,
+                trace=outcome.trace,
+                transient=True,
+            )
         return step
     return outcome
 
@@ -224,8 +253,9 @@ def _unsent(send: LaterSender | None, body: str, delay_seconds: int) -> str | No
     return None
 
 
-def _defer_throttled(provider: ServiceProvider, request: CancelRequest, outcome: Failure,
-                     send: LaterSender | None) -> Deferred | Failure:
+def _defer_throttled(
+    provider: ServiceProvider, request: CancelRequest, outcome: Failure, send: LaterSender | None
+) -> Deferred | Failure:
     """Put a throttled request back on the queue for later (deferral.py), or say why not."""
     step = defer(request, outcome, provider().settings.throttle_deferral_max_seconds, datetime.now(UTC), _jitter)
     if isinstance(step, GiveUp):
@@ -243,8 +273,9 @@ class Postponed(NamedTuple):
     log_fields: dict[str, int]
 
 
-def _queue_request(provider: ServiceProvider, request: CancelRequest, invocation: Invocation,
-                   send_later: LaterSender | None) -> Outcome | Postponed:
+def _queue_request(
+    provider: ServiceProvider, request: CancelRequest, invocation: Invocation, send_later: LaterSender | None
+) -> Outcome | Postponed:
     """Cancel, or with a follow-up message read; then follow through or defer."""
     follow_up = request.follow_up is not None  # a check of a cancel this app made
     outcome = _run(provider, request, invocation, read=follow_up, after_cancel=follow_up)
@@ -295,6 +326,12 @@ def handle_queue_message(
     log_outcome(step, duration_seconds=duration, retrying=retry, **logged)
     if retry:
         raise RetryDelivery(f"{step.code}: {step.message}")
-    record = failure_record(step, request_text=body_text(body), dequeue_count=dequeue_count, entry="queue",
-                            deferrals=deferrals, request_id=request_id)
+    record = failure_record(
+        step,
+        request_text=body_text(body),
+        dequeue_count=dequeue_count,
+        entry="queue",
+        deferrals=deferrals,
+        request_id=request_id,
+    )
     return QueueReply(failure=to_json(record))

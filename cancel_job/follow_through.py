@@ -51,13 +51,18 @@ def next_step(request: CancelRequest, outcome: Success, settings: Settings, now:
     follow = request.follow_up or FollowUp(0, now + timedelta(seconds=settings.follow_through_deadline_seconds))
     remaining = (follow.deadline - now).total_seconds()
     if follow.checks >= settings.follow_through_max_checks or remaining <= 0:
-        return Expired(Failure(
-            ErrorCode.FOLLOW_THROUGH_EXPIRED.value,
-            f"import job is still {outcome.job_status} after {follow.checks} follow-up checks; "
-            "the cancel was accepted but not confirmed",
-            job_id=outcome.job_id, job=outcome.job, endpoint=outcome.endpoint, trace=outcome.trace,
-            attempts=outcome.attempts,
-        ))
+        return Expired(
+            Failure(
+                ErrorCode.FOLLOW_THROUGH_EXPIRED.value,
+                f"import job is still {outcome.job_status} after {follow.checks} follow-up checks; "
+                "the cancel was accepted but not confirmed",
+                job_id=outcome.job_id,
+                job=outcome.job,
+                endpoint=outcome.endpoint,
+                trace=outcome.trace,
+                attempts=outcome.attempts,
+            )
+        )
     delay = max(1, math.ceil(min(settings.follow_through_interval_seconds, remaining)))
     return Scheduled(follow_up_body(request, outcome, FollowUp(follow.checks + 1, follow.deadline)), delay)
 

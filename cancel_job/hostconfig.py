@@ -78,7 +78,7 @@ def queue_settings(path: Path = HOST_JSON, env: Mapping[str, str] | None = None)
     prefix = OVERRIDE_PREFIX.lower()
     for name, value in env.items():
         if name.lower().startswith(prefix):
-            settings[name[len(prefix):].lower()] = value
+            settings[name[len(prefix) :].lower()] = value
     return settings
 
 

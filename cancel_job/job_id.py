@@ -27,15 +27,11 @@ def validate_job_id(value: object) -> str:
     if not value:
         raise InvalidJobIdError("job id is empty")
     if len(value) > MAX_JOB_ID_LENGTH:
-        raise InvalidJobIdError(
-            f"job id is {len(value)} characters long; at most {MAX_JOB_ID_LENGTH} are allowed"
-        )
+        raise InvalidJobIdError(f"job id is {len(value)} characters long; at most {MAX_JOB_ID_LENGTH} are allowed")
     if value in _DOT_SEGMENTS:
         raise InvalidJobIdError("job id must not be '.' or '..'")
     if not _JOB_ID.fullmatch(value):
-        raise InvalidJobIdError(
-            "job id may contain only letters, digits and the characters . _ ~ -"
-        )
+        raise InvalidJobIdError("job id may contain only letters, digits and the characters . _ ~ -")
     return value
 
 

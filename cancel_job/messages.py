@@ -119,9 +119,7 @@ def parse_message(body: bytes | str | None) -> CancelRequest:
         return CancelRequest(job_id=decoded)
     if decoded is not None and decoded.startswith("{"):  # base64 of broken JSON: say what is wrong with it
         return _json_message(decoded)
-    raise InvalidMessageError(
-        "message is neither a JSON object nor a valid job id, as plain text or as base64"
-    )
+    raise InvalidMessageError("message is neither a JSON object nor a valid job id, as plain text or as base64")
 
 
 def _is_json_object(text: str) -> bool:
@@ -198,8 +196,7 @@ def _follow_up(value: object, job_id: str) -> FollowUp | None:
     deadline = value.get("deadline") if isinstance(value, dict) else None
     # The app writes checks from 1 (the first follow-up); 0, negatives and non-integers are not ours.
     if not _is_count(checks) or not isinstance(deadline, str):
-        raise InvalidMessageError("followUp must be an object with checks (a whole number from 1) and deadline",
-                                  job_id)
+        raise InvalidMessageError("followUp must be an object with checks (a whole number from 1) and deadline", job_id)
     return FollowUp(checks, _rfc3339(deadline, "followUp.deadline", job_id))
 
 

@@ -12,8 +12,9 @@ from .redact import escape_untrusted, redact
 logger = logging.getLogger("cancel_job")
 
 
-def outcome_name(outcome: Outcome, *, retrying: bool = False, deferred: bool = False,
-                 unrecorded: str | None = None) -> str:
+def outcome_name(
+    outcome: Outcome, *, retrying: bool = False, deferred: bool = False, unrecorded: str | None = None
+) -> str:
     """``retrying``, ``deferred`` (put back on the queue while ADT throttles), ``failed`` (a
     failure record is written) or, for a failure that leaves none, ``unrecorded``
     (``retryable``, ``readFailed``); else the job's status: ``cancelling``/``cancelled`` for a
@@ -45,8 +46,9 @@ def outcome_fields(
         "entry": entry,
         "jobId": escape_untrusted(outcome.job_id) if outcome.job_id is not None else None,
         "instance": outcome.endpoint.host if outcome.endpoint else None,
-        OUTCOME_FIELD: outcome_name(outcome, retrying=retrying, deferred=deferred_seconds is not None,
-                                    unrecorded=unrecorded),
+        OUTCOME_FIELD: outcome_name(
+            outcome, retrying=retrying, deferred=deferred_seconds is not None, unrecorded=unrecorded
+        ),
         "adtStatus": failed.adt_status if failed else 200,
         "errorCode": failed.code if failed else None,
         "attempts": outcome.attempts,
@@ -69,10 +71,17 @@ def outcome_fields(
 
 
 def log_outcome(outcome: Outcome, **kwargs: Any) -> dict[str, Any] | None:
-    name = outcome_name(outcome, retrying=kwargs.get("retrying", False),
-                        deferred=kwargs.get("deferred_seconds") is not None, unrecorded=kwargs.get("unrecorded"))
-    level = logging.WARNING if name in (OUTCOME_FAILED, OUTCOME_RETRYABLE, OUTCOME_READ_FAILED, "retrying") \
+    name = outcome_name(
+        outcome,
+        retrying=kwargs.get("retrying", False),
+        deferred=kwargs.get("deferred_seconds") is not None,
+        unrecorded=kwargs.get("unrecorded"),
+    )
+    level = (
+        logging.WARNING
+        if name in (OUTCOME_FAILED, OUTCOME_RETRYABLE, OUTCOME_READ_FAILED, "retrying")
         else logging.INFO
+    )
     if not logger.isEnabledFor(level):  # build nothing for a record nobody reads
         return None
     fields = outcome_fields(outcome, **kwargs)

@@ -105,8 +105,15 @@ def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + TRUNCATION_MARK
 
 
-def failure_record(failed: Failure, *, request_text: str, dequeue_count: int, entry: str, deferrals: int = 0,
-                   request_id: str | None = None) -> dict[str, Any]:
+def failure_record(
+    failed: Failure,
+    *,
+    request_text: str,
+    dequeue_count: int,
+    entry: str,
+    deferrals: int = 0,
+    request_id: str | None = None,
+) -> dict[str, Any]:
     """The record on the failures queue. ``deferrals``: how often ADT's throttling put the
     request back on the queue first; ``request_id``: the producer's own id for the request
     (each field is there only when it has a value)."""

@@ -139,8 +139,12 @@ class StoreHealth:
             self._retry_at = self._clock() + STORE_RETRY_SECONDS
         if first:
             self.outages += 1
-            logger.warning("pacing store unavailable (%s); each process paces ADT by itself until it answers "
-                           "again (retried every %g s)", reason, STORE_RETRY_SECONDS)
+            logger.warning(
+                "pacing store unavailable (%s); each process paces ADT by itself until it answers "
+                "again (retried every %g s)",
+                reason,
+                STORE_RETRY_SECONDS,
+            )
 
     def answered(self) -> None:
         if self._retry_at is None:
@@ -323,8 +327,9 @@ class Pacer:
             except Exception as exc:  # a store that cannot be built (its settings): pace alone
                 self.health.failed(f"{type(exc).__name__}: {exc}")
                 return local
-        return SharedGate(record_name(instance), self._store, self.requests_per_second, local, self.health,
-                          self._clock, self._sleep)
+        return SharedGate(
+            record_name(instance), self._store, self.requests_per_second, local, self.health, self._clock, self._sleep
+        )
 
 
 def record_name(instance: Hashable) -> str:

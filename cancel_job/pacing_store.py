@@ -128,7 +128,8 @@ class BlobPaceStore:
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
         condition: dict[str, Any] = (
-            {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag is not None
+            {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+            if etag is not None
             else {"match_condition": MatchConditions.IfMissing}
         )
         for _ in range(2):  # a second time after creating a missing container

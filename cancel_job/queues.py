@@ -74,9 +74,7 @@ def blob_container_client(container: str, options: dict[str, Any], env: Mapping[
 def _service_uri(env: Mapping[str, str], service: str) -> str:
     uri = env.get(f"{STORAGE_CONNECTION}__{service}ServiceUri")
     if not uri:
-        raise ConfigurationError(
-            f"neither {STORAGE_CONNECTION} nor {STORAGE_CONNECTION}__{service}ServiceUri is set"
-        )
+        raise ConfigurationError(f"neither {STORAGE_CONNECTION} nor {STORAGE_CONNECTION}__{service}ServiceUri is set")
     return uri
 
 

@@ -15,8 +15,10 @@ from .contract import Setting
 _REPLACEMENTS = (
     (re.compile(r"(?i)bearer\s+[^\s\"',;]+"), "Bearer [redacted]"),
     (re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "[redacted-jwt]"),
-    (re.compile(r"(?i)\b(x-functions-key|x-identity-header|access_token)([\"']?\s*[=:]\s*[\"']?)[^\s&\"',;]+"),
-     r"\1\2[redacted]"),
+    (
+        re.compile(r"(?i)\b(x-functions-key|x-identity-header|access_token)([\"']?\s*[=:]\s*[\"']?)[^\s&\"',;]+"),
+        r"\1\2[redacted]",
+    ),
     # Function keys and SAS signatures in URLs.
     (re.compile(r"(?i)([?&](?:code|sig)=)[^&\s\"']+"), r"\1[redacted]"),
 )

@@ -26,8 +26,9 @@ _service: CancelService | None = None
 _requests_queue = None
 
 
-def build_service(settings: Settings, credential_factory=None,
-                  sleep: Callable[[float], None] = time.sleep) -> CancelService:
+def build_service(
+    settings: Settings, credential_factory=None, sleep: Callable[[float], None] = time.sleep
+) -> CancelService:
     """The service for ``settings``; ``credential_factory`` overrides the credential the
     settings imply (a factory: after a 401 the client starts from a new credential);
     ``sleep`` is how it waits (the CLI's says so when a wait is long)."""

@@ -51,8 +51,9 @@ GET = ("GET", "/jobs/imports/{id}")
 LIST = ("GET", "/jobs/imports")
 
 
-def _list_page(client: AdtClient, next_link: str | None, endpoint: Endpoint, _job_id: str,
-               headers: dict[str, str]) -> AdtResponse:
+def _list_page(
+    client: AdtClient, next_link: str | None, endpoint: Endpoint, _job_id: str, headers: dict[str, str]
+) -> AdtResponse:
     return client.list_page(endpoint, headers, next_link)
 
 
@@ -93,8 +94,9 @@ class CancelService:
         invocation_traceparent: object = None,
         invocation_tracestate: object = None,
     ) -> Outcome:
-        return self._operation("cancel import job", self._cancel, request,
-                               invocation_traceparent, invocation_tracestate)
+        return self._operation(
+            "cancel import job", self._cancel, request, invocation_traceparent, invocation_tracestate
+        )
 
     def read(
         self,
@@ -113,8 +115,14 @@ class CancelService:
         work = self._read_after_cancel if after_cancel else self._read
         return self._operation("read import job", work, request, invocation_traceparent, invocation_tracestate)
 
-    def _operation(self, name: str, work: Callable[[_Call], Outcome], request: CancelRequest,
-                   invocation_traceparent: object, invocation_tracestate: object) -> Outcome:
+    def _operation(
+        self,
+        name: str,
+        work: Callable[[_Call], Outcome],
+        request: CancelRequest,
+        invocation_traceparent: object,
+        invocation_tracestate: object,
+    ) -> Outcome:
         """Apply the rules, then do ``work`` inside the function's span."""
         call = self._prepare(request, invocation_traceparent, invocation_tracestate)
         if isinstance(call, Failure):
@@ -153,12 +161,11 @@ class CancelService:
             if next_link is None:
                 return jobs
 
-    def _prepare(self, request: CancelRequest, invocation_traceparent: object, invocation_tracestate: object
-                 ) -> _Call | Failure:
+    def _prepare(
+        self, request: CancelRequest, invocation_traceparent: object, invocation_tracestate: object
+    ) -> _Call | Failure:
         """Apply the trace, job-id and instance rules; nothing has been sent yet."""
-        trace = resolve_trace(
-            request.traceparent, request.tracestate, invocation_traceparent, invocation_tracestate
-        )
+        trace = resolve_trace(request.traceparent, request.tracestate, invocation_traceparent, invocation_tracestate)
         requested_id = request.job_id if isinstance(request.job_id, str) else None
         try:
             job_id = validate_job_id(request.job_id)
@@ -188,9 +195,7 @@ class CancelService:
             return read
         return decision.settle_refused_cancel(call.facts, outcome.refusal, read)
 
-    def _send_with_retries(
-        self, call: _Call, send: Send, operation: tuple[str, str]
-    ) -> AdtResponse | Failure:
+    def _send_with_retries(self, call: _Call, send: Send, operation: tuple[str, str]) -> AdtResponse | Failure:
         """Send until an answer that retrying cannot change, or until the budget is spent.
 
         Every attempt waits its turn at the instance's gate (the pacing rule). Returns

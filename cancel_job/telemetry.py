@@ -95,9 +95,7 @@ def operation_span(name: str, trace: TraceContext, invocation: TraceParent | Non
     else:
         links = [] if invocation is None else [otel_trace.Link(_span_context(invocation))]
         parent = _parent_context(trace)
-    with tracer.start_as_current_span(
-        name, context=parent, kind=otel_trace.SpanKind.INTERNAL, links=links
-    ) as span:
+    with tracer.start_as_current_span(name, context=parent, kind=otel_trace.SpanKind.INTERNAL, links=links) as span:
         yield SpanHandle(span)
 
 

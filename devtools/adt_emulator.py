@@ -221,8 +221,11 @@ class EmulatorState:
     def advance(self, job: Job, now: float) -> None:
         """Move a job along its life cycle according to the elapsed time."""
         cfg = self.config
-        if (job.cancel_requested is not None and job.status in assumptions.CANCELLABLE_STATUSES
-                and now - job.cancel_requested >= cfg.cancel_accept_delay):
+        if (
+            job.cancel_requested is not None
+            and job.status in assumptions.CANCELLABLE_STATUSES
+            and now - job.cancel_requested >= cfg.cancel_accept_delay
+        ):
             job.status, job.last_action = "cancelling", job.cancel_requested + cfg.cancel_accept_delay
         if job.status == "notstarted" and now - job.last_action >= cfg.start_delay:
             job.status, job.last_action = "running", job.last_action + cfg.start_delay
@@ -286,8 +289,9 @@ class _Handler(BaseHTTPRequestHandler):
         lines += [f"{k}: {v}" for k, v in all_headers.items()]
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload)
 
-    def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
-               *, code_header: bool = True) -> None:
+    def _error(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None, *, code_header: bool = True
+    ) -> None:
         extra = {ERROR_CODE_HEADER: code} if code_header else {}
         self._reply(status, {"error": {"code": code, "message": message}}, {**extra, **(headers or {})})
 
@@ -328,22 +332,31 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         parts = urlsplit(self.path)
         if not hasattr(self, "_connection_kind"):  # one handler per TCP connection
-            self._connection_kind = ("control" if parts.path.startswith(ADMIN_PREFIX)
-                                     else "identity" if parts.path == IDENTITY_PATH else "adt")
+            self._connection_kind = (
+                "control"
+                if parts.path.startswith(ADMIN_PREFIX)
+                else "identity"
+                if parts.path == IDENTITY_PATH
+                else "adt"
+            )
             with state.lock:
                 state.connections_by_kind[self._connection_kind] += 1
         query = parse_qs(parts.query, keep_blank_values=True)
         if parts.path.startswith(ADMIN_PREFIX):
-            return self._admin(method, parts.path[len(ADMIN_PREFIX):], body)
+            return self._admin(method, parts.path[len(ADMIN_PREFIX) :], body)
         if parts.path == IDENTITY_PATH and method == "GET":
             return self._with_fault("token", None, lambda: self._token(query))
         auth = self.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else None
         authorized = token is not None and token in state.tokens
         self._recorded = RecordedRequest(
-            method, parts.path, parts.query,
+            method,
+            parts.path,
+            parts.query,
             {k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"},
-            authorized, time.time(), str(uuid.uuid4()),
+            authorized,
+            time.time(),
+            str(uuid.uuid4()),
         )
         with state.lock:
             state.requests.append(self._recorded)
@@ -353,8 +366,12 @@ class _Handler(BaseHTTPRequestHandler):
         if op is None:
             return self._error(404, "NotFound", "No such path in the Import Jobs API.")
         if not authorized:
-            return self._error(401, "Unauthorized", "A valid bearer token is required.",
-                               {"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/"'})
+            return self._error(
+                401,
+                "Unauthorized",
+                "A valid bearer token is required.",
+                {"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/"'},
+            )
         if query.get("api-version") != [ADT_API_VERSION]:
             if "api-version" not in query:
                 return self._error(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
@@ -429,13 +446,16 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.token_requests += 1
             state.tokens[token] = client_id
-        self._reply(200, {
-            "access_token": token,
-            "expires_on": str(int(time.time()) + TOKEN_LIFETIME_SECONDS),
-            "resource": _RESOURCE,
-            "token_type": "Bearer",
-            "client_id": client_id or "system-assigned",
-        })
+        self._reply(
+            200,
+            {
+                "access_token": token,
+                "expires_on": str(int(time.time()) + TOKEN_LIFETIME_SECONDS),
+                "resource": _RESOURCE,
+                "token_type": "Bearer",
+                "client_id": client_id or "system-assigned",
+            },
+        )
 
     # -- Import Jobs ------------------------------------------------------------------
     def _find(self, job_id: str) -> Job | None:
@@ -460,7 +480,8 @@ class _Handler(BaseHTTPRequestHandler):
             if state.config.answers == SPEC_ANSWERS:
                 if job.status not in assumptions.CANCELLABLE_STATUSES:
                     return self._error(
-                        assumptions.SPEC_CANCEL_REFUSED_STATUS, assumptions.SPEC_CANCEL_REFUSED_CODE,
+                        assumptions.SPEC_CANCEL_REFUSED_STATUS,
+                        assumptions.SPEC_CANCEL_REFUSED_CODE,
                         f"The import job is {job.status} and cannot be cancelled.",
                     )
                 job.status, job.last_action = "cancelling", time.time()
@@ -524,7 +545,7 @@ class _Handler(BaseHTTPRequestHandler):
         size = max(1, min(size, state.config.page_size))
         with state.lock:
             ids = sorted(state.jobs)
-            page = [self._find(i).to_json() for i in ids[start:start + size]]
+            page = [self._find(i).to_json() for i in ids[start : start + size]]
         body: dict[str, Any] = {"value": page}
         if start + size < len(ids):
             host = self.headers.get("Host", f"127.0.0.1:{self.server.server_address[1]}")
@@ -538,14 +559,19 @@ class _Handler(BaseHTTPRequestHandler):
         doc = json.loads(raw) if raw else {}
         if method == "GET" and path == "stats":
             with state.lock:
-                return self._reply(200, {
-                    "tokenRequests": state.token_requests, "connections": state.connections,
-                    "adtConnections": state.connections_by_kind["adt"],
-                    "identityConnections": state.connections_by_kind["identity"],
-                    "requests": len(state.requests), "cancelsApplied": state.cancels_applied,
-                    "answers": {str(status): n for status, n in sorted(state.adt_answers.items())},
-                    "jobs": {k: v.to_json()["status"] for k, v in state.jobs.items()},
-                })
+                return self._reply(
+                    200,
+                    {
+                        "tokenRequests": state.token_requests,
+                        "connections": state.connections,
+                        "adtConnections": state.connections_by_kind["adt"],
+                        "identityConnections": state.connections_by_kind["identity"],
+                        "requests": len(state.requests),
+                        "cancelsApplied": state.cancels_applied,
+                        "answers": {str(status): n for status, n in sorted(state.adt_answers.items())},
+                        "jobs": {k: v.to_json()["status"] for k, v in state.jobs.items()},
+                    },
+                )
         if method == "GET" and path == "requests":
             with state.lock:
                 return self._reply(200, [asdict(r) for r in state.requests])
@@ -563,8 +589,9 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 for i in range(int(doc["count"])):
                     job_id = f"{doc.get('prefix', 'job')}{i}"
-                    state.jobs[job_id] = Job(job_id, "https://example/in", "https://example/out",
-                                             doc.get("status", "running"), now, now)
+                    state.jobs[job_id] = Job(
+                        job_id, "https://example/in", "https://example/out", doc.get("status", "running"), now, now
+                    )
             return self._reply(204)
         if method == "POST" and path == "reset":
             state.reset()
@@ -642,9 +669,15 @@ class AdtEmulator(BackgroundServer):
     # -- in-process control -------------------------------------------------------------
     def add_job(self, job_id: str, status: str = "running") -> dict[str, Any]:
         now = time.time()
-        job = Job(job_id, f"https://example.blob.core.windows.net/in/{job_id}.ndjson",
-                  f"https://example.blob.core.windows.net/out/{job_id}.ndjson", status, now, now,
-                  now if status in assumptions.NOTHING_TO_CANCEL_STATUSES else None)
+        job = Job(
+            job_id,
+            f"https://example.blob.core.windows.net/in/{job_id}.ndjson",
+            f"https://example.blob.core.windows.net/out/{job_id}.ndjson",
+            status,
+            now,
+            now,
+            now if status in assumptions.NOTHING_TO_CANCEL_STATUSES else None,
+        )
         with self.state.lock:
             self.state.jobs[job_id] = job
             return job.to_json()
@@ -702,10 +735,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--identity-header", help="the X-IDENTITY-HEADER secret (default: random)")
-    parser.add_argument("--answers", choices=[SERVICE_ANSWERS, SPEC_ANSWERS], default=SERVICE_ANSWERS,
-                        help="answer as the real service does (default) or as the spec says")
-    parser.add_argument("--throttle-rate", type=float, default=assumptions.JOBS_REQUESTS_PER_SECOND,
-                        help="requests per second before 429 (default: ADT's 1; 0 turns throttling off)")
+    parser.add_argument(
+        "--answers",
+        choices=[SERVICE_ANSWERS, SPEC_ANSWERS],
+        default=SERVICE_ANSWERS,
+        help="answer as the real service does (default) or as the spec says",
+    )
+    parser.add_argument(
+        "--throttle-rate",
+        type=float,
+        default=assumptions.JOBS_REQUESTS_PER_SECOND,
+        help="requests per second before 429 (default: ADT's 1; 0 turns throttling off)",
+    )
     args = parser.parse_args(argv)
     emulator = AdtEmulator(args.host, args.port, args.identity_header)
     emulator.configure(answers=args.answers, throttle_rate=args.throttle_rate)

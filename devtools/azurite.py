@@ -85,10 +85,14 @@ class Azurite:
             (AZURITE_BLOB_MAIN, ["--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port)], self.blob_port),
         ]
         for main, listen, _ in services:
-            self._processes.append(subprocess.Popen(
-                [node, str(main), *listen, *common],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self._workspace,
-            ))
+            self._processes.append(
+                subprocess.Popen(
+                    [node, str(main), *listen, *common],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    cwd=self._workspace,
+                )
+            )
         try:
             for process, (_, _, port) in zip(self._processes, services, strict=True):
                 _wait_listening(process, port, time.monotonic() + timeout)

@@ -53,12 +53,15 @@ def bare_client(emulator: EmulatorProcess, token: str, pool: int = 1, trust_env:
     session = requests.Session()
     session.trust_env = trust_env
     session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=pool))
-    headers = {"Authorization": f"Bearer {token}",
-               "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    }
 
     def cancel(job_id: str) -> None:
-        answer = session.post(f"{emulator.endpoint}/jobs/imports/{job_id}/cancel?api-version=2023-10-31",
-                              headers=headers, timeout=10)
+        answer = session.post(
+            f"{emulator.endpoint}/jobs/imports/{job_id}/cancel?api-version=2023-10-31", headers=headers, timeout=10
+        )
         answer.json()
         assert answer.status_code == 200, answer.status_code
 
@@ -74,10 +77,17 @@ def function_http() -> Cancel:
     fn = indexed_functions(function_app.app)["cancel_import_job_http"].get_user_function()
 
     def cancel(job_id: str) -> None:
-        request = func.HttpRequest("POST", f"https://app.example/api/jobs/imports/{job_id}/cancel",
-                                   headers={}, params={}, route_params={"id": job_id}, body=b"")
-        response = fn(req=request, context=HostContext("cancel_import_job_http"),
-                      results=OutBinding(), failures=OutBinding())
+        request = func.HttpRequest(
+            "POST",
+            f"https://app.example/api/jobs/imports/{job_id}/cancel",
+            headers={},
+            params={},
+            route_params={"id": job_id},
+            body=b"",
+        )
+        response = fn(
+            req=request, context=HostContext("cancel_import_job_http"), results=OutBinding(), failures=OutBinding()
+        )
         assert response.status_code == 200, response.get_body()
 
     return cancel
@@ -93,8 +103,12 @@ def function_queue() -> Cancel:
 
     def cancel(job_id: str) -> None:
         results = OutBinding()
-        fn(msg=QueueMessage(id="m", body=job_id.encode(), dequeue_count=1, pop_receipt="r"),
-           context=HostContext("cancel_import_job_queue"), results=results, failures=OutBinding())
+        fn(
+            msg=QueueMessage(id="m", body=job_id.encode(), dequeue_count=1, pop_receipt="r"),
+            context=HostContext("cancel_import_job_queue"),
+            results=results,
+            failures=OutBinding(),
+        )
         assert results.get() is not None
 
     return cancel
@@ -121,8 +135,11 @@ def naive_client(emulator: EmulatorProcess) -> Cancel:
     def cancel(job_id: str) -> None:
         token = ManagedIdentityCredential().get_token(SCOPE).token
         with requests.Session() as session:
-            answer = session.post(f"{emulator.endpoint}/jobs/imports/{job_id}/cancel?api-version=2023-10-31",
-                                  headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            answer = session.post(
+                f"{emulator.endpoint}/jobs/imports/{job_id}/cancel?api-version=2023-10-31",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
         assert answer.status_code == 200
 
     return cancel
@@ -156,10 +173,16 @@ class Comparison:
     names: list[str]
     rates: dict[str, list[float]] = field(default_factory=dict)
 
-    def run(self, emulator: EmulatorProcess, variants: dict[str, Cancel], blocks: int, size: int,
-            measure: Callable[[Cancel, list[str]], float] = rate) -> Comparison:
+    def run(
+        self,
+        emulator: EmulatorProcess,
+        variants: dict[str, Cancel],
+        blocks: int,
+        size: int,
+        measure: Callable[[Cancel, list[str]], float] = rate,
+    ) -> Comparison:
         for block in range(blocks):
-            order = self.names[block % len(self.names):] + self.names[:block % len(self.names)]
+            order = self.names[block % len(self.names) :] + self.names[: block % len(self.names)]
             for name in order:
                 slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")  # job ids follow the job-id rule
                 ids = emulator.seed(f"{slug}-{block}-", size)
@@ -189,8 +212,18 @@ print(len(ids) / (time.perf_counter() - started))
 def emulator_ceiling(emulator: EmulatorProcess, token: str, per_process: int, processes: int = 4) -> float:
     """The emulator's own limit: lean clients in separate processes (no GIL in common)."""
     workers = [
-        subprocess.Popen([sys.executable, "-c", LEAN_CLIENT, str(emulator.port), token,
-                          ",".join(emulator.seed(f"ceiling-{n}-", per_process))], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                LEAN_CLIENT,
+                str(emulator.port),
+                token,
+                ",".join(emulator.seed(f"ceiling-{n}-", per_process)),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for n in range(processes)
     ]
     return sum(float(worker.communicate()[0]) for worker in workers)
@@ -256,13 +289,19 @@ def cold_start(emulator: EmulatorProcess, env: dict[str, str], runs: int) -> tup
 def import_times(env: dict[str, str]) -> list[tuple[str, float]]:
     """Cumulative ms of ``import function_app`` and of its slowest direct imports
     (python -X importtime; a nested import is indented two spaces per level)."""
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import function_app"], cwd=REPO_ROOT,
-                            env=env, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import function_app"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     total, children = 0.0, []
     for line in result.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        _, cumulative, raw_name = line[len("import time:"):].split("|")
+        _, cumulative, raw_name = line[len("import time:") :].split("|")
         depth = (len(raw_name) - len(raw_name.lstrip(" ")) - 1) // 2
         milliseconds = int(cumulative) / 1000
         if depth == 0 and raw_name.strip() == "function_app":
@@ -304,8 +343,14 @@ class Drain:
         return self.throttled / self.calls if self.calls else 0.0
 
 
-def throttled_drain(azurite_connection: str, pacing_rate: float, *, messages: int = DRAIN_MESSAGES,
-                    rate: float = DRAIN_RATE, max_seconds: float = 120.0) -> Drain:
+def throttled_drain(
+    azurite_connection: str,
+    pacing_rate: float,
+    *,
+    messages: int = DRAIN_MESSAGES,
+    rate: float = DRAIN_RATE,
+    max_seconds: float = 120.0,
+) -> Drain:
     """Enqueue ``messages`` cancels for one instance at once and drain them through the queue
     path with the host's concurrency (batchSize + newBatchThreshold invocations), against an
     emulator throttling at ``rate`` with Retry-After scaled down to match (5-14 s at 1/s).
@@ -322,8 +367,13 @@ def throttled_drain(azurite_connection: str, pacing_rate: float, *, messages: in
     with EmulatorProcess(throttle_rate=rate) as emulator:
         emulator.control("config", {"throttle_retry_after": [low, high]})
         # The app's own storage, as deployed: a throttled request is deferred through it.
-        os.environ.update({**emulator.environment, "ADT_JOBS_REQUESTS_PER_SECOND": str(pacing_rate),
-                           "STORAGE_CONNECTION": azurite_connection})
+        os.environ.update(
+            {
+                **emulator.environment,
+                "ADT_JOBS_REQUESTS_PER_SECOND": str(pacing_rate),
+                "STORAGE_CONNECTION": azurite_connection,
+            }
+        )
         reset_service()
         import function_app  # only now: importing it checks the settings set just above
 
@@ -336,9 +386,15 @@ def throttled_drain(azurite_connection: str, pacing_rate: float, *, messages: in
         # One message at a time per worker, as many workers as the host runs invocations;
         # a failed delivery comes back after host.json's visibilityTimeout, scaled like the rate.
         one_at_a_time = host._replace(batch_size=1)
-        workers = [QueuePump(azurite_connection, function, one_at_a_time,
-                             visibility_timeout_seconds=max(1, round(host.visibility_timeout_seconds / rate)))
-                   for _ in range(host.concurrency)]
+        workers = [
+            QueuePump(
+                azurite_connection,
+                function,
+                one_at_a_time,
+                visibility_timeout_seconds=max(1, round(host.visibility_timeout_seconds / rate)),
+            )
+            for _ in range(host.concurrency)
+        ]
         done = threading.Event()
 
         def work(pump: QueuePump) -> None:
@@ -367,29 +423,62 @@ def throttled_drain(azurite_connection: str, pacing_rate: float, *, messages: in
 def fleet_rows(shared: FleetDrain, alone: FleetDrain) -> list[Row]:
     """Row 9: a fleet of queue-pump processes against one throttling instance, with the
     fleet-wide pace and, beside it, with each process pacing itself."""
-    name = (f"9. {shared.messages} queued cancels, {shared.processes} processes x 6 invocations, one instance "
-            f"throttling at {shared.rate:g}/s")
+    name = (
+        f"9. {shared.messages} queued cancels, {shared.processes} processes x 6 invocations, one instance "
+        f"throttling at {shared.rate:g}/s"
+    )
     caused = shared.throttling_failures + shared.poison
     complete = shared.complete  # a run that drained nothing meets no goal
     return [
-        Row(f"{name}, shared pace: drain time / ({shared.messages} / rate)",
-            f"{shared.ratio:.2f} ({shared.seconds:.1f} s)", "<= 1.15", complete and shared.ratio <= 1.15),
-        Row("9. shared: ADT calls answered 429 / all calls",
-            f"{shared.throttled_share:.1%} ({shared.throttled} of {shared.calls})", "<= 2%",
-            complete and shared.throttled_share <= 0.02),
-        Row("9. shared: failure records and poison messages caused by throttling", str(caused), "0",
-            complete and caused == 0),
-        Row("9. shared: pacing-store transactions per cancel", f"{shared.transactions_per_cancel:.1f}", "<= 8",
-            complete and shared.transactions_per_cancel <= 8),
-        Row(f"9. (beside) process-only gates: drain time / ({alone.messages} / rate)",
-            f"{alone.ratio:.2f} ({alone.seconds:.1f} s)", "-", None),
-        Row("9. (beside) process-only gates: ADT calls answered 429 / all calls",
-            f"{alone.throttled_share:.1%} ({alone.throttled} of {alone.calls})", "-", None),
-        Row("9. (beside) process-only gates: failure records and poison caused by throttling",
-            str(alone.throttling_failures + alone.poison), "-", None),
+        Row(
+            f"{name}, shared pace: drain time / ({shared.messages} / rate)",
+            f"{shared.ratio:.2f} ({shared.seconds:.1f} s)",
+            "<= 1.15",
+            complete and shared.ratio <= 1.15,
+        ),
+        Row(
+            "9. shared: ADT calls answered 429 / all calls",
+            f"{shared.throttled_share:.1%} ({shared.throttled} of {shared.calls})",
+            "<= 2%",
+            complete and shared.throttled_share <= 0.02,
+        ),
+        Row(
+            "9. shared: failure records and poison messages caused by throttling",
+            str(caused),
+            "0",
+            complete and caused == 0,
+        ),
+        Row(
+            "9. shared: pacing-store transactions per cancel",
+            f"{shared.transactions_per_cancel:.1f}",
+            "<= 8",
+            complete and shared.transactions_per_cancel <= 8,
+        ),
+        Row(
+            f"9. (beside) process-only gates: drain time / ({alone.messages} / rate)",
+            f"{alone.ratio:.2f} ({alone.seconds:.1f} s)",
+            "-",
+            None,
+        ),
+        Row(
+            "9. (beside) process-only gates: ADT calls answered 429 / all calls",
+            f"{alone.throttled_share:.1%} ({alone.throttled} of {alone.calls})",
+            "-",
+            None,
+        ),
+        Row(
+            "9. (beside) process-only gates: failure records and poison caused by throttling",
+            str(alone.throttling_failures + alone.poison),
+            "-",
+            None,
+        ),
         # The Python worker's share of a Flex instance's memory (the host's own is not measured here).
-        Row("9. peak resident memory of one worker process (the app, 6 invocations) under this load",
-            f"{max(shared.peak_rss_mb, alone.peak_rss_mb):.0f} MB", "(for instanceMemoryMB)", None),
+        Row(
+            "9. peak resident memory of one worker process (the app, 6 invocations) under this load",
+            f"{max(shared.peak_rss_mb, alone.peak_rss_mb):.0f} MB",
+            "(for instanceMemoryMB)",
+            None,
+        ),
     ]
 
 
@@ -419,14 +508,20 @@ def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
 
         one_bare = rate(variants["bare"], emulator.seed("one-", size))
         ceiling = emulator_ceiling(emulator, token, 2_000 if quick else 5_000)
-        notes.append(f"Emulator ceiling: {ceiling:,.0f} cancels/s from 4 lean http.client processes, against "
-                     f"{one_bare:,.0f}/s for one bare requests client: the emulator is not the bottleneck.")
+        notes.append(
+            f"Emulator ceiling: {ceiling:,.0f} cancels/s from 4 lean http.client processes, against "
+            f"{one_bare:,.0f}/s for one bare requests client: the emulator is not the bottleneck."
+        )
 
         main = Comparison(["bare", "function (HTTP)", "function (queue)", "SDK", "bare, trust_env off"]).run(
-            emulator, variants, blocks, size)
+            emulator, variants, blocks, size
+        )
         naive = Comparison(["function (HTTP)", "naive"]).run(
-            emulator, {"function (HTTP)": variants["function (HTTP)"], "naive": naive_client(emulator)},
-            max(2, blocks // 3), max(20, size // 4))
+            emulator,
+            {"function (HTTP)": variants["function (HTTP)"], "naive": naive_client(emulator)},
+            max(2, blocks // 3),
+            max(20, size // 4),
+        )
 
         # One token and one connection over many sequential cancels; and the memory they cost.
         reset_service()
@@ -443,8 +538,12 @@ def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
 
         emulator.control("config", {"latency": 0.02})
         concurrent = Comparison(["bare x16", "function x16"]).run(
-            emulator, {"bare x16": bare_client(emulator, token, pool=16), "function x16": variants["function (HTTP)"]},
-            3 if quick else 9, 16 * (10 if quick else 20), measure=lambda cancel, ids: threaded_rate(cancel, ids, 16))
+            emulator,
+            {"bare x16": bare_client(emulator, token, pool=16), "function x16": variants["function (HTTP)"]},
+            3 if quick else 9,
+            16 * (10 if quick else 20),
+            measure=lambda cancel, ids: threaded_rate(cancel, ids, 16),
+        )
         emulator.control("config", {"latency": 0.0})
 
         cold_ratio, cold_function, cold_minimal = cold_start(emulator, env, cold_runs)
@@ -465,46 +564,87 @@ def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
     tuned_ratio = main.median_ratio("function (HTTP)", "bare, trust_env off")
     concurrency_ratio = concurrent.median_ratio("function x16", "bare x16")
     rows = [
-        Row("1. throughput, function (HTTP) / bare requests.Session", f"{http_ratio:.3f}", ">= 0.95",
-            http_ratio >= 0.95),
-        Row("1. throughput, function (queue) / bare requests.Session", f"{queue_ratio:.3f}", ">= 0.95",
-            queue_ratio >= 0.95),
+        Row(
+            "1. throughput, function (HTTP) / bare requests.Session", f"{http_ratio:.3f}", ">= 0.95", http_ratio >= 0.95
+        ),
+        Row(
+            "1. throughput, function (queue) / bare requests.Session",
+            f"{queue_ratio:.3f}",
+            ">= 0.95",
+            queue_ratio >= 0.95,
+        ),
         Row("1. (for reference) function (HTTP) / bare with trust_env off", f"{tuned_ratio:.3f}", "-", None),
         Row("2. function (HTTP) / azure-digitaltwins-core 1.3.0", f"{sdk_ratio:.2f}x", ">= 1.5x", sdk_ratio >= 1.5),
-        Row("3. function (HTTP) / naive (credential + session per call)", f"{naive_ratio:.1f}x", "(what caching buys)",
-            None),
+        Row(
+            "3. function (HTTP) / naive (credential + session per call)",
+            f"{naive_ratio:.1f}x",
+            "(what caching buys)",
+            None,
+        ),
         Row(f"4. token requests over {sequential:,} sequential cancels", str(tokens), "1", tokens == 1),
-        Row(f"4. TCP connections to ADT over {sequential:,} sequential cancels", str(connections), "1",
-            connections == 1),
-        Row("5. cold start to first cancel, function / minimal script",
+        Row(
+            f"4. TCP connections to ADT over {sequential:,} sequential cancels", str(connections), "1", connections == 1
+        ),
+        Row(
+            "5. cold start to first cancel, function / minimal script",
             f"{cold_ratio:.2f} (median of per-pair ratios; the medians alone: function {cold_function * 1000:.0f} ms,"
-            f" minimal {cold_minimal * 1000:.0f} ms)", "<= 1.1", cold_ratio <= 1.1),
-        Row("6. 16 threads, 20 ms latency: function / bare", f"{concurrency_ratio:.3f}", ">= 0.9",
-            concurrency_ratio >= 0.9),
-        Row(f"7. RSS growth over {sequential:,} cancels after warm-up", f"{rss_growth / 2**20:.2f} MB", "< 5 MB",
-            rss_growth < 5 * 2**20),
+            f" minimal {cold_minimal * 1000:.0f} ms)",
+            "<= 1.1",
+            cold_ratio <= 1.1,
+        ),
+        Row(
+            "6. 16 threads, 20 ms latency: function / bare",
+            f"{concurrency_ratio:.3f}",
+            ">= 0.9",
+            concurrency_ratio >= 0.9,
+        ),
+        Row(
+            f"7. RSS growth over {sequential:,} cancels after warm-up",
+            f"{rss_growth / 2**20:.2f} MB",
+            "< 5 MB",
+            rss_growth < 5 * 2**20,
+        ),
     ]
     drain_name = f"{DRAIN_MESSAGES} queued cancels, one instance throttling at {DRAIN_RATE:g}/s"
     paced_ratio = paced.ratio(DRAIN_RATE, DRAIN_MESSAGES)
     rows += [
-        Row(f"8. {drain_name}, paced: drain time / ({DRAIN_MESSAGES} / rate)",
-            f"{paced_ratio:.2f} ({paced.seconds:.1f} s)", "<= 1.25", paced_ratio <= 1.25),
-        Row("8. paced: ADT calls answered 429 / all calls",
-            f"{paced.throttled_share:.1%} ({paced.throttled} of {paced.calls})", "<= 5%",
-            paced.throttled_share <= 0.05),
-        Row("8. (beside) spacing off, 429 rule only: drain time / (60 / rate)",
-            f"{unpaced.ratio(DRAIN_RATE, DRAIN_MESSAGES):.2f} ({unpaced.seconds:.1f} s)", "-", None),
-        Row("8. (beside) spacing off: ADT calls answered 429 / all calls",
-            f"{unpaced.throttled_share:.1%} ({unpaced.throttled} of {unpaced.calls})", "-", None),
+        Row(
+            f"8. {drain_name}, paced: drain time / ({DRAIN_MESSAGES} / rate)",
+            f"{paced_ratio:.2f} ({paced.seconds:.1f} s)",
+            "<= 1.25",
+            paced_ratio <= 1.25,
+        ),
+        Row(
+            "8. paced: ADT calls answered 429 / all calls",
+            f"{paced.throttled_share:.1%} ({paced.throttled} of {paced.calls})",
+            "<= 5%",
+            paced.throttled_share <= 0.05,
+        ),
+        Row(
+            "8. (beside) spacing off, 429 rule only: drain time / (60 / rate)",
+            f"{unpaced.ratio(DRAIN_RATE, DRAIN_MESSAGES):.2f} ({unpaced.seconds:.1f} s)",
+            "-",
+            None,
+        ),
+        Row(
+            "8. (beside) spacing off: ADT calls answered 429 / all calls",
+            f"{unpaced.throttled_share:.1%} ({unpaced.throttled} of {unpaced.calls})",
+            "-",
+            None,
+        ),
     ]
     rows += fleet_rows(shared, alone)
     notes.append(f"Fleet (row 9): {describe(shared)}. Beside it, {describe(alone)}.")
     rates = {name: main.median_rate(name) for name in main.names}
     rates["naive"] = naive.median_rate("naive")
-    notes.append("Import time (python -X importtime, cumulative ms) of function_app and its slowest direct imports: "
-                 + ", ".join(f"{name} {ms:.0f}" for name, ms in imports) + ".")
-    notes.append(f"Blocks: {blocks} x {size} cancels per variant, interleaved; figures are medians of "
-                 "per-block ratios.")
+    notes.append(
+        "Import time (python -X importtime, cumulative ms) of function_app and its slowest direct imports: "
+        + ", ".join(f"{name} {ms:.0f}" for name, ms in imports)
+        + "."
+    )
+    notes.append(
+        f"Blocks: {blocks} x {size} cancels per variant, interleaved; figures are medians of per-block ratios."
+    )
     return rows, rates, notes
 
 
@@ -568,9 +708,13 @@ def main(argv: list[str] | None = None) -> int:
             "# Benchmarks\n\n"
             f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()} with `make bench` "
             f"(`python -m devtools.bench{' --quick' if args.quick else ''}`).\n\n"
-            + text + "\n\n" + "\n\n".join(notes) + "\n\n![throughput](benchmarks.png)\n\n"
+            + text
+            + "\n\n"
+            + "\n\n".join(notes)
+            + "\n\n![throughput](benchmarks.png)\n\n"
             + "| variant | cancels/s (median block) |\n|---|---|\n"
-            + "\n".join(f"| {name} | {value:,.0f} |" for name, value in rates.items()) + "\n"
+            + "\n".join(f"| {name} | {value:,.0f} |" for name, value in rates.items())
+            + "\n"
             + METHOD,
             encoding="utf-8",
         )

@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(env)
         enqueue = subprocess.run(
             [sys.executable, "-m", "cancel_job", "enqueue", args.job_id],
-            env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         print(enqueue.stdout.strip() or enqueue.stderr.strip())
         if enqueue.returncode != 0:

@@ -31,9 +31,17 @@ class EmulatorProcess:
         self.process = subprocess.Popen(
             # "--name=value": a token_urlsafe value may start with "-", which argparse
             # would take for an option if it were a separate argument.
-            [sys.executable, "-m", "devtools.adt_emulator", f"--port={self.port}",
-             f"--identity-header={self.identity_header}", f"--throttle-rate={self.throttle_rate}"],
-            cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "devtools.adt_emulator",
+                f"--port={self.port}",
+                f"--identity-header={self.identity_header}",
+                f"--throttle-rate={self.throttle_rate}",
+            ],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         self.environment = json.loads(self.process.stdout.readline())
         return self

@@ -92,8 +92,14 @@ def clear_queues(connection: str) -> None:
 
 def _start_pumps(count: int, workers: int, env: dict[str, str], visibility: float) -> list[subprocess.Popen[str]]:
     pumps = [
-        subprocess.Popen(fleet_process_command(workers, visibility), cwd=REPO_ROOT, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        subprocess.Popen(
+            fleet_process_command(workers, visibility),
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         for _ in range(count)
     ]
     for pump in pumps:
@@ -114,8 +120,16 @@ def _stop_pumps(pumps: list[subprocess.Popen[str]]) -> list[dict[str, int]]:
     return stats
 
 
-def fleet_drain(azurite: Azurite, scope: str, *, processes: int = 8, messages: int = 120, rate: float = 4.0,
-                deadline_seconds: float | None = None, max_seconds: float = 300.0) -> FleetDrain:
+def fleet_drain(
+    azurite: Azurite,
+    scope: str,
+    *,
+    processes: int = 8,
+    messages: int = 120,
+    rate: float = 4.0,
+    deadline_seconds: float | None = None,
+    max_seconds: float = 300.0,
+) -> FleetDrain:
     """Drain ``messages`` cancels for one instance through ``processes`` pump processes.
 
     ``scope`` is ADT_PACING_SCOPE (shared: one gate for the fleet; process: one each).
@@ -128,8 +142,14 @@ def fleet_drain(azurite: Azurite, scope: str, *, processes: int = 8, messages: i
     low, high = (seconds / rate for seconds in RETRY_AFTER_AT_ONE_PER_SECOND)
     with EmulatorProcess(throttle_rate=rate) as emulator:
         emulator.control("config", {"throttle_retry_after": [low, high]})
-        env = {**os.environ, **emulator.environment, "PYTHONPATH": str(REPO_ROOT), "STORAGE_CONNECTION": connection,
-               "ADT_JOBS_REQUESTS_PER_SECOND": str(rate), "ADT_PACING_SCOPE": scope}
+        env = {
+            **os.environ,
+            **emulator.environment,
+            "PYTHONPATH": str(REPO_ROOT),
+            "STORAGE_CONNECTION": connection,
+            "ADT_JOBS_REQUESTS_PER_SECOND": str(rate),
+            "ADT_PACING_SCOPE": scope,
+        }
         if deadline_seconds is not None:
             env["CANCEL_DEADLINE_SECONDS"] = str(deadline_seconds)
         ids = emulator.seed(f"fleet-{scope}-", messages)
@@ -159,11 +179,18 @@ def fleet_drain(azurite: Azurite, scope: str, *, processes: int = 8, messages: i
     poison = drain_queue(connection, POISON_QUEUE)
     drain_queue(connection, REQUESTS_QUEUE)  # a run cut short leaves nothing for the next
     return FleetDrain(
-        scope=scope, processes=processes, messages=messages, rate=rate, seconds=seconds,
-        calls=sum(answers.values()), throttled=answers.get("429", 0), results=len(results),
+        scope=scope,
+        processes=processes,
+        messages=messages,
+        rate=rate,
+        seconds=seconds,
+        calls=sum(answers.values()),
+        throttled=answers.get("429", 0),
+        results=len(results),
         failures=len(failures),
         throttling_failures=sum(1 for f in failures if f["error"]["code"] == ErrorCode.TOO_MANY_REQUESTS),
-        poison=len(poison), deliveries=sum(s["completed"] for s in stats),
+        poison=len(poison),
+        deliveries=sum(s["completed"] for s in stats),
         store_transactions=sum(s["storeTransactions"] for s in stats),
         store_outages=sum(s["storeOutages"] for s in stats),
         peak_rss_mb=max(s["peakRssKb"] for s in stats) / 1024,
@@ -171,12 +198,14 @@ def fleet_drain(azurite: Azurite, scope: str, *, processes: int = 8, messages: i
 
 
 def describe(drain: FleetDrain) -> str:
-    return (f"{drain.scope}: {drain.messages} cancels by {drain.processes} processes at {drain.rate:g}/s in "
-            f"{drain.seconds:.1f} s (ratio {drain.ratio:.2f}); {drain.throttled} of {drain.calls} ADT calls "
-            f"answered 429 ({drain.throttled_share:.1%}); {drain.results} results, {drain.failures} failures "
-            f"({drain.throttling_failures} TooManyRequests), {drain.poison} poison; {drain.deferrals} deferrals; "
-            f"{drain.transactions_per_cancel:.1f} pacing-store transactions per cancel; "
-            f"{drain.store_outages} store outages")
+    return (
+        f"{drain.scope}: {drain.messages} cancels by {drain.processes} processes at {drain.rate:g}/s in "
+        f"{drain.seconds:.1f} s (ratio {drain.ratio:.2f}); {drain.throttled} of {drain.calls} ADT calls "
+        f"answered 429 ({drain.throttled_share:.1%}); {drain.results} results, {drain.failures} failures "
+        f"({drain.throttling_failures} TooManyRequests), {drain.poison} poison; {drain.deferrals} deferrals; "
+        f"{drain.transactions_per_cancel:.1f} pacing-store transactions per cancel; "
+        f"{drain.store_outages} store outages"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,8 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=4.0)
     args = parser.parse_args(argv)
     with Azurite() as azurite:
-        print(describe(fleet_drain(azurite, args.scope, processes=args.processes, messages=args.messages,
-                                   rate=args.rate)))
+        print(
+            describe(fleet_drain(azurite, args.scope, processes=args.processes, messages=args.messages, rate=args.rate))
+        )
     return 0
 
 

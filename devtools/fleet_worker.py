@@ -36,8 +36,12 @@ def _invoke(command: dict[str, Any]) -> dict[str, Any]:
     import function_app
 
     function = indexed_functions(function_app.app)["cancel_import_job_queue"].get_user_function()
-    message = QueueMessage(id="fleet", body=command["body"].encode("utf-8"),
-                           dequeue_count=command.get("dequeueCount", 1), pop_receipt="fleet")
+    message = QueueMessage(
+        id="fleet",
+        body=command["body"].encode("utf-8"),
+        dequeue_count=command.get("dequeueCount", 1),
+        pop_receipt="fleet",
+    )
     outputs = {"results": OutBinding(), "failures": OutBinding()}
     raised = None
     try:

@@ -62,14 +62,19 @@ class HttpFunction:
             trigger = next((b for b in bindings if b["type"] == "httpTrigger"), None)
             if trigger is None:
                 continue
-            found.append(cls(
-                name=name,
-                pattern=_route_pattern(f"{prefix}/{trigger['route']}" if prefix else trigger["route"]),
-                methods=frozenset(m.upper() for m in trigger.get("methods") or ["GET", "POST"]),
-                user_function=fn.get_user_function(),
-                outputs={b["name"]: b["queueName"] for b in bindings
-                         if b["type"] == "queue" and b["direction"].lower() == "out"},
-            ))
+            found.append(
+                cls(
+                    name=name,
+                    pattern=_route_pattern(f"{prefix}/{trigger['route']}" if prefix else trigger["route"]),
+                    methods=frozenset(m.upper() for m in trigger.get("methods") or ["GET", "POST"]),
+                    user_function=fn.get_user_function(),
+                    outputs={
+                        b["name"]: b["queueName"]
+                        for b in bindings
+                        if b["type"] == "queue" and b["direction"].lower() == "out"
+                    },
+                )
+            )
         return found
 
 
@@ -86,8 +91,15 @@ class LocalHttpHost(BackgroundServer):
 
     thread_name = "http-host"
 
-    def __init__(self, app: func.FunctionApp, *, key: str = DEFAULT_KEY, host: str = "127.0.0.1",
-                 port: int = 0, storage_connection: str | None = None) -> None:
+    def __init__(
+        self,
+        app: func.FunctionApp,
+        *,
+        key: str = DEFAULT_KEY,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        storage_connection: str | None = None,
+    ) -> None:
         self.key = key
         self.functions = HttpFunction.all_of(app, http_route_prefix())
         self.storage_connection = storage_connection or os.environ.get(STORAGE_CONNECTION)
@@ -160,7 +172,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(401)
         host_header = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
         request = func.HttpRequest(
-            method, f"http://{host_header}{self.path}",
+            method,
+            f"http://{host_header}{self.path}",
             headers={name: value for name, value in self.headers.items()},
             params=params,
             route_params={name: unquote(value) for name, value in match.groupdict().items()},
@@ -168,8 +181,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
         outputs = {arg: OutBinding() for arg in function.outputs}
         try:
-            response = function.user_function(req=request, context=HostContext(function.name, _host_trace(self)),
-                                              **outputs)
+            response = function.user_function(
+                req=request, context=HostContext(function.name, _host_trace(self)), **outputs
+            )
             for arg, out in outputs.items():
                 if out.get() is not None:
                     owner.write_output(function.outputs[arg], out.get())
@@ -193,8 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7071, help="port (default 7071, as func start)")
-    parser.add_argument("--key", default=os.environ.get("LOCAL_FUNCTION_KEY", DEFAULT_KEY),
-                        help=f"the function key callers must send (default $LOCAL_FUNCTION_KEY or {DEFAULT_KEY})")
+    parser.add_argument(
+        "--key",
+        default=os.environ.get("LOCAL_FUNCTION_KEY", DEFAULT_KEY),
+        help=f"the function key callers must send (default $LOCAL_FUNCTION_KEY or {DEFAULT_KEY})",
+    )
     args = parser.parse_args(argv)
     import function_app
 

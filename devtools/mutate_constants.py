@@ -49,8 +49,16 @@ TESTS = {
     "pacing": ["tests/test_pacing.py", "tests/test_shared_pacing.py"],
     "deferral": ["tests/test_deferral.py"],
 }
-COPIED = ["cancel_job", "devtools", "tests", "docs", "function_app.py", "host.json", "pyproject.toml",
-          "requirements.txt"]
+COPIED = [
+    "cancel_job",
+    "devtools",
+    "tests",
+    "docs",
+    "function_app.py",
+    "host.json",
+    "pyproject.toml",
+    "requirements.txt",
+]
 PYTEST = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-m", "not azurite and not soak"]
 
 
@@ -90,12 +98,12 @@ def _class_elements(body: str) -> list[tuple[int, int]]:
     elements, i = [], 0
     while i < len(body):
         start = i
-        i += 2 if body[i] == "\\" and body[i + 1:i + 2] != "x" else 1
-        if body[start] == "\\" and body[start + 1:start + 2] == "x":
+        i += 2 if body[i] == "\\" and body[i + 1 : i + 2] != "x" else 1
+        if body[start] == "\\" and body[start + 1 : start + 2] == "x":
             i = start + 4
         if i < len(body) - 1 and body[i] == "-":  # a range: the next element is its end
             i += 1
-            i += 4 if body[i:i + 2] == "\\x" else (2 if body[i] == "\\" else 1)
+            i += 4 if body[i : i + 2] == "\\x" else (2 if body[i] == "\\" else 1)
         elements.append((start, i))
     return elements
 
@@ -118,18 +126,17 @@ def regex_mutations(pattern: str) -> Iterator[tuple[str, str]]:
             continue
         for start, end in elements:
             removed = match.group(1)[start:end]
-            yield (f"class drops {removed!r}",
-                   pattern[:body_start + start] + pattern[body_start + end:])
+            yield (f"class drops {removed!r}", pattern[: body_start + start] + pattern[body_start + end :])
     for match in _INLINE_FLAGS.finditer(pattern):
-        yield f"drops {match.group()}", pattern[:match.start()] + pattern[match.end():]
+        yield f"drops {match.group()}", pattern[: match.start()] + pattern[match.end() :]
     for i, char in enumerate(pattern):
         if i and pattern[i - 1] == "\\":
             continue
-        if char == "?" and pattern[i - 1:i] != "(" and pattern[i + 1:i + 2] != ":":
-            yield "drops ?", pattern[:i] + pattern[i + 1:]
-        elif char in "*+" and pattern[i - 1:i] not in ("(", "["):
+        if char == "?" and pattern[i - 1 : i] != "(" and pattern[i + 1 : i + 2] != ":":
+            yield "drops ?", pattern[:i] + pattern[i + 1 :]
+        elif char in "*+" and pattern[i - 1 : i] not in ("(", "["):
             swapped = "+" if char == "*" else "*"
-            yield f"{char}->{swapped}", pattern[:i] + swapped + pattern[i + 1:]
+            yield f"{char}->{swapped}", pattern[:i] + swapped + pattern[i + 1 :]
 
 
 def _is_pair(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
@@ -162,7 +169,7 @@ def _node_mutations(value: ast.AST) -> Iterator[tuple[str, int, ast.AST]]:
                     yield f"regex {description}", where, ast.Constant(mutated)
             elif 0 < len(text) <= 4:
                 for i, char in enumerate(text):
-                    yield f"string {text!r} drops {char!r}", where, ast.Constant(text[:i] + text[i + 1:])
+                    yield f"string {text!r} drops {char!r}", where, ast.Constant(text[:i] + text[i + 1 :])
         elif isinstance(node, ast.Set | ast.Tuple | ast.List) and node.elts and not _is_pair(node, parents):
             for i, element in enumerate(node.elts):
                 smaller = copy.deepcopy(node)
@@ -179,8 +186,13 @@ def _node_mutations(value: ast.AST) -> Iterator[tuple[str, int, ast.AST]]:
 
 def _constant_assignments(tree: ast.Module) -> Iterator[tuple[int, str]]:
     for i, statement in enumerate(tree.body):
-        targets = (statement.targets if isinstance(statement, ast.Assign)
-                   else [statement.target] if isinstance(statement, ast.AnnAssign) and statement.value else [])
+        targets = (
+            statement.targets
+            if isinstance(statement, ast.Assign)
+            else [statement.target]
+            if isinstance(statement, ast.AnnAssign) and statement.value
+            else []
+        )
         names = [t.id for t in targets if isinstance(t, ast.Name)]
         if names and names[0].lstrip("_").isupper():
             yield i, names[0]
@@ -225,6 +237,7 @@ def _replace_child(parent: ast.AST, old: ast.AST, new: ast.AST) -> None:
 
 # --- running them ---------------------------------------------------------------------
 
+
 def _workspace() -> Path:
     root = Path(tempfile.mkdtemp(prefix="mutate-constants-"))
     for name in COPIED:
@@ -242,8 +255,13 @@ def run_mutant(workspace: Path, mutant: Mutant) -> Result:
     target.write_text(mutant.source, encoding="utf-8")
     try:
         tests = [t for t in TESTS[mutant.module] if (workspace / t).exists()]
-        completed = subprocess.run([sys.executable, "-m", "pytest", *PYTEST, *tests], cwd=workspace,
-                                   capture_output=True, timeout=600, check=False)
+        completed = subprocess.run(
+            [sys.executable, "-m", "pytest", *PYTEST, *tests],
+            cwd=workspace,
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
         status = "survived" if completed.returncode == 0 else "killed"
     except subprocess.TimeoutExpired:
         status = "killed"  # a hang is noticed too
@@ -264,9 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with ThreadPoolExecutor(args.jobs) as pool:
             # Each worker owns one workspace: a mutant is written, tested and restored there.
-            chunks = [mutants[i::args.jobs] for i in range(args.jobs)]
-            futures = [pool.submit(lambda ws, chunk: [run_mutant(ws, m) for m in chunk], ws, chunk)
-                       for ws, chunk in zip(workspaces, chunks, strict=True)]
+            chunks = [mutants[i :: args.jobs] for i in range(args.jobs)]
+            futures = [
+                pool.submit(lambda ws, chunk: [run_mutant(ws, m) for m in chunk], ws, chunk)
+                for ws, chunk in zip(workspaces, chunks, strict=True)
+            ]
             for future in futures:
                 results += future.result()
     finally:

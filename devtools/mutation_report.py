@@ -99,10 +99,19 @@ def scores() -> tuple[list[ModuleScore], list[str]]:
 
 def render(module_scores: list[ModuleScore], stale: list[str], seconds: float | None = None) -> str:
     git = shutil.which("git")
-    commit = subprocess.run([git, "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                            check=False).stdout.strip() if git else "unknown"
-    if git and subprocess.run([git, "status", "--porcelain", "cancel_job", "tests"], cwd=REPO, capture_output=True,
-                              text=True, check=False).stdout.strip():
+    commit = (
+        subprocess.run(
+            [git, "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
+        ).stdout.strip()
+        if git
+        else "unknown"
+    )
+    if (
+        git
+        and subprocess.run(
+            [git, "status", "--porcelain", "cancel_job", "tests"], cwd=REPO, capture_output=True, text=True, check=False
+        ).stdout.strip()
+    ):
         commit += " plus uncommitted changes"  # honest about what was measured
     lines = [
         "# Testing",
@@ -114,7 +123,7 @@ def render(module_scores: list[ModuleScore], stale: list[str], seconds: float | 
         "fast tests (everything but Azurite, the soak, the fuzz and the benchmark smoke) fail on.",
         "",
         "- **mutmut** (pinned in `requirements-dev.txt`, configured in `pyproject.toml`) mutates",
-        "  the code inside functions. It runs with `process_isolation = \"forkserver\"`: its default",
+        '  the code inside functions. It runs with `process_isolation = "forkserver"`: its default',
         "  fork mode breaks on the tests that set OpenTelemetry's global tracer provider.",
         "- **`devtools/mutate_constants.py`** mutates what mutmut never touches: module-level",
         "  limits, patterns, sets and tables (numbers moved by one; elements dropped; regex",
@@ -133,8 +142,10 @@ def render(module_scores: list[ModuleScore], stale: list[str], seconds: float | 
     ]
     for s in module_scores:
         verdict = "met" if s.meets_goal else "**missed**"
-        lines.append(f"| `{s.module}` | {s.generated} | {len(s.equivalent)} | {s.detected} | "
-                     f"{len(s.survived)} | {s.score:.1%} | {verdict} |")
+        lines.append(
+            f"| `{s.module}` | {s.generated} | {len(s.equivalent)} | {s.detected} | "
+            f"{len(s.survived)} | {s.score:.1%} | {verdict} |"
+        )
     total = ModuleScore("all")
     for s in module_scores:
         total.generated += s.generated
@@ -142,14 +153,22 @@ def render(module_scores: list[ModuleScore], stale: list[str], seconds: float | 
         total.equivalent += s.equivalent
         total.survived += s.survived
         total.unchecked += s.unchecked
-    lines += [f"| all | {total.generated} | {len(total.equivalent)} | {total.detected} | {len(total.survived)} | "
-              f"{total.score:.1%} | |", ""]
+    lines += [
+        f"| all | {total.generated} | {len(total.equivalent)} | {total.detected} | {len(total.survived)} | "
+        f"{total.score:.1%} | |",
+        "",
+    ]
     if total.unchecked:
         lines += [f"{total.unchecked} mutants were not checked: the run did not finish.", ""]
     lines += ["## Survivors that are gaps", ""]
     lines += [f"- `{name}`" for name in total.survived] or ["None."]
-    lines += ["", "## Equivalent mutants", "",
-              "Each changes the code without changing what any caller can observe.", ""]
+    lines += [
+        "",
+        "## Equivalent mutants",
+        "",
+        "Each changes the code without changing what any caller can observe.",
+        "",
+    ]
     reasons = Counter(reason for _, reason in total.equivalent)
     for reason, count in reasons.most_common():
         names = [name for name, r in total.equivalent if r == reason]
@@ -157,8 +176,11 @@ def render(module_scores: list[ModuleScore], stale: list[str], seconds: float | 
     if not total.equivalent:
         lines.append("None.")
     if stale:
-        lines += ["", "Listed as equivalent but no longer surviving (the list needs tidying): "
-                  + ", ".join(f"`{n}`" for n in stale)]
+        lines += [
+            "",
+            "Listed as equivalent but no longer surviving (the list needs tidying): "
+            + ", ".join(f"`{n}`" for n in stale),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -170,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     module_scores, stale = scores()
     PAGE.write_text(render(module_scores, stale, args.seconds), encoding="utf-8")
     for s in module_scores:
-        print(f"{s.module:10} {s.score:6.1%}  {'met' if s.meets_goal else 'MISSED'}  "
-              f"({s.detected} of {s.judged}; {len(s.equivalent)} equivalent)")
+        print(
+            f"{s.module:10} {s.score:6.1%}  {'met' if s.meets_goal else 'MISSED'}  "
+            f"({s.detected} of {s.judged}; {len(s.equivalent)} equivalent)"
+        )
     print(f"wrote {PAGE.relative_to(REPO)}")
     return 1 if args.check and not all(s.meets_goal for s in module_scores) else 0
 

@@ -48,6 +48,8 @@ def quiet_azure_logging() -> None:
     """azure-core logs every HTTP call at INFO: over 1,000 lines for 8 messages."""
     for name in ("azure", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
 # How long a received message stays invisible while the function runs (the host holds
 # and renews a lease; one generous fixed value is enough here).
 PROCESSING_VISIBILITY_SECONDS = 120
@@ -181,7 +183,8 @@ class QueuePump:
         self.host_config = host_config or load_queue_host_config()
         # Tests shorten the wait between deliveries; everything else comes from host.json.
         self.retry_visibility = int(
-            self.host_config.visibility_timeout_seconds if visibility_timeout_seconds is None
+            self.host_config.visibility_timeout_seconds
+            if visibility_timeout_seconds is None
             else visibility_timeout_seconds
         )
         self._source = QueueClient.from_connection_string(connection_string, function.trigger_queue)
@@ -196,11 +199,13 @@ class QueuePump:
 
     def run_once(self) -> int:
         """Receive one batch and process it; returns how many messages were received."""
-        batch = list(self._source.receive_messages(
-            messages_per_page=self.host_config.batch_size,
-            max_messages=self.host_config.batch_size,
-            visibility_timeout=self.processing_visibility,
-        ))
+        batch = list(
+            self._source.receive_messages(
+                messages_per_page=self.host_config.batch_size,
+                max_messages=self.host_config.batch_size,
+                visibility_timeout=self.processing_visibility,
+            )
+        )
         for message in batch:
             self.note("R", message.id, message.dequeue_count)
             self._process(message)
@@ -237,9 +242,13 @@ class QueuePump:
         outputs = {arg: OutBinding() for arg in self._outputs}
         kwargs: dict[str, Any] = {
             self.function.trigger_arg: QueueMessage(
-                id=message.id, body=body, dequeue_count=message.dequeue_count,
-                pop_receipt=message.pop_receipt, insertion_time=message.inserted_on,
-                expiration_time=message.expires_on, time_next_visible=message.next_visible_on,
+                id=message.id,
+                body=body,
+                dequeue_count=message.dequeue_count,
+                pop_receipt=message.pop_receipt,
+                insertion_time=message.inserted_on,
+                expiration_time=message.expires_on,
+                time_next_visible=message.next_visible_on,
             ),
             **outputs,
         }
@@ -251,8 +260,13 @@ class QueuePump:
                 if out.value is not None:
                     self._outputs[arg].send_message(out.value)
         except Exception as exc:  # the host treats any exception as a failed invocation
-            log.info("invocation failed for message %s (dequeue count %s): %s: %s",
-                     message.id, message.dequeue_count, type(exc).__name__, exc)
+            log.info(
+                "invocation failed for message %s (dequeue count %s): %s: %s",
+                message.id,
+                message.dequeue_count,
+                type(exc).__name__,
+                exc,
+            )
             self._failed(message)
             return
         self._source.delete_message(message.id, message.pop_receipt)
@@ -317,14 +331,21 @@ def fleet_process_stats(pumps: list[QueuePump]) -> dict[str, int]:
     }
 
 
-def _serve_until_stopped(connection_string: str, function: QueueFunction, args: argparse.Namespace
-                         ) -> list[QueuePump]:
+def _serve_until_stopped(connection_string: str, function: QueueFunction, args: argparse.Namespace) -> list[QueuePump]:
     one_at_a_time = load_queue_host_config()._replace(batch_size=1)
     # The journal lives as long as the process; a kill leaves every line written so far.
     journal = open(args.journal, "a", encoding="utf-8") if args.journal else None
-    pumps = [QueuePump(connection_string, function, one_at_a_time, visibility_timeout_seconds=args.visibility_timeout,
-                       processing_visibility_seconds=args.processing_visibility, journal=journal)
-             for _ in range(args.workers)]
+    pumps = [
+        QueuePump(
+            connection_string,
+            function,
+            one_at_a_time,
+            visibility_timeout_seconds=args.visibility_timeout,
+            processing_visibility_seconds=args.processing_visibility,
+            journal=journal,
+        )
+        for _ in range(args.workers)
+    ]
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -333,12 +354,20 @@ def _serve_until_stopped(connection_string: str, function: QueueFunction, args: 
     return pumps
 
 
-def fleet_process_command(workers: int, visibility_timeout: float, *, processing_visibility: float | None = None,
-                          journal: Path | None = None) -> list[str]:
+def fleet_process_command(
+    workers: int, visibility_timeout: float, *, processing_visibility: float | None = None, journal: Path | None = None
+) -> list[str]:
     """The command of one fleet process: ``workers`` invocations at once until SIGTERM, then
     its stats as one JSON line (the ready line first)."""
-    command = [sys.executable, "-m", "devtools.queue_pump", "--until-stopped", "--stats-json",
-               f"--workers={workers}", f"--visibility-timeout={visibility_timeout:g}"]
+    command = [
+        sys.executable,
+        "-m",
+        "devtools.queue_pump",
+        "--until-stopped",
+        "--stats-json",
+        f"--workers={workers}",
+        f"--visibility-timeout={visibility_timeout:g}",
+    ]
     if processing_visibility is not None:
         command.append(f"--processing-visibility={processing_visibility:g}")
     if journal is not None:
@@ -348,22 +377,47 @@ def fleet_process_command(workers: int, visibility_timeout: float, *, processing
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the queue-triggered function against a storage queue.")
-    parser.add_argument("--connection-string", default=os.environ.get(STORAGE_CONNECTION),
-                        help=f"storage connection string (default: ${STORAGE_CONNECTION})")
-    parser.add_argument("--until-idle", type=float, default=5.0, metavar="SECONDS",
-                        help="stop after this long without messages (default 5)")
+    parser.add_argument(
+        "--connection-string",
+        default=os.environ.get(STORAGE_CONNECTION),
+        help=f"storage connection string (default: ${STORAGE_CONNECTION})",
+    )
+    parser.add_argument(
+        "--until-idle",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="stop after this long without messages (default 5)",
+    )
     parser.add_argument("--max-seconds", type=float, default=600.0, help="stop after this long in any case")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="invocations at once, one message each (with --until-stopped; the host's "
-                             "batchSize + newBatchThreshold is 6)")
-    parser.add_argument("--until-stopped", action="store_true",
-                        help="run until SIGTERM or Ctrl-C, as one process of a fleet; prints a ready line first")
-    parser.add_argument("--visibility-timeout", type=float, default=None, metavar="SECONDS",
-                        help="how long a failed delivery stays invisible (default: host.json's visibilityTimeout)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="invocations at once, one message each (with --until-stopped; the host's "
+        "batchSize + newBatchThreshold is 6)",
+    )
+    parser.add_argument(
+        "--until-stopped",
+        action="store_true",
+        help="run until SIGTERM or Ctrl-C, as one process of a fleet; prints a ready line first",
+    )
+    parser.add_argument(
+        "--visibility-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long a failed delivery stays invisible (default: host.json's visibilityTimeout)",
+    )
     parser.add_argument("--stats-json", action="store_true", help="print the stats as one JSON line")
-    parser.add_argument("--processing-visibility", type=float, default=PROCESSING_VISIBILITY_SECONDS,
-                        metavar="SECONDS", help="how long a received message stays hidden while it is handled "
-                                                f"(default {PROCESSING_VISIBILITY_SECONDS}; the host renews a lease)")
+    parser.add_argument(
+        "--processing-visibility",
+        type=float,
+        default=PROCESSING_VISIBILITY_SECONDS,
+        metavar="SECONDS",
+        help="how long a received message stays hidden while it is handled "
+        f"(default {PROCESSING_VISIBILITY_SECONDS}; the host renews a lease)",
+    )
     parser.add_argument("--journal", metavar="FILE", help="append a line per delivery received, done or failed")
     args = parser.parse_args(argv)
     if not args.connection_string:
@@ -376,15 +430,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.until_stopped:
         pumps = _serve_until_stopped(args.connection_string, function, args)
     else:
-        pumps = [QueuePump(args.connection_string, function, visibility_timeout_seconds=args.visibility_timeout,
-                           processing_visibility_seconds=args.processing_visibility)]
+        pumps = [
+            QueuePump(
+                args.connection_string,
+                function,
+                visibility_timeout_seconds=args.visibility_timeout,
+                processing_visibility_seconds=args.processing_visibility,
+            )
+        ]
         pumps[0].run_until_idle(args.until_idle, args.max_seconds)
     stats = fleet_process_stats(pumps)
     if args.stats_json:
         print(json.dumps(stats), flush=True)
     else:
-        print(f"completed={stats['completed']} failed_invocations={stats['failedInvocations']} "
-              f"poisoned={stats['poisoned']}")
+        print(
+            f"completed={stats['completed']} failed_invocations={stats['failedInvocations']} "
+            f"poisoned={stats['poisoned']}"
+        )
     return 0
 
 

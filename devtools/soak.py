@@ -91,8 +91,9 @@ class SoakReport:
         # A second outcome of one request is allowed only where a kill or an outage explains
         # it: the outputs were written, the message's delete was not (docs/rules.md).
         unexplained = self.second_outcomes if not (self.kills or self.outage_seconds) else []
-        return not (self.lost or self.unmatched or self.cancelled_without_result
-                    or self.poison_the_function_saw or unexplained)
+        return not (
+            self.lost or self.unmatched or self.cancelled_without_result or self.poison_the_function_saw or unexplained
+        )
 
     def table(self) -> str:
         rows = [
@@ -102,8 +103,11 @@ class SoakReport:
             ("poison (must be 0: the function sees every message)", self.poison),
             ("lost", len(self.lost)),
             ("records that match no message sent", len(self.unmatched)),
-            ("requests with a second outcome (allowed only where a kill or an outage came between "
-             "outputs and delete)", len(self.second_outcomes)),
+            (
+                "requests with a second outcome (allowed only where a kill or an outage came between "
+                "outputs and delete)",
+                len(self.second_outcomes),
+            ),
             ("cancelled in ADT without a result", len(self.cancelled_without_result)),
             ("faults injected", self.faults_injected),
             ("ADT calls", self.adt_calls),
@@ -170,6 +174,7 @@ def producers(connection_string: str) -> dict[str, Callable[[str], Any]]:
     Logic Apps' "Put a message on a queue", `az storage message put`, the portal without
     "Encode in Base64" and azure-storage-queue's default send; "text-base64" is
     TextBase64EncodePolicy; "binary-base64" is BinaryBase64EncodePolicy of the UTF-8 bytes."""
+
     def client(policy: Any = None) -> QueueClient:
         return QueueClient.from_connection_string(connection_string, REQUESTS_QUEUE, message_encode_policy=policy)
 
@@ -213,14 +218,20 @@ def _message_text(stored: str) -> str:
     return decoded if decoded is not None else stored
 
 
-def _prepare(emulator: AdtEmulator, azurite: Azurite, messages: int, seed: int, chaos_rate: float
-             ) -> list[SentMessage]:
+def _prepare(emulator: AdtEmulator, azurite: Azurite, messages: int, seed: int, chaos_rate: float) -> list[SentMessage]:
     """Plan the messages, set the emulator's faults and throttling, and send them."""
     rng = random.Random(seed)
     create_queues(azurite.connection_string)
     plan = _messages(messages, rng, emulator)
-    emulator.configure(chaos_rate=chaos_rate, chaos_seed=seed, chaos_slow_seconds=1.0, cancel_accept_delay=0.2,
-                       cancel_duration=0.2, throttle_rate=SOAK_RATE, throttle_retry_after=SOAK_RETRY_AFTER)
+    emulator.configure(
+        chaos_rate=chaos_rate,
+        chaos_seed=seed,
+        chaos_slow_seconds=1.0,
+        cancel_accept_delay=0.2,
+        cancel_duration=0.2,
+        throttle_rate=SOAK_RATE,
+        throttle_retry_after=SOAK_RETRY_AFTER,
+    )
     send = producers(azurite.connection_string)
     sent: list[SentMessage] = []
     for soak_id, job_id, body in plan:
@@ -248,8 +259,10 @@ def run_soak(
     sent = _prepare(emulator, azurite, messages, seed, chaos_rate)
     function = QueueFunction.from_app(function_app.app, "cancel_import_job_queue")
     workers = [QueuePump(azurite.connection_string, function, visibility_timeout_seconds=1) for _ in range(pumps)]
-    threads = [threading.Thread(target=w.run_until_idle, kwargs={"idle_seconds": 3.0, "max_seconds": max_seconds})
-               for w in workers]
+    threads = [
+        threading.Thread(target=w.run_until_idle, kwargs={"idle_seconds": 3.0, "max_seconds": max_seconds})
+        for w in workers
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -288,10 +301,17 @@ class FleetPumps:
             self.current[k] = journal
         else:
             self.current.append(journal)
-        command = fleet_process_command(load_queue_host_config().concurrency, 1,
-                                        processing_visibility=FLEET_PROCESSING_VISIBILITY, journal=journal)
-        return subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+        command = fleet_process_command(
+            load_queue_host_config().concurrency, 1, processing_visibility=FLEET_PROCESSING_VISIBILITY, journal=journal
+        )
+        return subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
 
     def kill_one(self, rng: random.Random) -> None:
         k = rng.randrange(self.count)
@@ -387,8 +407,13 @@ def _account(emulator: AdtEmulator, azurite: Azurite, sent: list[SentMessage]) -
     throttle_rate = emulator.state.config.throttle_rate
     emulator.configure(chaos_rate=0.0, throttle_rate=0.0)
 
-    report = SoakReport(sent=len(sent), faults_injected=emulator.state.faults_injected, throttle_rate=throttle_rate,
-                        throttled=emulator.state.throttled, adt_calls=sum(emulator.state.adt_answers.values()))
+    report = SoakReport(
+        sent=len(sent),
+        faults_injected=emulator.state.faults_injected,
+        throttle_rate=throttle_rate,
+        throttled=emulator.state.throttled,
+        adt_calls=sum(emulator.state.adt_answers.values()),
+    )
     results = [decode_json(m) for m in drain_queue(azurite.connection_string, RESULTS_QUEUE)]
     failures = [decode_json(m) for m in drain_queue(azurite.connection_string, FAILURES_QUEUE)]
     poison = drain_queue(azurite.connection_string, POISON_QUEUE)
@@ -423,7 +448,8 @@ def _account(emulator: AdtEmulator, azurite: Azurite, sent: list[SentMessage]) -
     # A cancel ADT accepted shows as a job that is cancelling or cancelled, or, right after
     # it, one that is still running with the cancel on record.
     report.cancelled_without_result = [
-        job_id for job_id, job in list(emulator.state.jobs.items())
+        job_id
+        for job_id, job in list(emulator.state.jobs.items())
         if (job.cancel_requested is not None or emulator.job_status(job_id) in ("cancelling", "cancelled"))
         and job_id not in result_jobs
     ]
@@ -444,7 +470,9 @@ messages come from every kind of producer (plain text, `TextBase64EncodePolicy`,
 nor an id."""
 MODES = {
     "plain": ("Soak", WHAT_IT_RUNS),
-    "kill": ("Kill-soak", """`make soak-kill` (`python -m devtools.soak --messages 1000 --kill`): the same load,
+    "kill": (
+        "Kill-soak",
+        """`make soak-kill` (`python -m devtools.soak --messages 1000 --kill`): the same load,
 drained by 4 queue-pump processes (each running the host's 6 invocations at once, with a
 10 s processing visibility, so a killed delivery comes back as it would after the host's
 last lease renewal). Every 2-5 s a random pump gets SIGKILL and is restarted at once.
@@ -452,8 +480,11 @@ Each pump keeps a journal of the deliveries it received and finished, so the run
 tell which deliveries a kill cut. Must hold: nothing lost, nothing in poison, no job
 cancelled in ADT without a result; a request's outcome written a second time after a
 kill (the one duplicate allowed, see [kill points](rules.md#when-a-process-dies)) is
-counted."""),
-    "outage": ("Storage outage", """`make soak-outage` (`python -m devtools.soak --messages 1000 --storage-outage 5`):
+counted.""",
+    ),
+    "outage": (
+        "Storage outage",
+        """`make soak-outage` (`python -m devtools.soak --messages 1000 --storage-outage 5`):
 the same load through 4 pump processes, with Azurite keeping its data in a temporary folder; 20 s in,
 both of its services (queues and the pacing blobs) stop for 5 s and start again with their
 data. Meanwhile the output bindings, the deferral and follow-up sends and the pacing store
@@ -461,10 +492,13 @@ all fail: a send that fails fails the delivery (the message comes back), the pac
 fails open (each process paces itself), and the counts must still balance. A delivery whose
 outputs were written but whose message could not be deleted runs again, as after a kill:
 that second outcome is counted. What the outage cost is the difference from the plain
-soak above (same seed, same messages): its ADT calls, redeliveries, deferrals and 429s."""),
+soak above (same seed, same messages): its ADT calls, redeliveries, deferrals and 429s.""",
+    ),
 }
-VARIATION = ("The seed fixes the messages and the order of the faults, not the timing: results and "
-             "records repeat from run to run, while faults, calls, redeliveries and seconds may vary a little.")
+VARIATION = (
+    "The seed fixes the messages and the order of the faults, not the timing: results and "
+    "records repeat from run to run, while faults, calls, redeliveries and seconds may vary a little."
+)
 
 
 def mode_of(args: argparse.Namespace) -> str:
@@ -482,22 +516,25 @@ def write_page(report: SoakReport, args: argparse.Namespace) -> None:
     verdict = "every message accounted for" if report.ok else "FAILED: see the counts"
     command = f"python -m devtools.soak --messages {args.messages} --seed {args.seed} --chaos-rate {args.chaos_rate:g}"
     command += " --kill" if args.kill else f" --storage-outage {args.storage_outage:g}" if args.storage_outage else ""
-    section = (f"<!-- soak:{mode} -->\n## {title}\n\n{what}\n\n"
-               f"Run {datetime.now(UTC):%Y-%m-%d} on {machine()}: `{command}`; {verdict}.\n\n"
-               f"{report.table()}\n\n{VARIATION}\n<!-- /soak:{mode} -->")
+    section = (
+        f"<!-- soak:{mode} -->\n## {title}\n\n{what}\n\n"
+        f"Run {datetime.now(UTC):%Y-%m-%d} on {machine()}: `{command}`; {verdict}.\n\n"
+        f"{report.table()}\n\n{VARIATION}\n<!-- /soak:{mode} -->"
+    )
     page = SOAK_PAGE.read_text(encoding="utf-8") if SOAK_PAGE.exists() else ""
     sections = {m: _section(page, m) for m in MODES}
     sections[mode] = section
     body = "\n\n".join(text for m in MODES if (text := sections[m]))
-    SOAK_PAGE.write_text("# Soak\n\nEach section is written by the run it describes.\n\n" + body + "\n",
-                         encoding="utf-8")
+    SOAK_PAGE.write_text(
+        "# Soak\n\nEach section is written by the run it describes.\n\n" + body + "\n", encoding="utf-8"
+    )
 
 
 def _section(page: str, mode: str) -> str:
     begin, end = f"<!-- soak:{mode} -->", f"<!-- /soak:{mode} -->"
     if begin not in page or end not in page:
         return ""
-    return page[page.index(begin):page.index(end) + len(end)]
+    return page[page.index(begin) : page.index(end) + len(end)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -505,10 +542,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--chaos-rate", type=float, default=0.3, help="share of ADT requests given a fault")
-    parser.add_argument("--kill", action="store_true",
-                        help="4 pump processes; every 2-5 s a random one gets SIGKILL and is restarted")
-    parser.add_argument("--storage-outage", type=float, default=0.0, metavar="SECONDS",
-                        help="4 pump processes; Azurite stops this long, 20 s in, and starts again with its data")
+    parser.add_argument(
+        "--kill", action="store_true", help="4 pump processes; every 2-5 s a random one gets SIGKILL and is restarted"
+    )
+    parser.add_argument(
+        "--storage-outage",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="4 pump processes; Azurite stops this long, 20 s in, and starts again with its data",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/soak.md alone")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
@@ -516,8 +559,15 @@ def main(argv: list[str] | None = None) -> int:
         # The app's own storage, as deployed: the shared pace and deferrals go through it.
         os.environ.update({**emulator.environment(), **SOAK_SETTINGS, "STORAGE_CONNECTION": azurite.connection_string})
         if args.kill or args.storage_outage:
-            report = run_fleet_soak(emulator, azurite, args.messages, seed=args.seed, chaos_rate=args.chaos_rate,
-                                    kill=args.kill, outage_seconds=args.storage_outage)
+            report = run_fleet_soak(
+                emulator,
+                azurite,
+                args.messages,
+                seed=args.seed,
+                chaos_rate=args.chaos_rate,
+                kill=args.kill,
+                outage_seconds=args.storage_outage,
+            )
         else:
             report = run_soak(emulator, azurite, args.messages, seed=args.seed, chaos_rate=args.chaos_rate)
     print(report.table())

@@ -50,8 +50,7 @@ def hints(python: str = sys.executable) -> list[str]:
     ]
 
 
-def run(http_port: int, key: str, stop: threading.Event, throttle: bool = True,
-        announce=print) -> None:
+def run(http_port: int, key: str, stop: threading.Event, throttle: bool = True, announce=print) -> None:
     with AdtEmulator() as emulator, Azurite() as azurite:
         if not throttle:
             emulator.configure(throttle_rate=0)
@@ -62,6 +61,7 @@ def run(http_port: int, key: str, stop: threading.Event, throttle: bool = True,
         os.environ.setdefault(Setting.CANCEL_DEADLINE_SECONDS.value, "25")
         reset_service()
         import function_app  # only now: importing it checks the settings, which are set just above
+
         pump = QueuePump(azurite.connection_string, QueueFunction.from_app(function_app.app, "cancel_import_job_queue"))
 
         def pump_forever() -> None:
@@ -70,8 +70,9 @@ def run(http_port: int, key: str, stop: threading.Event, throttle: bool = True,
                     stop.wait(0.5)
 
         worker = threading.Thread(target=pump_forever, name="queue-pump", daemon=True)
-        with LocalHttpHost(function_app.app, key=key, port=http_port,
-                           storage_connection=azurite.connection_string) as host:
+        with LocalHttpHost(
+            function_app.app, key=key, port=http_port, storage_connection=azurite.connection_string
+        ) as host:
             worker.start()
             announce("# the local stack is up; in another shell:")
             for line in exports(emulator, azurite, host, key):
@@ -79,8 +80,12 @@ def run(http_port: int, key: str, stop: threading.Event, throttle: bool = True,
             announce(f"# seeded running jobs: {', '.join(SEEDED_JOBS)}; then try:")
             for hint in hints():
                 announce(f"#   {hint}")
-            throttling = ("the emulator throttles as ADT does (1 request/s, then 429 with Retry-After 5-14 s); "
-                          "--no-throttle turns that off" if throttle else "the emulator does not throttle")
+            throttling = (
+                "the emulator throttles as ADT does (1 request/s, then 429 with Retry-After 5-14 s); "
+                "--no-throttle turns that off"
+                if throttle
+                else "the emulator does not throttle"
+            )
             announce(f"# {throttling}")
             announce("# Ctrl-C stops everything")
             announce("ready")
@@ -92,12 +97,19 @@ def run(http_port: int, key: str, stop: threading.Event, throttle: bool = True,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--http-port", type=int, default=7071,
-                        help="port of the HTTP host (default 7071, as func start; 0: a free one)")
-    parser.add_argument("--key", default=os.environ.get("LOCAL_FUNCTION_KEY", DEFAULT_KEY),
-                        help=f"the function key for the HTTP routes (default {DEFAULT_KEY})")
-    parser.add_argument("--no-throttle", action="store_true",
-                        help="turn the emulator's rate limit off (it throttles at 1 request/s, as ADT does)")
+    parser.add_argument(
+        "--http-port", type=int, default=7071, help="port of the HTTP host (default 7071, as func start; 0: a free one)"
+    )
+    parser.add_argument(
+        "--key",
+        default=os.environ.get("LOCAL_FUNCTION_KEY", DEFAULT_KEY),
+        help=f"the function key for the HTTP routes (default {DEFAULT_KEY})",
+    )
+    parser.add_argument(
+        "--no-throttle",
+        action="store_true",
+        help="turn the emulator's rate limit off (it throttles at 1 request/s, as ADT does)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     quiet_azure_logging()

@@ -28,8 +28,11 @@ class BicepFile:
         return cls(path, _parser().parse(path.read_bytes()).root_node)
 
     def problems(self) -> list[str]:
-        return [f"{self.path.name}:{n.start_point[0] + 1}: {'missing' if n.is_missing else 'error'} {n.type}"
-                for n in walk(self.root) if n.type == "ERROR" or n.is_missing]
+        return [
+            f"{self.path.name}:{n.start_point[0] + 1}: {'missing' if n.is_missing else 'error'} {n.type}"
+            for n in walk(self.root)
+            if n.type == "ERROR" or n.is_missing
+        ]
 
     def resources(self, type_prefix: str = "") -> list[tuple[str, ts.Node]]:
         """(type string, body object) of each resource declaration, nested ones included."""

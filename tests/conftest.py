@@ -113,13 +113,17 @@ class Invoked:
         return None if self.failure is None else json.loads(self.failure)
 
 
-def http_request(method: str, path: str, job_id: str | None, headers: dict[str, str] | None,
-                 params: dict[str, str] | None) -> func.HttpRequest:
+def http_request(
+    method: str, path: str, job_id: str | None, headers: dict[str, str] | None, params: dict[str, str] | None
+) -> func.HttpRequest:
     """The HttpRequest the worker builds for a route with ``{id}``."""
     return func.HttpRequest(
-        method, f"https://myapp.azurewebsites.net/api/{path}",
-        headers=headers or {}, params=params or {},
-        route_params={} if job_id is None else {"id": job_id}, body=b"",
+        method,
+        f"https://myapp.azurewebsites.net/api/{path}",
+        headers=headers or {},
+        params=params or {},
+        route_params={} if job_id is None else {"id": job_id},
+        body=b"",
     )
 
 
@@ -157,8 +161,10 @@ def invoke_cancel_status(job_id: str | None, *, params: dict[str, str] | None = 
 def invoke_queue(body: bytes | str, *, dequeue_count: int = 1, context: HostContext | None = None) -> Invoked:
     fn = functions_by_name()["cancel_import_job_queue"].get_user_function()
     message = QueueMessage(
-        id="message-1", body=body if isinstance(body, bytes) else body.encode(),
-        dequeue_count=dequeue_count, pop_receipt="receipt",
+        id="message-1",
+        body=body if isinstance(body, bytes) else body.encode(),
+        dequeue_count=dequeue_count,
+        pop_receipt="receipt",
     )
     outputs = {"results": OutBinding(), "failures": OutBinding()}
     returned = fn(msg=message, context=context or HostContext("cancel_import_job_queue"), **outputs)

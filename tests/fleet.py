@@ -22,8 +22,13 @@ class FleetProcess:
         self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "devtools.fleet_worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            text=True, encoding="utf-8", cwd=REPO_ROOT, env={**env, "PYTHONPATH": str(REPO_ROOT)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            encoding="utf-8",
+            cwd=REPO_ROOT,
+            env={**env, "PYTHONPATH": str(REPO_ROOT)},
         )
         # Lines are read from the descriptor into this buffer: a buffered reader would take
         # several answers at once and leave select() waiting for ones it already holds.

@@ -28,8 +28,7 @@ def status_from_location(location: str):
 
 
 @pytest.mark.parametrize(("answers", "answered_status"), [("service", "running"), ("spec", "cancelling")])
-def test_wait_true_polls_until_cancelled(app_env, emulator: AdtEmulator, monkeypatch, answers,
-                                         answered_status) -> None:
+def test_wait_true_polls_until_cancelled(app_env, emulator: AdtEmulator, monkeypatch, answers, answered_status) -> None:
     monkeypatch.setenv("STATUS_POLL_SECONDS", "2")
     emulator.configure(answers=answers, cancel_accept_delay=0.3, cancel_duration=0.3)
     emulator.add_job("job1")
@@ -200,8 +199,11 @@ def test_the_location_a_cancel_hands_out_is_served_by_the_cancel_function(app_en
     cancel function (the portal's "Get function URL") must open the URL it hands back."""
     emulator.add_job("job1")
     location = urlsplit(invoke_http("job1", params={"wait": "true"}).returned.headers["Location"])
-    [binding] = [b for b in json.loads(functions_by_name()["cancel_import_job_http"].get_function_json())["bindings"]
-                 if b["type"] == "httpTrigger"]
+    [binding] = [
+        b
+        for b in json.loads(functions_by_name()["cancel_import_job_http"].get_function_json())["bindings"]
+        if b["type"] == "httpTrigger"
+    ]
     template = "/api/" + binding["route"].replace("{id}", "job1")
     assert location.path == template and "GET" in binding["methods"]
     polled = status_from_location(location.geturl())
@@ -211,8 +213,10 @@ def test_the_location_a_cancel_hands_out_is_served_by_the_cancel_function(app_en
 @pytest.mark.parametrize("instance", ["http://[x", "https://[::1", "https://[", "http://[::1]x"])
 def test_an_unparseable_instance_is_instance_not_allowed_never_a_500(app_env, emulator, instance) -> None:
     emulator.add_job("job1")
-    for response in (invoke_http("job1", params={"instance": instance}).returned,
-                     invoke_status("job1", params={"instance": instance})):
+    for response in (
+        invoke_http("job1", params={"instance": instance}).returned,
+        invoke_status("job1", params={"instance": instance}),
+    ):
         assert response.status_code == 403 and response.headers["x-ms-error-code"] == "InstanceNotAllowed"
     assert [r for r in emulator.requests if r.path.startswith("/jobs")] == []
 

@@ -33,7 +33,8 @@ def silent_endpoint() -> Iterator[str]:
 
 
 def test_an_identity_endpoint_that_never_answers_fails_every_caller_within_the_deadline(
-        app_env, emulator, monkeypatch, silent_endpoint) -> None:
+    app_env, emulator, monkeypatch, silent_endpoint
+) -> None:
     monkeypatch.setenv("IDENTITY_ENDPOINT", f"{silent_endpoint}/msi/token")
     monkeypatch.setenv("CANCEL_DEADLINE_SECONDS", str(DEADLINE))
     monkeypatch.setenv("ADT_READ_TIMEOUT_SECONDS", "2")
@@ -89,15 +90,18 @@ def unavailable_queue_service() -> Iterator[str]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         port = server.server_address[1]
-        yield ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-               "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
-               f"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+        yield (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+            f"QueueEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+        )
     finally:
         server.shutdown()
 
 
-def test_a_follow_up_send_to_a_failing_queue_service_is_bounded(app_env, emulator, monkeypatch,
-                                                                 unavailable_queue_service) -> None:
+def test_a_follow_up_send_to_a_failing_queue_service_is_bounded(
+    app_env, emulator, monkeypatch, unavailable_queue_service
+) -> None:
     """azure-storage-queue's defaults took 80 s for one send against a 503; bounded, the
     delivery is handed back for a retry well within the invocation."""
     monkeypatch.setenv("STORAGE_CONNECTION", unavailable_queue_service)

@@ -23,8 +23,20 @@ def peek_requests(connection_string: str) -> list[dict]:
 
 
 def test_enqueue_writes_plain_json_messages(azurite, capsys) -> None:
-    code = main(["enqueue", "job-a", "job-b", "--connection-string", azurite.connection_string,
-                 "--traceparent", VALID_TRACEPARENT, "--tracestate", "k=v", "--json"])
+    code = main(
+        [
+            "enqueue",
+            "job-a",
+            "job-b",
+            "--connection-string",
+            azurite.connection_string,
+            "--traceparent",
+            VALID_TRACEPARENT,
+            "--tracestate",
+            "k=v",
+            "--json",
+        ]
+    )
     assert code == 0
     messages = peek_requests(azurite.connection_string)
     assert [m["jobId"] for m in messages] == ["job-a", "job-b"]
@@ -68,16 +80,23 @@ def test_missing_connection_exits_2(monkeypatch, capsys) -> None:
 def test_unreachable_storage_exits_1_without_leaking_the_key(capsys) -> None:
     from devtools.azurite import ACCOUNT_KEY, free_loopback_port
 
-    dead = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={ACCOUNT_KEY};"
-            f"QueueEndpoint=http://127.0.0.1:{free_loopback_port()}/devstoreaccount1;")
+    dead = (
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={ACCOUNT_KEY};"
+        f"QueueEndpoint=http://127.0.0.1:{free_loopback_port()}/devstoreaccount1;"
+    )
     import os
     import time
 
     env = {**os.environ, "STORAGE_CONNECTION": dead}
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "cancel_job", "enqueue", "job1", "--retries", "0"],
-                            cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "cancel_job", "enqueue", "job1", "--retries", "0"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1, (time.monotonic() - started, result.stderr)
     assert "could not enqueue job1" in result.stderr
     assert ACCOUNT_KEY not in result.stderr + result.stdout

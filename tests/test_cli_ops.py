@@ -120,8 +120,14 @@ def test_enqueue_from_file_and_stdin_with_a_progress_bar(azurite, monkeypatch, t
 def test_results_and_failures_peek_and_drain(azurite, monkeypatch, capsys) -> None:
     monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
     queue_client(RESULTS_QUEUE).send_message(json.dumps({"id": "job1", "status": "cancelled"}))
-    record = {"jobId": "job2", "error": {"code": "ImportJobNotFound", "message": "gone"}, "httpStatus": 404,
-              "dequeueCount": 1, "request": "job2", "failedDateTime": "2026-11-29T06:00:00Z"}
+    record = {
+        "jobId": "job2",
+        "error": {"code": "ImportJobNotFound", "message": "gone"},
+        "httpStatus": 404,
+        "dequeueCount": 1,
+        "request": "job2",
+        "failedDateTime": "2026-11-29T06:00:00Z",
+    }
     queue_client(FAILURES_QUEUE).send_message(json.dumps(record))  # plain JSON, as written since messageEncoding none
     older = {**record, "jobId": "job3"}  # base64 JSON, as written before the upgrade
     queue_client(FAILURES_QUEUE).send_message(base64.b64encode(json.dumps(older).encode()).decode())
@@ -251,16 +257,20 @@ def test_the_wait_status_is_a_live_line_on_a_terminal_and_plain_lines_otherwise(
     assert quiet.getvalue() == ""
 
 
-NOTHING_LISTENS = ("DefaultEndpointsProtocol=http;AccountName=none;AccountKey=bm9uZQ==;"
-                   "QueueEndpoint=http://127.0.0.1:9/none;")
+NOTHING_LISTENS = (
+    "DefaultEndpointsProtocol=http;AccountName=none;AccountKey=bm9uZQ==;QueueEndpoint=http://127.0.0.1:9/none;"
+)
 
 
-@pytest.mark.parametrize("argv, reason", [
-    (["failures", "--max", "-1"], "--max must be a whole number from 1"),
-    (["results", "--max", "0"], "--max must be a whole number from 1"),
-    (["failures", "--drain", "--max", "0"], "--max must be a whole number from 1"),
-    (["results", "--retries", "-1"], "--retries must be 0 or more"),
-])
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (["failures", "--max", "-1"], "--max must be a whole number from 1"),
+        (["results", "--max", "0"], "--max must be a whole number from 1"),
+        (["failures", "--drain", "--max", "0"], "--max must be a whole number from 1"),
+        (["results", "--retries", "-1"], "--retries must be 0 or more"),
+    ],
+)
 def test_bad_numbers_are_usage_errors_before_any_call(argv, reason, monkeypatch, capsys) -> None:
     monkeypatch.setenv("STORAGE_CONNECTION", NOTHING_LISTENS)  # a call would fail (exit 1), not exit 2
     assert main(argv) == 2
@@ -286,10 +296,12 @@ def test_the_failures_table_shows_the_entry_the_delivery_and_a_request_without_a
     monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
     failures = queue_client(FAILURES_QUEUE)
     base = {"error": {"code": "X", "message": "m"}, "httpStatus": None, "failedDateTime": "2026-12-07T03:00:00Z"}
-    failures.send_message(json.dumps({**base, "jobId": "job-h", "entry": "http", "dequeueCount": 0,
-                                      "request": "job-h"}))
-    failures.send_message(json.dumps({**base, "jobId": None, "entry": "queue", "dequeueCount": 3,
-                                      "request": "!garbage message text"}))
+    failures.send_message(
+        json.dumps({**base, "jobId": "job-h", "entry": "http", "dequeueCount": 0, "request": "job-h"})
+    )
+    failures.send_message(
+        json.dumps({**base, "jobId": None, "entry": "queue", "dequeueCount": 3, "request": "!garbage message text"})
+    )
     failures.send_message(json.dumps({**base, "jobId": "job-old", "dequeueCount": 0, "request": "job-old"}))
     assert main(["failures"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
@@ -302,14 +314,27 @@ def test_the_failures_table_shows_the_entry_the_delivery_and_a_request_without_a
 # Every command the docs show, given bad input: an error line and exit 2 (or 1 where a call
 # was made and failed), never a traceback.
 BAD_INPUT = [
-    ["cancel", "../etc"], ["cancel", "job1", "--wait", "--timeout", "0"], ["cancel", "job1", "--timeout", "x"],
-    ["cancel", "job1", "--instance", "http://evil.example"], ["status", ""], ["status", "a" * 200],
-    ["list", "--instance", "not a host"], ["enqueue"], ["enqueue", "bad id"],
+    ["cancel", "../etc"],
+    ["cancel", "job1", "--wait", "--timeout", "0"],
+    ["cancel", "job1", "--timeout", "x"],
+    ["cancel", "job1", "--instance", "http://evil.example"],
+    ["status", ""],
+    ["status", "a" * 200],
+    ["list", "--instance", "not a host"],
+    ["enqueue"],
+    ["enqueue", "bad id"],
     ["enqueue", "job1", "--tracestate", "a=1"],
-    ["enqueue", "job1", "--traceparent", "00-zz"], ["enqueue", "--file", "/nonexistent/ids.txt"],
-    ["results", "--max", "many"], ["failures", "--max", "-5"], ["failures", "--retries", "-2"],
-    ["redrive"], ["redrive", "everything"], ["redrive", "failures"], ["redrive", "poison", "--max", "0"],
-    ["nosuchcommand"], [],
+    ["enqueue", "job1", "--traceparent", "00-zz"],
+    ["enqueue", "--file", "/nonexistent/ids.txt"],
+    ["results", "--max", "many"],
+    ["failures", "--max", "-5"],
+    ["failures", "--retries", "-2"],
+    ["redrive"],
+    ["redrive", "everything"],
+    ["redrive", "failures"],
+    ["redrive", "poison", "--max", "0"],
+    ["nosuchcommand"],
+    [],
 ]
 
 

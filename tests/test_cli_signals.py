@@ -20,8 +20,14 @@ class CliProcess:
     """``python -m cancel_job …`` with its stderr read line by line as it comes."""
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "cancel_job", *argv], cwd=REPO_ROOT, env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cancel_job", *argv],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.err: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -43,8 +49,11 @@ class CliProcess:
 
 @pytest.fixture
 def cli_env(emulator: AdtEmulator) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("STORAGE_CONNECTION", "ADT_ALLOWED_ENDPOINTS", "AZURE_CLIENT_ID")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("STORAGE_CONNECTION", "ADT_ALLOWED_ENDPOINTS", "AZURE_CLIENT_ID")
+    }
     return {**env, **emulator.environment(), "PYTHONPATH": str(REPO_ROOT)}
 
 
@@ -57,8 +66,10 @@ def test_ctrl_c_during_cancel_wait_says_the_cancel_was_sent_and_how_to_keep_watc
     wait_for(lambda: cli.saw("job1: running"), timeout=60)  # polling, in _wait_until_final's pause
     assert cli.interrupt() == 130
     assert not any("Traceback" in line for line in cli.err)
-    assert cli.err[-1] == ("interrupted: the cancel of job1 was sent and accepted (the job was running); "
-                           "keep watching with: python -m cancel_job status job1")
+    assert cli.err[-1] == (
+        "interrupted: the cancel of job1 was sent and accepted (the job was running); "
+        "keep watching with: python -m cancel_job status job1"
+    )
 
 
 def test_a_long_wait_for_adt_is_said_and_ctrl_c_inside_it_ends_cleanly(
@@ -93,8 +104,10 @@ def test_a_chain_of_credentials_fails_in_one_line_per_credential() -> None:
         "  AzureCliCredential: Azure CLI not found on path",
         "  AzureDeveloperCliCredential: Azure Developer CLI could not be found",
     ]
-    assert credential_failure("ManagedIdentityCredential: no response from the endpoint") == \
-        "ManagedIdentityCredential: no response from the endpoint"
+    assert (
+        credential_failure("ManagedIdentityCredential: no response from the endpoint")
+        == "ManagedIdentityCredential: no response from the endpoint"
+    )
 
 
 def test_without_credentials_the_cli_says_why_in_a_line_per_credential_and_verbose_shows_the_rest(
@@ -104,13 +117,25 @@ def test_without_credentials_the_cli_says_why_in_a_line_per_credential_and_verbo
     # with a wrong header, the others for want of tools, settings or a cache.
     env = {key: value for key, value in cli_env.items() if not key.startswith("AZURE_")}
     env.update({"IDENTITY_HEADER": "wrong", "HOME": str(tmp_path), "CANCEL_MAX_ATTEMPTS": "1"})
-    quiet = subprocess.run([sys.executable, "-m", "cancel_job", "status", "job1"], cwd=REPO_ROOT, env=env,
-                           capture_output=True, text=True, timeout=120)
+    quiet = subprocess.run(
+        [sys.executable, "-m", "cancel_job", "status", "job1"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = quiet.stderr.splitlines()
     assert quiet.returncode == 1
     first = next(i for i, line in enumerate(lines) if line.startswith("error: IdentityUnavailable"))
-    assert lines[first + 1:] and all(line.startswith("  ") and "Credential" in line for line in lines[first + 1:])
+    assert lines[first + 1 :] and all(line.startswith("  ") and "Credential" in line for line in lines[first + 1 :])
     assert len(lines) <= 1 + 12  # one line per credential at most, and no SDK log
-    loud = subprocess.run([sys.executable, "-m", "cancel_job", "status", "job1", "--verbose"], cwd=REPO_ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    loud = subprocess.run(
+        [sys.executable, "-m", "cancel_job", "status", "job1", "--verbose"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "azure.identity" in loud.stderr and len(loud.stderr.splitlines()) > len(lines)

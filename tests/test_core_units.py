@@ -58,8 +58,9 @@ def test_retry_after_header_rounds_up_and_is_at_least_one() -> None:
 
 def test_failure_record_is_capped_to_fit_one_queue_message() -> None:
     hostile = "\x00" * 50_000
-    record = failure_record(Failure("InvalidJobId", "m", job_id=hostile), request_text=hostile, dequeue_count=3,
-                            entry="queue")
+    record = failure_record(
+        Failure("InvalidJobId", "m", job_id=hostile), request_text=hostile, dequeue_count=3, entry="queue"
+    )
     assert len(record["request"]) <= MAX_RECORDED_REQUEST_CHARS + 20
     encoded = base64.b64encode(to_json(record).encode())
     assert len(encoded) <= 64 * 1024
@@ -126,8 +127,9 @@ def test_host_config_is_read_from_host_json() -> None:
 def test_credential_choice(monkeypatch) -> None:
     monkeypatch.setenv("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi/token")
     monkeypatch.setenv("IDENTITY_HEADER", "h" * 10)
-    managed = build_credential(Settings.from_env({"ADT_ENDPOINT": ADT, "IDENTITY_ENDPOINT": "e",
-                                                  "IDENTITY_HEADER": "h"}))
+    managed = build_credential(
+        Settings.from_env({"ADT_ENDPOINT": ADT, "IDENTITY_ENDPOINT": "e", "IDENTITY_HEADER": "h"})
+    )
     assert isinstance(managed, ManagedIdentityCredential)
     developer = build_credential(Settings.from_env({"ADT_ENDPOINT": ADT}))
     assert isinstance(developer, DefaultAzureCredential)
@@ -212,15 +214,19 @@ def test_host_settings_are_read_as_the_host_reads_them(tmp_path) -> None:
     """host.json keys in any case, then AzureFunctionsJobHost__extensions__queues__* app
     settings (in any case) over them."""
     host = tmp_path / "host.json"
-    host.write_text(json.dumps({"Extensions": {"QUEUES": {"MaxDequeueCount": 7, "BATCHSIZE": 2,
-                                                          "visibilityTIMEOUT": "00:00:10"}}}))
+    host.write_text(
+        json.dumps({"Extensions": {"QUEUES": {"MaxDequeueCount": 7, "BATCHSIZE": 2, "visibilityTIMEOUT": "00:00:10"}}})
+    )
     config = load_queue_host_config(host, env={})
     assert (config.max_dequeue_count, config.batch_size, config.visibility_timeout_seconds) == (7, 2, 10)
-    overridden = load_queue_host_config(host, env={
-        "AzureFunctionsJobHost__extensions__queues__maxDequeueCount": "2",
-        "azurefunctionsjobhost__Extensions__Queues__messageEncoding": "none",
-        "AzureFunctionsJobHost__extensions__blobs__maxDequeueCount": "9",  # another extension
-    })
+    overridden = load_queue_host_config(
+        host,
+        env={
+            "AzureFunctionsJobHost__extensions__queues__maxDequeueCount": "2",
+            "azurefunctionsjobhost__Extensions__Queues__messageEncoding": "none",
+            "AzureFunctionsJobHost__extensions__blobs__maxDequeueCount": "9",  # another extension
+        },
+    )
     assert (overridden.max_dequeue_count, overridden.message_encoding, overridden.batch_size) == (2, "none", 2)
 
 

@@ -37,15 +37,29 @@ class TestCallFacts:
     def test_a_failure_carries_the_call(self) -> None:
         failure = FACTS.failed("Code", "message", adt_status=400, job=job("running"))
         assert failure == Failure(
-            code="Code", message="message", job_id="job-1", adt_status=400, transient=False, retry_after=None,
-            job=job("running"), endpoint=FACTS.endpoint, trace=FACTS.trace, attempts=2, adt_correlation_id="corr-1",
+            code="Code",
+            message="message",
+            job_id="job-1",
+            adt_status=400,
+            transient=False,
+            retry_after=None,
+            job=job("running"),
+            endpoint=FACTS.endpoint,
+            trace=FACTS.trace,
+            attempts=2,
+            adt_correlation_id="corr-1",
         )
 
     def test_a_success_carries_the_call_and_the_job(self) -> None:
         success = FACTS.succeeded(answer(200, job("cancelling")))
         assert success == Success(
-            job_id="job-1", job=job("cancelling"), endpoint=FACTS.endpoint, trace=FACTS.trace, attempts=2,
-            already_in_effect=False, adt_correlation_id="corr-1",
+            job_id="job-1",
+            job=job("cancelling"),
+            endpoint=FACTS.endpoint,
+            trace=FACTS.trace,
+            attempts=2,
+            already_in_effect=False,
+            adt_correlation_id="corr-1",
         )
 
     def test_a_success_without_a_json_object_has_an_empty_job(self) -> None:
@@ -140,7 +154,11 @@ class TestSettleRefusedCancel:
         outcome = decision.settle_refused_cancel(FACTS, self.REFUSAL, read)
         assert isinstance(outcome, Failure)
         assert (outcome.code, outcome.message, outcome.adt_status, outcome.job) == (
-            assumptions.SPEC_CANCEL_REFUSED_CODE, "cannot cancel", 400, job("paused"))
+            assumptions.SPEC_CANCEL_REFUSED_CODE,
+            "cannot cancel",
+            400,
+            job("paused"),
+        )
 
 
 class TestReadOutcome:
@@ -153,7 +171,11 @@ class TestReadOutcome:
         outcome = decision.read_outcome(FACTS, answer(404, error("JobNotFound", "no such job")))
         assert isinstance(outcome, Failure)
         assert (outcome.code, outcome.message, outcome.adt_status, outcome.transient) == (
-            "JobNotFound", "no such job", 404, False)
+            "JobNotFound",
+            "no such job",
+            404,
+            False,
+        )
 
 
 class TestFailureOf:

@@ -20,8 +20,9 @@ TRACE = resolve_trace("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
 
 
 def throttled(retry_after: float = 6.0, code: str = ErrorCode.TOO_MANY_REQUESTS.value) -> Failure:
-    return Failure(code, "ADT throttled", job_id="job-1", adt_status=429, transient=True,
-                   retry_after=retry_after, trace=TRACE)
+    return Failure(
+        code, "ADT throttled", job_id="job-1", adt_status=429, transient=True, retry_after=retry_after, trace=TRACE
+    )
 
 
 def test_what_counts_as_throttling() -> None:
@@ -78,8 +79,13 @@ def test_a_follow_up_defers_until_its_own_deadline_and_never_ends_in_too_many_re
     step = defer(CancelRequest("job-1", follow_up=follow), throttled(90.0), DAY, NOW, random.Random(3))
     assert isinstance(step, Deferred) and step.delay_seconds == 40
     assert json.loads(step.body)["followUp"] == {"checks": 3, "deadline": "2026-12-07T12:00:40Z"}
-    ended = defer(CancelRequest("job-1", follow_up=follow, deferrals=2, not_after=follow.deadline),
-                  throttled(), DAY, follow.deadline, random.Random(3))
+    ended = defer(
+        CancelRequest("job-1", follow_up=follow, deferrals=2, not_after=follow.deadline),
+        throttled(),
+        DAY,
+        follow.deadline,
+        random.Random(3),
+    )
     assert isinstance(ended, GiveUp)
     assert ended.failure.code == ErrorCode.FOLLOW_THROUGH_EXPIRED
 
@@ -92,8 +98,9 @@ def test_the_copy_keeps_the_producers_own_fields_and_the_record_its_request_id()
     copy = json.loads(step.body)
     assert (copy["requestId"], copy["batch"], copy["deferrals"]) == ("order-7", {"n": 3}, 1)
     assert copy["traceparent"] == TRACE.parent.header  # the trace the first delivery resolved
-    record = failure_record(throttled(), request_text=step.body, dequeue_count=1, entry="queue",
-                            request_id=request.request_id)
+    record = failure_record(
+        throttled(), request_text=step.body, dequeue_count=1, entry="queue", request_id=request.request_id
+    )
     assert record["requestId"] == "order-7"
 
 
@@ -101,15 +108,18 @@ def test_a_record_of_a_request_never_deferred_has_no_deferrals_field() -> None:
     assert "deferrals" not in failure_record(throttled(), request_text="x", dequeue_count=1, entry="queue")
 
 
-@pytest.mark.parametrize("fields, reason", [
-    ({"deferrals": 1}, "go together"),
-    ({"notAfter": "2026-12-08T12:00:00Z"}, "go together"),
-    ({"deferrals": 0, "notAfter": "2026-12-08T12:00:00Z"}, "go together"),
-    ({"deferrals": True, "notAfter": "2026-12-08T12:00:00Z"}, "go together"),
-    ({"deferrals": "2", "notAfter": "2026-12-08T12:00:00Z"}, "go together"),
-    ({"deferrals": 2, "notAfter": "tomorrow"}, "notAfter is not an RFC 3339 time"),
-    ({"deferrals": 2, "notAfter": "2026-12-08T12:00:00"}, "notAfter needs a time zone"),
-])
+@pytest.mark.parametrize(
+    "fields, reason",
+    [
+        ({"deferrals": 1}, "go together"),
+        ({"notAfter": "2026-12-08T12:00:00Z"}, "go together"),
+        ({"deferrals": 0, "notAfter": "2026-12-08T12:00:00Z"}, "go together"),
+        ({"deferrals": True, "notAfter": "2026-12-08T12:00:00Z"}, "go together"),
+        ({"deferrals": "2", "notAfter": "2026-12-08T12:00:00Z"}, "go together"),
+        ({"deferrals": 2, "notAfter": "tomorrow"}, "notAfter is not an RFC 3339 time"),
+        ({"deferrals": 2, "notAfter": "2026-12-08T12:00:00"}, "notAfter needs a time zone"),
+    ],
+)
 def test_bad_deferral_fields_are_invalid_messages_that_keep_the_job_id(fields: dict, reason: str) -> None:
     with pytest.raises(InvalidMessageError) as caught:
         parse_message(json.dumps({"jobId": "job-1", **fields}))

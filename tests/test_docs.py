@@ -114,8 +114,11 @@ def test_the_zip_instruction_puts_the_app_in_and_leaves_funcignore_out() -> None
     [command] = re.findall(r"`(zip -r app\.zip [^`]+)`", text)
     kept = set(command.split()[3:])
     assert {"function_app.py", "host.json", "requirements.txt", "cancel_job"} <= kept
-    ignored = {line.strip().rstrip("/") for line in (REPO_ROOT / ".funcignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip().rstrip("/")
+        for line in (REPO_ROOT / ".funcignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert kept.isdisjoint(ignored)
 
 

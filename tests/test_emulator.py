@@ -21,8 +21,9 @@ def token(emulator: AdtEmulator, client_id: str | None = None) -> str:
     params = {"api-version": "2019-08-01", "resource": ADT_TOKEN_SCOPE.removesuffix("/.default")}
     if client_id:
         params["client_id"] = client_id
-    answer = requests.get(emulator.identity_endpoint, params=params,
-                          headers={"X-IDENTITY-HEADER": emulator.identity_header}, timeout=5)
+    answer = requests.get(
+        emulator.identity_endpoint, params=params, headers={"X-IDENTITY-HEADER": emulator.identity_header}, timeout=5
+    )
     assert answer.status_code == 200
     return answer.json()["access_token"]
 
@@ -97,8 +98,9 @@ def test_service_throttles_back_to_back_calls_with_its_own_429(emulator: AdtEmul
     emulator.configure(throttle_rate=assumptions.JOBS_REQUESTS_PER_SECOND)
     emulator.add_job("job1")
     bearer = {"Authorization": f"Bearer {token(emulator)}"}
-    answers = [requests.get(f"{emulator.endpoint}/jobs/imports/job1?{API}", headers=bearer, timeout=5)
-               for _ in range(4)]
+    answers = [
+        requests.get(f"{emulator.endpoint}/jobs/imports/job1?{API}", headers=bearer, timeout=5) for _ in range(4)
+    ]
     assert answers[0].status_code == 200
     throttled = [a for a in answers if a.status_code == 429]
     assert len(throttled) >= 2
@@ -149,8 +151,9 @@ def test_spec_life_cycle_put_get_cancel_list_delete(emulator: AdtEmulator) -> No
 
     from tests.conftest import wait_for
 
-    final = wait_for(lambda: (r := call(emulator, "GET", f"/jobs/imports/job1?{API}")).json()["status"] == "cancelled"
-                     and r)
+    final = wait_for(
+        lambda: (r := call(emulator, "GET", f"/jobs/imports/job1?{API}")).json()["status"] == "cancelled" and r
+    )
     assert_valid("ImportJob", final.json())
     assert "finishedDateTime" not in final.json()  # as the real service leaves it out
 
@@ -181,8 +184,9 @@ def test_paging_through_next_link(emulator: AdtEmulator) -> None:
         emulator.add_job(f"job{i}", status="succeeded")
     seen, url = [], f"{emulator.endpoint}/jobs/imports?{API}"
     while url:
-        page = requests.get(url, headers={"Authorization": f"Bearer {token(emulator)}", "max-items-per-page": "3"},
-                            timeout=5)
+        page = requests.get(
+            url, headers={"Authorization": f"Bearer {token(emulator)}", "max-items-per-page": "3"}, timeout=5
+        )
         assert_valid("ImportJobCollection", page.json())
         seen += [j["id"] for j in page.json()["value"]]
         url = page.json().get("nextLink")
@@ -199,8 +203,9 @@ def test_requires_a_token_it_issued(emulator: AdtEmulator) -> None:
 def test_requires_api_version(emulator: AdtEmulator) -> None:
     emulator.add_job("job1")
     assert_error(call(emulator, "GET", "/jobs/imports/job1"), 400, "MissingApiVersionParameter")
-    assert_error(call(emulator, "GET", "/jobs/imports/job1?api-version=2020-10-31"), 400,
-                 "UnsupportedApiVersionParameter")
+    assert_error(
+        call(emulator, "GET", "/jobs/imports/job1?api-version=2020-10-31"), 400, "UnsupportedApiVersionParameter"
+    )
 
 
 def test_put_validation(emulator: AdtEmulator) -> None:
@@ -212,9 +217,12 @@ def test_put_validation(emulator: AdtEmulator) -> None:
 
 def test_identity_endpoint_checks_the_header_and_counts_tokens(emulator: AdtEmulator) -> None:
     before = emulator.token_requests
-    wrong = requests.get(emulator.identity_endpoint,
-                         params={"api-version": "2019-08-01", "resource": "https://digitaltwins.azure.net"},
-                         headers={"X-IDENTITY-HEADER": "wrong"}, timeout=5)
+    wrong = requests.get(
+        emulator.identity_endpoint,
+        params={"api-version": "2019-08-01", "resource": "https://digitaltwins.azure.net"},
+        headers={"X-IDENTITY-HEADER": "wrong"},
+        timeout=5,
+    )
     assert wrong.status_code == 401
     token(emulator, client_id="11111111-2222-3333-4444-555555555555")
     assert emulator.token_requests == before + 1
@@ -245,8 +253,12 @@ def test_faults_status_headers_drop_and_after_effect(emulator: AdtEmulator) -> N
 
 def test_control_api_over_http(emulator: AdtEmulator) -> None:
     emulator.add_job("job1")
-    assert requests.post(f"{emulator.endpoint}/_emulator/jobs/job1/status", json={"status": "succeeded"},
-                         timeout=5).status_code == 204
+    assert (
+        requests.post(
+            f"{emulator.endpoint}/_emulator/jobs/job1/status", json={"status": "succeeded"}, timeout=5
+        ).status_code
+        == 204
+    )
     assert emulator.job_status("job1") == "succeeded"
     requests.post(f"{emulator.endpoint}/_emulator/faults", json=[{"op": "get", "status": 503}], timeout=5)
     assert call(emulator, "GET", f"/jobs/imports/job1?{API}").status_code == 503
@@ -262,8 +274,12 @@ def test_runs_as_a_module_on_a_port(tmp_path) -> None:
     from devtools.azurite import REPO_ROOT, free_loopback_port
 
     port = free_loopback_port()
-    process = subprocess.Popen([sys.executable, "-m", "devtools.adt_emulator", "--port", str(port)],
-                               cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devtools.adt_emulator", "--port", str(port)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         environment = json.loads(process.stdout.readline())
         assert environment["ADT_ENDPOINT"] == f"http://127.0.0.1:{port}"
@@ -282,6 +298,8 @@ def test_spec_copy_matches_the_shared_spec() -> None:
 
     shared = Path(__file__).resolve().parents[2] / "shared" / "spec" / SPEC_FILE.name
     if not shared.exists():
-        pytest.skip("compares tests/spec with the official ADT spec in the project's shared/ folder, which is not "
-                    "beside this clone; tests/spec is the copy every other test uses, so nothing else is missing")
+        pytest.skip(
+            "compares tests/spec with the official ADT spec in the project's shared/ folder, which is not "
+            "beside this clone; tests/spec is the copy every other test uses, so nothing else is missing"
+        )
     assert shared.read_bytes() == SPEC_FILE.read_bytes(), "tests/spec is out of date with shared/spec"

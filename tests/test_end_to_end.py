@@ -25,14 +25,28 @@ def drain(connection_string: str, queue: str, *, encoded: bool = True) -> list:
 def pump(azurite) -> QueuePump:
     import function_app
 
-    return QueuePump(azurite.connection_string, QueueFunction.from_app(function_app.app, "cancel_import_job_queue"),
-                     visibility_timeout_seconds=0)
+    return QueuePump(
+        azurite.connection_string,
+        QueueFunction.from_app(function_app.app, "cancel_import_job_queue"),
+        visibility_timeout_seconds=0,
+    )
 
 
 def test_enqueue_pump_function_results(app_env, emulator, azurite) -> None:
     emulator.add_job("importjob1")
-    assert cli(["enqueue", "importjob1", "--traceparent", VALID_TRACEPARENT,
-                "--connection-string", azurite.connection_string]) == 0
+    assert (
+        cli(
+            [
+                "enqueue",
+                "importjob1",
+                "--traceparent",
+                VALID_TRACEPARENT,
+                "--connection-string",
+                azurite.connection_string,
+            ]
+        )
+        == 0
+    )
     stats = pump(azurite).run_until_idle(idle_seconds=0.5, max_seconds=30)
     assert stats.completed == 1 and stats.poisoned == 0
     [job] = drain(azurite.connection_string, RESULTS_QUEUE)
@@ -61,8 +75,9 @@ def test_under_base64_the_host_poisons_what_does_not_decode(app_env, emulator, a
     import function_app
 
     function = QueueFunction.from_app(function_app.app, "cancel_import_job_queue")
-    stats = QueuePump(azurite.connection_string, function, base64_host,
-                      visibility_timeout_seconds=0).run_until_idle(idle_seconds=0.5, max_seconds=30)
+    stats = QueuePump(azurite.connection_string, function, base64_host, visibility_timeout_seconds=0).run_until_idle(
+        idle_seconds=0.5, max_seconds=30
+    )
     assert stats.poisoned == 1 and stats.completed == 0
     assert drain(azurite.connection_string, POISON_QUEUE, encoded=False) == ["importjob1!"]
     assert drain(azurite.connection_string, FAILURES_QUEUE) == []

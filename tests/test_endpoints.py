@@ -174,8 +174,16 @@ def test_default_ports_and_how_they_are_written() -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("localhost", True), ("127.0.0.1", True), ("127.255.255.254", True), ("::1", True),
-     ("LOCALHOST", False), ("128.0.0.1", False), ("::2", False), ("localhost.example", False)],
+    [
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("127.255.255.254", True),
+        ("::1", True),
+        ("LOCALHOST", False),
+        ("128.0.0.1", False),
+        ("::2", False),
+        ("localhost.example", False),
+    ],
 )
 def test_loopback_hosts(host: str, loopback: bool) -> None:
     from cancel_job.endpoints import is_loopback_host
@@ -186,8 +194,9 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
 def test_a_refused_instance_says_why() -> None:
     with pytest.raises(InstanceNotAllowedError) as info:
         ALLOW.resolve("evil.example")
-    assert str(info.value) == ("instance is not allowed: it is neither ADT_ENDPOINT nor an entry of "
-                               "ADT_ALLOWED_ENDPOINTS")
+    assert str(info.value) == (
+        "instance is not allowed: it is neither ADT_ENDPOINT nor an entry of ADT_ALLOWED_ENDPOINTS"
+    )
     with pytest.raises(InstanceNotAllowedError) as info:
         ALLOW.resolve("bad host")
     assert str(info.value) == "instance is not allowed: instance must be printable ASCII with no spaces"

@@ -45,8 +45,9 @@ def settings(emulator: AdtEmulator, azurite: Azurite, **overrides: str) -> dict[
 
 
 def cancels(emulator: AdtEmulator, job_id: str | None = None) -> list:
-    return [r for r in emulator.requests
-            if r.method == "POST" and (job_id is None or f"/jobs/imports/{job_id}/" in r.path)]
+    return [
+        r for r in emulator.requests if r.method == "POST" and (job_id is None or f"/jobs/imports/{job_id}/" in r.path)
+    ]
 
 
 def throttle(job_id: str, retry_after: int, delay: float = 0.0) -> Fault:
@@ -113,8 +114,9 @@ def test_two_processes_never_take_the_same_turn(emulator: AdtEmulator, azurite: 
     jobs = [f"job-{n}" for n in range(12)]
     for job in jobs:
         emulator.add_job(job)
-    with fleet(3, settings(emulator, azurite, ADT_PACING_SCOPE=scope,
-                           ADT_JOBS_REQUESTS_PER_SECOND=str(rate))) as processes:
+    with fleet(
+        3, settings(emulator, azurite, ADT_PACING_SCOPE=scope, ADT_JOBS_REQUESTS_PER_SECOND=str(rate))
+    ) as processes:
         for turn in range(4):
             for n, process in enumerate(processes):
                 process.send("invoke", body=jobs[turn * 3 + n])
@@ -134,8 +136,10 @@ def test_a_refused_delivery_is_deferred_with_its_count_and_deadline(emulator: Ad
     for job in ("job-a", "job-b"):
         emulator.add_job(job)
     requests = queue(azurite, REQUESTS_QUEUE)
-    with fleet(2, settings(emulator, azurite, ADT_JOBS_REQUESTS_PER_SECOND="1",
-                           CANCEL_DEADLINE_SECONDS="0.5")) as (a, b):
+    with fleet(2, settings(emulator, azurite, ADT_JOBS_REQUESTS_PER_SECOND="1", CANCEL_DEADLINE_SECONDS="0.5")) as (
+        a,
+        b,
+    ):
         assert json.loads(a.invoke("job-a")["result"])["id"] == "job-a"
         deferred_at = datetime.now(UTC)
         refused = b.invoke('{"jobId": "job-b"}')  # its turn is 1.05 s away, past its 0.5 s budget
@@ -158,8 +162,10 @@ def test_a_request_past_its_deadline_ends_in_one_too_many_requests_record(
     for job in ("job-a", "job-b"):
         emulator.add_job(job)
     past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
-    with fleet(2, settings(emulator, azurite, ADT_JOBS_REQUESTS_PER_SECOND="1",
-                           CANCEL_DEADLINE_SECONDS="0.5")) as (a, b):
+    with fleet(2, settings(emulator, azurite, ADT_JOBS_REQUESTS_PER_SECOND="1", CANCEL_DEADLINE_SECONDS="0.5")) as (
+        a,
+        b,
+    ):
         a.invoke("job-a")
         ended = b.invoke(json.dumps({"jobId": "job-b", "deferrals": 3, "notAfter": past}))
     assert ended["result"] is None and ended["raised"] is None
@@ -199,7 +205,11 @@ class _ForbiddenStore(BackgroundServer):
 
 @pytest.mark.parametrize("store", ["silent", "forbidden"])
 def test_a_pacing_store_that_answers_nothing_or_403_falls_back_to_the_process_gate(
-    store: str, emulator: AdtEmulator, app_env: dict[str, str], azurite: Azurite, monkeypatch: pytest.MonkeyPatch,
+    store: str,
+    emulator: AdtEmulator,
+    app_env: dict[str, str],
+    azurite: Azurite,
+    monkeypatch: pytest.MonkeyPatch,
     captured_logs: pytest.LogCaptureFixture,
 ) -> None:
     for job in ("job-1", "job-2"):
@@ -209,7 +219,8 @@ def test_a_pacing_store_that_answers_nothing_or_403_falls_back_to_the_process_ga
         silent.listen(8)  # connections are taken, never answered
         port = silent.getsockname()[1] if store == "silent" else forbidden.port
         connection = azurite.connection_string.replace(
-            f"BlobEndpoint=http://127.0.0.1:{azurite.blob_port}/", f"BlobEndpoint=http://127.0.0.1:{port}/")
+            f"BlobEndpoint=http://127.0.0.1:{azurite.blob_port}/", f"BlobEndpoint=http://127.0.0.1:{port}/"
+        )
         monkeypatch.setenv("STORAGE_CONNECTION", connection)
         monkeypatch.setenv("ADT_JOBS_REQUESTS_PER_SECOND", "1")
         reset_service()
@@ -226,8 +237,7 @@ def test_pump_processes_under_throttling_defer_and_nothing_reaches_poison(azurit
 
     # Two host-like processes (6 invocations each) against an instance throttling at 5/s;
     # a 1 s budget per delivery lets only about five of the twelve take a turn at once.
-    drain = fleet_drain(azurite, "shared", processes=2, messages=12, rate=5.0, deadline_seconds=1.0,
-                        max_seconds=120)
+    drain = fleet_drain(azurite, "shared", processes=2, messages=12, rate=5.0, deadline_seconds=1.0, max_seconds=120)
     assert (drain.results, drain.failures, drain.poison) == (12, 0, 0)
     assert drain.deferrals > 0  # the refused deliveries came back as deferred copies
     assert drain.store_transactions > 0 and drain.store_outages == 0
@@ -241,9 +251,11 @@ def test_every_process_of_a_fleet_falls_back_when_the_store_refuses_and_logs_it_
         emulator.add_job(job)
     with _ForbiddenStore() as forbidden:
         connection = azurite.connection_string.replace(
-            f"BlobEndpoint=http://127.0.0.1:{azurite.blob_port}/", f"BlobEndpoint=http://127.0.0.1:{forbidden.port}/")
-        with fleet(2, {**settings(emulator, azurite, ADT_JOBS_REQUESTS_PER_SECOND="2"),
-                       "STORAGE_CONNECTION": connection}) as (a, b):
+            f"BlobEndpoint=http://127.0.0.1:{azurite.blob_port}/", f"BlobEndpoint=http://127.0.0.1:{forbidden.port}/"
+        )
+        with fleet(
+            2, {**settings(emulator, azurite, ADT_JOBS_REQUESTS_PER_SECOND="2"), "STORAGE_CONNECTION": connection}
+        ) as (a, b):
             answers = [a.invoke("job-1"), b.invoke("job-2"), a.invoke("job-3"), b.invoke("job-4")]
             logs = [a.logs(), b.logs()]
     assert [json.loads(answer["result"])["id"] for answer in answers] == ["job-1", "job-2", "job-3", "job-4"]

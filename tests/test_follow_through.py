@@ -21,13 +21,20 @@ from devtools.queue_pump import QueueFunction, QueuePump
 from tests.conftest import VALID_TRACEPARENT, invoke_queue
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-SETTINGS = Settings.from_env({"ADT_ENDPOINT": "https://x.example", "FOLLOW_THROUGH_INTERVAL_SECONDS": "10",
-                              "FOLLOW_THROUGH_MAX_CHECKS": "3", "FOLLOW_THROUGH_DEADLINE_SECONDS": "60"})
+SETTINGS = Settings.from_env(
+    {
+        "ADT_ENDPOINT": "https://x.example",
+        "FOLLOW_THROUGH_INTERVAL_SECONDS": "10",
+        "FOLLOW_THROUGH_MAX_CHECKS": "3",
+        "FOLLOW_THROUGH_DEADLINE_SECONDS": "60",
+    }
+)
 
 
 def success(status: str) -> Success:
-    return Success("job1", {"id": "job1", "status": status}, SETTINGS.allowlist.default,
-                   resolve_trace(VALID_TRACEPARENT, "a=1"), 1)
+    return Success(
+        "job1", {"id": "job1", "status": status}, SETTINGS.allowlist.default, resolve_trace(VALID_TRACEPARENT, "a=1"), 1
+    )
 
 
 def test_no_follow_through_unless_asked() -> None:
@@ -40,8 +47,9 @@ def test_final_status_ends_it() -> None:
 
 
 def test_first_check_is_scheduled_with_the_same_trace() -> None:
-    step = next_step(CancelRequest("job1", instance="x.example", wait_for_completion=True),
-                     success("cancelling"), SETTINGS, NOW)
+    step = next_step(
+        CancelRequest("job1", instance="x.example", wait_for_completion=True), success("cancelling"), SETTINGS, NOW
+    )
     assert isinstance(step, Scheduled) and step.delay_seconds == 10
     body = json.loads(step.body)
     assert body["jobId"] == "job1" and body["instance"] == "x.example" and body["waitForCompletion"] is True
@@ -57,9 +65,7 @@ def test_setting_makes_it_the_default_and_the_message_can_opt_out() -> None:
     assert isinstance(next_step(opt_out, success("cancelling"), settings, NOW), Finished)
 
 
-@pytest.mark.parametrize(
-    "follow", [FollowUp(3, NOW + timedelta(seconds=30)), FollowUp(1, NOW - timedelta(seconds=1))]
-)
+@pytest.mark.parametrize("follow", [FollowUp(3, NOW + timedelta(seconds=30)), FollowUp(1, NOW - timedelta(seconds=1))])
 def test_bounds_end_in_an_expired_failure(follow: FollowUp) -> None:
     step = next_step(CancelRequest("job1", follow_up=follow), success("cancelling"), SETTINGS, NOW)
     assert isinstance(step, Expired)
@@ -67,16 +73,20 @@ def test_bounds_end_in_an_expired_failure(follow: FollowUp) -> None:
 
 
 def test_last_wait_is_cut_to_the_deadline() -> None:
-    step = next_step(CancelRequest("job1", follow_up=FollowUp(1, NOW + timedelta(seconds=4))),
-                     success("cancelling"), SETTINGS, NOW)
+    step = next_step(
+        CancelRequest("job1", follow_up=FollowUp(1, NOW + timedelta(seconds=4))), success("cancelling"), SETTINGS, NOW
+    )
     assert isinstance(step, Scheduled) and step.delay_seconds == 4
 
 
 @pytest.mark.parametrize(
     "body",
-    [b'{"jobId": "j", "waitForCompletion": "yes"}', b'{"jobId": "j", "followUp": {"checks": -1, "deadline": "x"}}',
-     b'{"jobId": "j", "followUp": {"checks": 1, "deadline": "soon"}}',
-     b'{"jobId": "j", "followUp": {"checks": 1, "deadline": "2026-01-01T00:00:00"}}'],
+    [
+        b'{"jobId": "j", "waitForCompletion": "yes"}',
+        b'{"jobId": "j", "followUp": {"checks": -1, "deadline": "x"}}',
+        b'{"jobId": "j", "followUp": {"checks": 1, "deadline": "soon"}}',
+        b'{"jobId": "j", "followUp": {"checks": 1, "deadline": "2026-01-01T00:00:00"}}',
+    ],
 )
 def test_malformed_follow_through_fields_are_invalid_messages(body: bytes) -> None:
     with pytest.raises(InvalidMessageError):
@@ -90,8 +100,7 @@ def test_failure_to_schedule_is_transient(app_env, emulator) -> None:
         raise ConnectionError("queue down")
 
     with pytest.raises(RetryDelivery, match="could not schedule"):
-        handle_queue_message(get_service, b'{"jobId": "job1", "waitForCompletion": true}', 1, 5,
-                             send_later=broken)
+        handle_queue_message(get_service, b'{"jobId": "job1", "waitForCompletion": true}', 1, 5, send_later=broken)
 
 
 def test_follow_up_reads_and_does_not_cancel_again(app_env, emulator) -> None:
@@ -100,7 +109,8 @@ def test_follow_up_reads_and_does_not_cancel_again(app_env, emulator) -> None:
     invoked = invoke_queue(json.dumps({"jobId": "job1", "followUp": {"checks": 1, "deadline": deadline}}))
     assert invoked.result_json["status"] == "cancelled"
     assert [(r.method, r.path) for r in emulator.requests if r.path.startswith("/jobs")] == [
-        ("GET", "/jobs/imports/job1")]
+        ("GET", "/jobs/imports/job1")
+    ]
 
 
 @pytest.mark.parametrize(("answers", "code"), [("service", "JobNotFound"), ("spec", "ImportJobNotFound")])
@@ -126,14 +136,18 @@ def test_follow_through_reaches_cancelled_end_to_end(app_env, emulator, azurite,
     emulator.add_job("job1")
     message = {"jobId": "job1", "waitForCompletion": True, "traceparent": VALID_TRACEPARENT}
     queue_client(REQUESTS_QUEUE).send_message(json.dumps(message))
-    pump = QueuePump(azurite.connection_string,
-                     QueueFunction.from_app(function_app.app, "cancel_import_job_queue"), visibility_timeout_seconds=0)
+    pump = QueuePump(
+        azurite.connection_string,
+        QueueFunction.from_app(function_app.app, "cancel_import_job_queue"),
+        visibility_timeout_seconds=0,
+    )
     pump.run_until_idle(idle_seconds=2.5, max_seconds=30)
     [job] = drain(azurite.connection_string, RESULTS_QUEUE)
     assert job["status"] == "cancelled"
     assert drain(azurite.connection_string, FAILURES_QUEUE) == []
-    calls = [(r.method, r.headers["traceparent"].split("-")[1])
-             for r in emulator.requests if r.path.startswith("/jobs")]
+    calls = [
+        (r.method, r.headers["traceparent"].split("-")[1]) for r in emulator.requests if r.path.startswith("/jobs")
+    ]
     assert calls[0][0] == "POST" and {m for m, _ in calls[1:]} == {"GET"} and len(calls) >= 3
     assert {trace for _, trace in calls} == {VALID_TRACEPARENT.split("-")[1]}  # one trace throughout
 
@@ -148,10 +162,12 @@ def test_follow_through_gives_up_at_its_bounds(app_env, emulator, azurite, monke
     reset_service()
     emulator.configure(cancel_duration=3600)
     emulator.add_job("job1")
-    handle_queue_message(get_service, b'{"jobId": "job1", "waitForCompletion": true}', 1, 5,
-                         send_later=send_later)
-    pump = QueuePump(azurite.connection_string,
-                     QueueFunction.from_app(function_app.app, "cancel_import_job_queue"), visibility_timeout_seconds=0)
+    handle_queue_message(get_service, b'{"jobId": "job1", "waitForCompletion": true}', 1, 5, send_later=send_later)
+    pump = QueuePump(
+        azurite.connection_string,
+        QueueFunction.from_app(function_app.app, "cancel_import_job_queue"),
+        visibility_timeout_seconds=0,
+    )
     pump.run_until_idle(idle_seconds=2.5, max_seconds=30)
     [record] = drain(azurite.connection_string, FAILURES_QUEUE)
     assert record["error"]["code"] == "FollowThroughExpired" and record["job"]["status"] == "cancelling"

@@ -20,8 +20,16 @@ from tests.conftest import VALID_TRACEPARENT, functions_by_name, invoke_http, in
 from tests.spec_schema import assert_valid
 
 TRACE_ID = VALID_TRACEPARENT.split("-")[1]
-FAILURE_FIELDS = {"jobId", "error", "httpStatus", "adtCorrelationId", "entry", "dequeueCount", "request",
-                  "failedDateTime"}
+FAILURE_FIELDS = {
+    "jobId",
+    "error",
+    "httpStatus",
+    "adtCorrelationId",
+    "entry",
+    "dequeueCount",
+    "request",
+    "failedDateTime",
+}
 
 
 def adt_calls(emulator: AdtEmulator) -> list:
@@ -104,8 +112,11 @@ def test_http_cancel_returns_adts_import_job_and_writes_it_to_results(app_env, e
     assert invoked.failure is None
 
     [call] = adt_calls(emulator)
-    assert (call.method, call.path, call.query) == ("POST", "/jobs/imports/importjob1/cancel",
-                                                    f"api-version={ADT_API_VERSION}")
+    assert (call.method, call.path, call.query) == (
+        "POST",
+        "/jobs/imports/importjob1/cancel",
+        f"api-version={ADT_API_VERSION}",
+    )
     assert call.authorized
     assert re.fullmatch(rf"00-{TRACE_ID}-[0-9a-f]{{16}}-01", call.headers["traceparent"])
     assert call.headers["tracestate"] == "vendor=x"
@@ -201,8 +212,10 @@ def test_queue_message_trace_context_is_carried(app_env, emulator: AdtEmulator) 
 def test_queue_without_trace_uses_the_invocation_context(app_env, emulator: AdtEmulator) -> None:
     emulator.add_job("job1")
     host_parent = "00-11111111111111111111111111111111-2222222222222222-01"
-    invoke_queue(json.dumps({"jobId": "job1", "traceparent": "00-bad"}),
-                 context=HostContext("cancel_import_job_queue", trace_parent=host_parent))
+    invoke_queue(
+        json.dumps({"jobId": "job1", "traceparent": "00-bad"}),
+        context=HostContext("cancel_import_job_queue", trace_parent=host_parent),
+    )
     [call] = adt_calls(emulator)
     assert call.headers["traceparent"].split("-")[1] == "1" * 32
     assert "tracestate" not in call.headers

@@ -25,8 +25,12 @@ ids = st.one_of(
     st.from_regex(r"[A-Za-z0-9._~-]{1,128}", fullmatch=True),
 )
 trace_values = st.one_of(
-    st.none(), st.text(max_size=80), st.just(VALID_TRACEPARENT),
-    st.integers(), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.none(),
+    st.text(max_size=80),
+    st.just(VALID_TRACEPARENT),
+    st.integers(),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
@@ -65,8 +69,12 @@ message_bodies = st.one_of(
     json_values.map(lambda v: json.dumps(v).encode()),
     st.fixed_dictionaries(
         {"jobId": st.one_of(ids, json_values)},
-        optional={"traceparent": trace_values, "tracestate": trace_values, "instance": json_values,
-                  "extra": json_values},
+        optional={
+            "traceparent": trace_values,
+            "tracestate": trace_values,
+            "instance": json_values,
+            "extra": json_values,
+        },
     ).map(lambda v: json.dumps(v).encode()),
     st.integers(1, 30_000).map(lambda depth: b'{"jobId": ' + b"[" * depth + b"]" * depth + b"}"),
     st.integers(MAX_MESSAGE_BYTES - 10, MAX_MESSAGE_BYTES + 10).map(lambda n: b"j" * n),

@@ -64,10 +64,18 @@ def test_a_missing_or_wrong_key_is_the_hosts_empty_401(host, emulator, headers, 
     assert [r for r in emulator.requests if r.path.startswith("/jobs/")] == []
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "jobs"), ("POST", "jobs/imports"), ("PUT", "jobs/imports/job1/cancel"), ("DELETE", "jobs/imports/job1"),
-    ("POST", "jobs/imports/job1"), ("TRACE", "jobs/imports/job1/cancel"), ("GET", "elsewhere/jobs/imports/job1"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "jobs"),
+        ("POST", "jobs/imports"),
+        ("PUT", "jobs/imports/job1/cancel"),
+        ("DELETE", "jobs/imports/job1"),
+        ("POST", "jobs/imports/job1"),
+        ("TRACE", "jobs/imports/job1/cancel"),
+        ("GET", "elsewhere/jobs/imports/job1"),
+    ],
+)
 def test_unknown_routes_and_methods_are_404(host, method, path) -> None:
     answer = requests.request(method, api(host, path), headers={"x-functions-key": KEY}, timeout=10)
     assert answer.status_code == 404 and answer.content == b""

@@ -31,8 +31,16 @@ ADT_DATA_READER = "d57506d4-4c8d-48b1-8587-93c323f6a5a3"
 
 def test_every_bicep_file_parses_without_errors() -> None:
     files = all_files()
-    assert {f.path.name for f in files} >= {"main.bicep", "storage.bicep", "functionapp.bicep", "monitoring.bicep",
-                                            "adt-access.bicep", "adt-instance.bicep", "logicapp.bicep", "alerts.bicep"}
+    assert {f.path.name for f in files} >= {
+        "main.bicep",
+        "storage.bicep",
+        "functionapp.bicep",
+        "monitoring.bicep",
+        "adt-access.bicep",
+        "adt-instance.bicep",
+        "logicapp.bicep",
+        "alerts.bicep",
+    }
     assert [p for f in files for p in f.problems()] == []
 
 
@@ -84,8 +92,11 @@ def test_the_pacing_container_is_created_with_the_name_the_code_uses() -> None:
 @pytest.mark.parametrize("relative", ["main.bicep", "modules/functionapp.bicep"])
 def test_the_instance_cap_accepts_one_and_defaults_to_ten(relative: str) -> None:
     bicep = load(relative)
-    [(node, decorators)] = [(node, decs) for name, node, decs in bicep.declarations("parameter_declaration")
-                            if name == "maximumInstanceCount"]
+    [(node, decorators)] = [
+        (node, decs)
+        for name, node, decs in bicep.declarations("parameter_declaration")
+        if name == "maximumInstanceCount"
+    ]
     assert "@minValue(1)" in decorators and "@maxValue(1000)" in decorators
     assert text(node).endswith("= 10")
 
@@ -110,8 +121,10 @@ def role_ids_in(relative: str) -> set[str]:
 
 def test_role_definitions_are_the_right_ones() -> None:
     assert role_ids_in("modules/storage.bicep") == {
-        ROLE_IDS["Storage Blob Data Owner"], ROLE_IDS["Storage Queue Data Contributor"],
-        ROLE_IDS["Storage Table Data Contributor"]}
+        ROLE_IDS["Storage Blob Data Owner"],
+        ROLE_IDS["Storage Queue Data Contributor"],
+        ROLE_IDS["Storage Table Data Contributor"],
+    }
     assert role_ids_in("modules/monitoring.bicep") == {ROLE_IDS["Monitoring Metrics Publisher"]}
     assert role_ids_in("modules/adt-access.bicep") == {ROLE_IDS["Azure Digital Twins Data Owner"]}  # the fallback
     assert role_ids_in("modules/adt-instance.bicep") == set()  # adt-access grants the role on a new one too
@@ -122,8 +135,9 @@ def test_role_definitions_are_the_right_ones() -> None:
 
 
 def test_role_assignments_have_deterministic_names_and_explicit_principal_types() -> None:
-    assignments = [(f.path.name, body) for f in all_files()
-                   for _, body in f.resources("Microsoft.Authorization/roleAssignments@")]
+    assignments = [
+        (f.path.name, body) for f in all_files() for _, body in f.resources("Microsoft.Authorization/roleAssignments@")
+    ]
     # storage (identity, optional user, optional operators), monitoring, ADT (the app, optional
     # operators), the queue Logic App
     assert len(assignments) == 7
@@ -165,8 +179,11 @@ def test_monitoring_has_local_auth_off() -> None:
 
 def test_no_secrets_in_outputs() -> None:
     for bicep in all_files():
-        secure = {name for name, _, decorators in bicep.declarations("parameter_declaration")
-                  if any("secure()" in d for d in decorators)}
+        secure = {
+            name
+            for name, _, decorators in bicep.declarations("parameter_declaration")
+            if any("secure()" in d for d in decorators)
+        }
         for name, node, _ in bicep.declarations("output_declaration"):
             body = text(node)
             assert not re.search(r"(?i)listkeys|connectionstring|accountkey|password|secret", body), (bicep.path, name)
@@ -178,9 +195,18 @@ def test_main_parameters_are_documented_and_match_the_parameters_file() -> None:
     params = {name: decorators for name, _, decorators in main.declarations("parameter_declaration")}
     assert all(any(d.startswith("@description(") for d in decorators) for decorators in params.values())
     assert [d for d in params["logicAppFunctionKey"] if d == "@secure()"]
-    assert set(params) >= {"adtInstanceMode", "adtInstanceName", "adtResourceGroupName", "adtRole",
-                           "maximumInstanceCount", "instanceMemoryMB", "principalId", "principalType",
-                           "deployLogicApp", "alertEmail"}
+    assert set(params) >= {
+        "adtInstanceMode",
+        "adtInstanceName",
+        "adtResourceGroupName",
+        "adtRole",
+        "maximumInstanceCount",
+        "instanceMemoryMB",
+        "principalId",
+        "principalType",
+        "deployLogicApp",
+        "alertEmail",
+    }
     file_params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     assert set(file_params) <= set(params)
 
@@ -200,8 +226,12 @@ def test_logic_app_calls_the_function_over_http_with_a_secure_key() -> None:
     assert text(path(inputs, "queries", "wait")) == "true"
     assert "secureData" in text(path(action, "runtimeConfiguration"))
     assert text(path(workflow, "properties", "definition", "parameters", "functionKey", "type")) == "securestring"
-    assert [d for name, _, decs in logic.declarations("parameter_declaration") for d in decs
-            if name == "functionKey" and d == "@secure()"]
+    assert [
+        d
+        for name, _, decs in logic.declarations("parameter_declaration")
+        for d in decs
+        if name == "functionKey" and d == "@secure()"
+    ]
 
 
 def test_azure_yaml_deploys_this_folder_as_a_function_app() -> None:
@@ -251,6 +281,7 @@ def test_queue_logic_app_puts_plain_json_with_its_own_identity() -> None:
 
 # Issue 12: deploy it safely for real. Each test below fails on the template before it.
 
+
 def params_of(bicep: BicepFile) -> dict[str, tuple[object, list[str]]]:
     return {name: (node, decorators) for name, node, decorators in bicep.declarations("parameter_declaration")}
 
@@ -279,8 +310,11 @@ def test_the_developer_principal_type_comes_from_azd() -> None:
     assert parameters_file()["principalType"] == "${AZURE_PRINCIPAL_TYPE=User}"
     assert "userPrincipalType: principalType" in text(module(load("main.bicep"), "storage"))
     storage = load("modules/storage.bicep")
-    [(_, user)] = [(k, b) for k, b in storage.resources("Microsoft.Authorization/roleAssignments@")
-                   if "userPrincipalId" in text(path(b, "properties", "principalId"))]
+    [(_, user)] = [
+        (k, b)
+        for k, b in storage.resources("Microsoft.Authorization/roleAssignments@")
+        if "userPrincipalId" in text(path(b, "properties", "principalId"))
+    ]
     assert text(path(user, "properties", "principalType")) == "userPrincipalType"
 
 
@@ -319,8 +353,15 @@ def test_the_app_gets_a_custom_role_with_only_the_two_import_job_data_actions() 
     perms = properties(permission)
     assert text(perms["dataActions"]) == "importJobDataActions"
     assert {text(n) for n in walk(perms["actions"]) if n.type == "string"} == set()
-    actions = [text(n) for n in walk(next(node for name, node, _ in access.declarations("variable_declaration")
-                                          if name == "importJobDataActions")) if n.type == "string"]
+    actions = [
+        text(n)
+        for n in walk(
+            next(
+                node for name, node, _ in access.declarations("variable_declaration") if name == "importJobDataActions"
+            )
+        )
+        if n.type == "string"
+    ]
     assert tuple(actions) == ADT_DATA_ACTIONS
     assert text(props["assignableScopes"]).split() == ["[", "resourceGroup().id", "]"]
     assignments = access.resources("Microsoft.Authorization/roleAssignments@")
@@ -337,8 +378,11 @@ def test_the_app_gets_a_custom_role_with_only_the_two_import_job_data_actions() 
 def test_the_developer_principal_gets_only_queue_data_contributor() -> None:
     """5. The developer or pipeline principal needs the queues, not the host's blobs and tables."""
     storage = load("modules/storage.bicep")
-    user = [b for _, b in storage.resources("Microsoft.Authorization/roleAssignments@")
-            if "userPrincipalId" in text(path(b, "properties", "principalId"))]
+    user = [
+        b
+        for _, b in storage.resources("Microsoft.Authorization/roleAssignments@")
+        if "userPrincipalId" in text(path(b, "properties", "principalId"))
+    ]
     assert len(user) == 1
     assert "for " not in text(user[0].parent)  # one assignment, not a loop over the identity's roles
     assert text(path(user[0], "properties", "roleDefinitionId")).endswith("roles.storageQueueDataContributor)")
@@ -350,8 +394,11 @@ def test_operators_get_the_apps_adt_role_and_the_queue_role_the_cli_needs() -> N
     found = {}
     for relative in ("modules/adt-access.bicep", "modules/storage.bicep"):
         bicep = load(relative)
-        [assignment] = [b for _, b in bicep.resources("Microsoft.Authorization/roleAssignments@")
-                        if text(path(b, "properties", "principalId")) == "operatorsPrincipalId"]
+        [assignment] = [
+            b
+            for _, b in bicep.resources("Microsoft.Authorization/roleAssignments@")
+            if text(path(b, "properties", "principalId")) == "operatorsPrincipalId"
+        ]
         assert text(assignment.parent).startswith("if (!empty(operatorsPrincipalId))")  # only when one is given
         assert text(path(assignment, "properties", "principalType")) == "operatorsPrincipalType"
         found[relative] = text(path(assignment, "properties", "roleDefinitionId"))
@@ -388,8 +435,8 @@ def test_an_existing_adt_instance_is_never_in_the_group_azd_down_deletes_by_defa
     assert text(node).endswith("= false")
     assert parameters_file()["allowAdtInAppResourceGroup"] == "${ADT_IN_APP_RESOURCE_GROUP=false}"
     readme = (INFRA.parent / "README.md").read_text()
-    deploy = readme[readme.index("## Deploy"):]
-    assert "azd down" in deploy[:deploy.index("\n## ", 3)]
+    deploy = readme[readme.index("## Deploy") :]
+    assert "azd down" in deploy[: deploy.index("\n## ", 3)]
 
 
 def test_the_logic_app_answers_asynchronously_on_success_and_on_failure() -> None:
@@ -419,7 +466,7 @@ def test_an_alert_fires_when_any_cancel_ends_failed_within_15_minutes() -> None:
     assert f'customDimensions["{OUTCOME_FIELD}"]) == "{OUTCOME_FAILED}"' in query
     assert text(path(criterion, "operator")) == "GreaterThan" and text(path(criterion, "threshold")) == "0"
     assert text(path(criterion, "timeAggregation")) == "Count"
-    assert "customDimensions[\"errorCode\"]" in query  # the dimension the alert is split by
+    assert 'customDimensions["errorCode"]' in query  # the dimension the alert is split by
     assert "operators.id" in text(path(rule, "properties", "actions", "actionGroups"))
     [(_, group)] = alerts.resources("Microsoft.Insights/actionGroups@")
     assert text(path(group, "properties", "emailReceivers")).startswith("empty(alertEmail) ? [] :")

@@ -12,8 +12,29 @@ VALID = [
     "x" * MAX_JOB_ID_LENGTH,
 ]
 HOSTILE = [
-    "", ".", "..", "a/b", "../cancel", "..%2Fcancel", "%2F", "a%2Fb", "a?b", "a#b", "a b", "a\r\nb", "a\nb",
-    "a\x00b", "jöb", "job\u202e", "x" * (MAX_JOB_ID_LENGTH + 1), "a\\b", "a;b", "a&b", "a=b", "a+b", "a@b",
+    "",
+    ".",
+    "..",
+    "a/b",
+    "../cancel",
+    "..%2Fcancel",
+    "%2F",
+    "a%2Fb",
+    "a?b",
+    "a#b",
+    "a b",
+    "a\r\nb",
+    "a\nb",
+    "a\x00b",
+    "jöb",
+    "job\u202e",
+    "x" * (MAX_JOB_ID_LENGTH + 1),
+    "a\\b",
+    "a;b",
+    "a&b",
+    "a=b",
+    "a+b",
+    "a@b",
 ]
 
 

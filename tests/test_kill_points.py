@@ -32,38 +32,53 @@ PROCESSING_VISIBILITY = 2  # a killed delivery comes back this soon, as after th
 # Lines a victim runs before the pump: each makes the process die at one step.
 KILL = "import os, signal\ndie = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
 BEFORE_ADT = KILL + "from cancel_job.adt import AdtClient\nAdtClient.cancel = die\n"
-BEFORE_OUTPUTS = KILL + """from azure.storage.queue import QueueClient
+BEFORE_OUTPUTS = (
+    KILL
+    + """from azure.storage.queue import QueueClient
 send = QueueClient.send_message
 QueueClient.send_message = lambda self, *a, **k: die() if self.queue_name == "import-cancel-results" \\
     else send(self, *a, **k)
 """
+)
 BEFORE_DELETE = KILL + "from azure.storage.queue import QueueClient\nQueueClient.delete_message = die\n"
-AFTER_DEFERRING = KILL + """import cancel_job.runtime as runtime
+AFTER_DEFERRING = (
+    KILL
+    + """import cancel_job.runtime as runtime
 send_later = runtime.send_later
 def sent_then_die(body, delay):
     send_later(body, delay)
     die()
 runtime.send_later = sent_then_die
 """
+)
 
 
-def pump(env: dict[str, str], prelude: str = "", *, until_idle: float | None = None,
-         journal: Path | None = None) -> subprocess.Popen[bytes]:
+def pump(
+    env: dict[str, str], prelude: str = "", *, until_idle: float | None = None, journal: Path | None = None
+) -> subprocess.Popen[bytes]:
     """A queue-pump process: until idle, or (a victim) until stopped."""
     mode = ["--until-idle", str(until_idle)] if until_idle is not None else ["--until-stopped", "--workers", "1"]
     argv = [*mode, "--processing-visibility", str(PROCESSING_VISIBILITY), "--visibility-timeout", "1"]
     if journal is not None:
         argv += ["--journal", str(journal)]
     script = prelude + f"from devtools.queue_pump import main\nraise SystemExit(main({argv!r}))\n"
-    return subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 @pytest.fixture
 def env(emulator: AdtEmulator, azurite: Azurite) -> dict[str, str]:
-    return {**os.environ, **emulator.environment(), "PYTHONPATH": str(REPO_ROOT),
-            "STORAGE_CONNECTION": azurite.connection_string, "ADT_ALLOWED_ENDPOINTS": "", "AZURE_CLIENT_ID": "",
-            "ADT_JOBS_REQUESTS_PER_SECOND": "0", "CANCEL_DEADLINE_SECONDS": "10"}
+    return {
+        **os.environ,
+        **emulator.environment(),
+        "PYTHONPATH": str(REPO_ROOT),
+        "STORAGE_CONNECTION": azurite.connection_string,
+        "ADT_ALLOWED_ENDPOINTS": "",
+        "AZURE_CLIENT_ID": "",
+        "ADT_JOBS_REQUESTS_PER_SECOND": "0",
+        "CANCEL_DEADLINE_SECONDS": "10",
+    }
 
 
 def cancels(emulator: AdtEmulator, job_id: str) -> int:
@@ -73,13 +88,17 @@ def cancels(emulator: AdtEmulator, job_id: str) -> int:
 def outcomes(azurite: Azurite) -> tuple[list[str], int, int]:
     """(job ids of the results, failure records, poison messages), taken off the queues."""
     results = [json.loads(body)["id"] for body in drain_queue(azurite.connection_string, RESULTS_QUEUE)]
-    return (results, len(drain_queue(azurite.connection_string, FAILURES_QUEUE)),
-            len(drain_queue(azurite.connection_string, POISON_QUEUE)))
+    return (
+        results,
+        len(drain_queue(azurite.connection_string, FAILURES_QUEUE)),
+        len(drain_queue(azurite.connection_string, POISON_QUEUE)),
+    )
 
 
 def enqueue(azurite: Azurite, job_id: str) -> None:
     QueueClient.from_connection_string(azurite.connection_string, REQUESTS_QUEUE).send_message(
-        json.dumps({"jobId": job_id}))
+        json.dumps({"jobId": job_id})
+    )
 
 
 def killed(victim: subprocess.Popen[bytes], timeout: float = 60) -> None:

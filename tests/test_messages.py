@@ -36,7 +36,7 @@ def test_bare_ids_are_trimmed(body: bytes) -> None:
     assert parse_message(body) == CancelRequest("importjob1")
 
 
-@pytest.mark.parametrize("body", [b"[1, 2]", b"a/b", b"..", b"bad id!", b"", b"   ", b"\"job1\"", b"x" * 129])
+@pytest.mark.parametrize("body", [b"[1, 2]", b"a/b", b"..", b"bad id!", b"", b"   ", b'"job1"', b"x" * 129])
 def test_text_that_is_neither_json_nor_an_id_is_an_invalid_message(body: bytes) -> None:
     with pytest.raises(InvalidMessageError, match="neither a JSON object nor a valid job id"):
         parse_message(body)
@@ -65,8 +65,14 @@ def test_the_message_rule_in_order(body: bytes, job_id: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["aW1wb3J0am9iMQ", "aW1wb3J0am9iMQ=", "aW1wb3J0am9iMQ===", "aW1wb3J0-am9iMQ==", "aW1w\nb3J0am9iMQ==",
-     "aW1wb3J0am9iMQ==x"],
+    [
+        "aW1wb3J0am9iMQ",
+        "aW1wb3J0am9iMQ=",
+        "aW1wb3J0am9iMQ===",
+        "aW1wb3J0-am9iMQ==",
+        "aW1w\nb3J0am9iMQ==",
+        "aW1wb3J0am9iMQ==x",
+    ],
 )
 def test_only_strict_base64_is_decoded(text: str) -> None:
     assert strict_base64_text(text) is None
@@ -128,9 +134,19 @@ FOLLOW_UP_REASON = "followUp must be an object with checks (a whole number from 
 
 @pytest.mark.parametrize(
     "follow_up",
-    [5, "x", [], {"checks": True, "deadline": DEADLINE}, {"checks": "3", "deadline": DEADLINE},
-     {"checks": 1.5, "deadline": DEADLINE}, {"checks": 0, "deadline": DEADLINE}, {"checks": -1, "deadline": DEADLINE},
-     {"checks": 1}, {"checks": 1, "deadline": 5}, {"deadline": DEADLINE}],
+    [
+        5,
+        "x",
+        [],
+        {"checks": True, "deadline": DEADLINE},
+        {"checks": "3", "deadline": DEADLINE},
+        {"checks": 1.5, "deadline": DEADLINE},
+        {"checks": 0, "deadline": DEADLINE},
+        {"checks": -1, "deadline": DEADLINE},
+        {"checks": 1},
+        {"checks": 1, "deadline": 5},
+        {"deadline": DEADLINE},
+    ],
 )
 def test_a_bad_follow_up_is_an_invalid_message_that_keeps_the_job_id(follow_up: object) -> None:
     body = json.dumps({"jobId": "job-7", "followUp": follow_up}).encode()
@@ -141,8 +157,10 @@ def test_a_bad_follow_up_is_an_invalid_message_that_keeps_the_job_id(follow_up: 
 
 @pytest.mark.parametrize(
     ("deadline", "reason"),
-    [("tomorrow", "followUp.deadline is not an RFC 3339 time"),
-     ("2026-12-01T00:00:00", "followUp.deadline needs a time zone")],
+    [
+        ("tomorrow", "followUp.deadline is not an RFC 3339 time"),
+        ("2026-12-01T00:00:00", "followUp.deadline needs a time zone"),
+    ],
 )
 def test_a_bad_follow_up_deadline_says_why(deadline: str, reason: str) -> None:
     with pytest.raises(InvalidMessageError) as info:
@@ -155,8 +173,10 @@ def test_a_good_follow_up_from_1() -> None:
     assert request.follow_up.checks == 1 and request.follow_up.to_json() == {"checks": 1, "deadline": DEADLINE}
     later = {"checks": 40, "deadline": "2026-12-01T01:00:00+01:00"}
     offset = parse_message(json.dumps({"jobId": "j", "followUp": later}))
-    assert offset.follow_up.deadline == parse_message(json.dumps(
-        {"jobId": "j", "followUp": {"checks": 1, "deadline": DEADLINE}})).follow_up.deadline
+    assert (
+        offset.follow_up.deadline
+        == parse_message(json.dumps({"jobId": "j", "followUp": {"checks": 1, "deadline": DEADLINE}})).follow_up.deadline
+    )
 
 
 @pytest.mark.parametrize(
@@ -166,8 +186,10 @@ def test_a_good_follow_up_from_1() -> None:
         ({"jobId": "job-7", "instance": ["a"]}, "instance must be a string, not an array"),
         ({"jobId": "job-7", "waitForCompletion": "true"}, "waitForCompletion must be true or false, not str"),
         ({"jobId": "job-7", "waitForCompletion": 1}, "waitForCompletion must be true or false, not a number"),
-        ({"jobId": "job-7", "waitForCompletion": None, "instance": {"a": 1}},
-         "instance must be a string, not an object"),
+        (
+            {"jobId": "job-7", "waitForCompletion": None, "instance": {"a": 1}},
+            "instance must be a string, not an object",
+        ),
     ],
 )
 def test_another_bad_field_keeps_the_job_id(document: dict, reason: str) -> None:
@@ -203,7 +225,7 @@ def test_the_message_limit_is_48_kib() -> None:
     assert str(info.value) == f"message is {limit + 1} bytes; at most {limit} are accepted"
 
 
-@pytest.mark.parametrize(("body", "job_id"), [("importjob1", "importjob1"), (" {\"jobId\": \"j\"} ", "j")])
+@pytest.mark.parametrize(("body", "job_id"), [("importjob1", "importjob1"), (' {"jobId": "j"} ', "j")])
 def test_bodies_given_as_str(body: str, job_id: str) -> None:
     assert parse_message(body).job_id == job_id
 
@@ -269,8 +291,18 @@ def _text_whose_base64_has(char_class: str, group: str) -> str:
 # (docs/testing.md lists the mutants that drop them as equivalent).
 @pytest.mark.parametrize(
     ("char_class", "group"),
-    [(UPPER, "quad"), (LOWER, "quad"), (DIGITS, "quad"), ("+", "quad"), ("/", "quad"),
-     (UPPER, "=="), (LOWER, "=="), (UPPER, "="), (LOWER, "="), (DIGITS, "=")],
+    [
+        (UPPER, "quad"),
+        (LOWER, "quad"),
+        (DIGITS, "quad"),
+        ("+", "quad"),
+        ("/", "quad"),
+        (UPPER, "=="),
+        (LOWER, "=="),
+        (UPPER, "="),
+        (LOWER, "="),
+        (DIGITS, "="),
+    ],
 )
 def test_strict_base64_reads_every_reachable_character_in_every_position(char_class: str, group: str) -> None:
     text = _text_whose_base64_has(char_class, group)
@@ -314,10 +346,17 @@ def test_every_valid_id_is_read_as_itself_but_for_the_documented_ambiguity() -> 
     alphabet = "eyzwx0189AbIjJ-._~"
     candidates = ["".join(p) for p in itertools.product("e", "wxyz0189", alphabet, alphabet)]
     candidates += ["e" + rng.choice("wxyz0123456789") + "".join(rng.choices(alphabet, k=6)) for _ in range(5000)]
-    candidates += ["".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~",
-                                       k=rng.randrange(1, 129))) for _ in range(5000)]
-    misread = [text for text in candidates if is_valid_job_id(text) and not _base64_of_a_json_object(text)
-               and _read_as(text) != text]
+    candidates += [
+        "".join(
+            rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~", k=rng.randrange(1, 129))
+        )
+        for _ in range(5000)
+    ]
+    misread = [
+        text
+        for text in candidates
+        if is_valid_job_id(text) and not _base64_of_a_json_object(text) and _read_as(text) != text
+    ]
     assert misread == []
     assert _read_as("eyJhIjoxMjN9") is None  # the documented ambiguity: base64 of {"a":123}, read as that JSON
 

@@ -18,10 +18,15 @@ REPO = Path(__file__).resolve().parent.parent
 def test_regex_mutations_move_bounds_drop_class_members_and_flags() -> None:
     found = dict((mutated, description) for description, mutated in regex_mutations("(?i)[a-z_]{1,3}x?y*"))
     assert found == {
-        "(?i)[a-z_]{0,3}x?y*": "bound 1->0", "(?i)[a-z_]{2,3}x?y*": "bound 1->2",
-        "(?i)[a-z_]{1,2}x?y*": "bound 3->2", "(?i)[a-z_]{1,4}x?y*": "bound 3->4",
-        "(?i)[_]{1,3}x?y*": "class drops 'a-z'", "(?i)[a-z]{1,3}x?y*": "class drops '_'",
-        "[a-z_]{1,3}x?y*": "drops (?i)", "(?i)[a-z_]{1,3}xy*": "drops ?", "(?i)[a-z_]{1,3}x?y+": "*->+",
+        "(?i)[a-z_]{0,3}x?y*": "bound 1->0",
+        "(?i)[a-z_]{2,3}x?y*": "bound 1->2",
+        "(?i)[a-z_]{1,2}x?y*": "bound 3->2",
+        "(?i)[a-z_]{1,4}x?y*": "bound 3->4",
+        "(?i)[_]{1,3}x?y*": "class drops 'a-z'",
+        "(?i)[a-z]{1,3}x?y*": "class drops '_'",
+        "[a-z_]{1,3}x?y*": "drops (?i)",
+        "(?i)[a-z_]{1,3}xy*": "drops ?",
+        "(?i)[a-z_]{1,3}x?y+": "*->+",
     }
 
 
@@ -48,8 +53,9 @@ def test_a_mutant_the_tests_notice_is_killed_and_one_they_do_not_survives(tmp_pa
     try:
         limit = next(m for m in module_mutants("job_id") if m.description == "128->129")
         assert mutate_constants.run_mutant(workspace, limit).status == "killed"
-        harmless = mutate_constants.Mutant("job_id", "X", 1, "adds a comment",
-                                           (REPO / "cancel_job/job_id.py").read_text() + "\n# harmless\n", 1)
+        harmless = mutate_constants.Mutant(
+            "job_id", "X", 1, "adds a comment", (REPO / "cancel_job/job_id.py").read_text() + "\n# harmless\n", 1
+        )
         assert mutate_constants.run_mutant(workspace, harmless).status == "survived"
         assert (workspace / "cancel_job/job_id.py").read_text() == (REPO / "cancel_job/job_id.py").read_text()
     finally:
@@ -62,14 +68,24 @@ def test_a_mutant_the_tests_notice_is_killed_and_one_they_do_not_survives(tmp_pa
 def fake_run(tmp_path: Path, monkeypatch) -> Path:
     mutants = tmp_path / "mutants"
     (mutants / "cancel_job").mkdir(parents=True)
-    meta = {"exit_code_by_key": {"cancel_job.job_id.x_f__mutmut_1": 1, "cancel_job.job_id.x_f__mutmut_2": 0,
-                                 "cancel_job.job_id.x_f__mutmut_3": 0, "cancel_job.retry.x_g__mutmut_1": None}}
+    meta = {
+        "exit_code_by_key": {
+            "cancel_job.job_id.x_f__mutmut_1": 1,
+            "cancel_job.job_id.x_f__mutmut_2": 0,
+            "cancel_job.job_id.x_f__mutmut_3": 0,
+            "cancel_job.retry.x_g__mutmut_1": None,
+        }
+    }
     (mutants / "cancel_job" / "job_id.py.meta").write_text(json.dumps(meta))
-    (mutants / "constants.json").write_text(json.dumps([
-        {"name": "cancel_job.job_id.LIMIT#1", "module": "job_id", "description": "1->2", "status": "killed"}]))
+    (mutants / "constants.json").write_text(
+        json.dumps(
+            [{"name": "cancel_job.job_id.LIMIT#1", "module": "job_id", "description": "1->2", "status": "killed"}]
+        )
+    )
     equivalents = tmp_path / "eq.toml"
-    equivalents.write_text('[equivalent]\n"cancel_job.job_id.x_f__mutmut_2" = "same result"\n'
-                           '"cancel_job.job_id.gone" = "stale"\n')
+    equivalents.write_text(
+        '[equivalent]\n"cancel_job.job_id.x_f__mutmut_2" = "same result"\n"cancel_job.job_id.gone" = "stale"\n'
+    )
     monkeypatch.setattr(mutation_report, "MUTANTS", mutants)
     monkeypatch.setattr(mutation_report, "EQUIVALENTS", equivalents)
     return tmp_path

@@ -52,9 +52,14 @@ def stack(azurite_session) -> Iterator[tuple[LocalHttpHost, AdtEmulator]]:
 
     with AdtEmulator() as emulator, pytest.MonkeyPatch.context() as patch:
         emulator.configure(throttle_rate=0)
-        for name, value in {**emulator.environment(), "STORAGE_CONNECTION": azurite_session.connection_string,
-                            "ADT_JOBS_REQUESTS_PER_SECOND": "0", "CANCEL_DEADLINE_SECONDS": "2",
-                            "CANCEL_MAX_ATTEMPTS": "2", "ADT_READ_TIMEOUT_SECONDS": "0.3"}.items():
+        for name, value in {
+            **emulator.environment(),
+            "STORAGE_CONNECTION": azurite_session.connection_string,
+            "ADT_JOBS_REQUESTS_PER_SECOND": "0",
+            "CANCEL_DEADLINE_SECONDS": "2",
+            "CANCEL_MAX_ATTEMPTS": "2",
+            "ADT_READ_TIMEOUT_SECONDS": "0.3",
+        }.items():
             patch.setenv(name, value)
         reset_service()
         with LocalHttpHost(function_app.app, key=KEY, storage_connection=azurite_session.connection_string) as host:
@@ -67,8 +72,9 @@ def stack(azurite_session) -> Iterator[tuple[LocalHttpHost, AdtEmulator]]:
 def test_the_http_api_holds_to_its_openapi_document(case, stack) -> None:
     host, emulator = stack
     emulator.configure(chaos_rate=0.0)
-    case.call_and_validate(base_url=f"{host.base_url}/api", headers={"x-functions-key": KEY},
-                           excluded_checks=SWITCHED_OFF)
+    case.call_and_validate(
+        base_url=f"{host.base_url}/api", headers={"x-functions-key": KEY}, excluded_checks=SWITCHED_OFF
+    )
 
 
 @schema.parametrize()
@@ -77,7 +83,8 @@ def test_the_http_api_holds_to_its_openapi_document_with_adt_faults(case, stack)
     host, emulator = stack
     emulator.configure(chaos_rate=0.5, chaos_slow_seconds=0.5, chaos_seed=3)
     try:
-        case.call_and_validate(base_url=f"{host.base_url}/api", headers={"x-functions-key": KEY},
-                               excluded_checks=SWITCHED_OFF_WITH_FAULTS)
+        case.call_and_validate(
+            base_url=f"{host.base_url}/api", headers={"x-functions-key": KEY}, excluded_checks=SWITCHED_OFF_WITH_FAULTS
+        )
     finally:
         emulator.configure(chaos_rate=0.0)

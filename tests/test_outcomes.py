@@ -60,28 +60,46 @@ def test_transient_failures_are_429_when_throttled_else_503(failure: Failure, st
     assert failure.http_status == status
 
 
-@pytest.mark.parametrize(("retry_after", "header"), [(None, "1"), (0.0, "1"), (0.2, "1"), (1.0, "1"),
-                                                      (1.01, "2"), (14.0, "14"), (29.5, "30")])
-def test_retry_after_header_is_whole_seconds_rounded_up_and_at_least_1(retry_after: float | None,
-                                                                        header: str) -> None:
+@pytest.mark.parametrize(
+    ("retry_after", "header"),
+    [(None, "1"), (0.0, "1"), (0.2, "1"), (1.0, "1"), (1.01, "2"), (14.0, "14"), (29.5, "30")],
+)
+def test_retry_after_header_is_whole_seconds_rounded_up_and_at_least_1(retry_after: float | None, header: str) -> None:
     assert Failure("x", "m", transient=True, retry_after=retry_after).retry_after_header == header
     assert Failure("x", "m", transient=False, retry_after=retry_after).retry_after_header is None
 
 
 def test_the_error_body_is_adts_error_shape() -> None:
-    assert Failure("JobNotFound", "no such job").error_body() == {"error": {"code": "JobNotFound",
-                                                                            "message": "no such job"}}
+    assert Failure("JobNotFound", "no such job").error_body() == {
+        "error": {"code": "JobNotFound", "message": "no such job"}
+    }
 
 
 def test_the_failure_record_has_every_field() -> None:
-    failed = Failure("JobNotCancellable", "done", job_id="j1", adt_status=200, job={"id": "j1"},
-                     adt_correlation_id="corr-1")
+    failed = Failure(
+        "JobNotCancellable", "done", job_id="j1", adt_status=200, job={"id": "j1"}, adt_correlation_id="corr-1"
+    )
     record = failure_record(failed, request_text="j1", dequeue_count=2, entry="queue")
-    assert set(record) == {"jobId", "error", "httpStatus", "adtCorrelationId", "entry", "dequeueCount", "request",
-                           "failedDateTime", "job"}
-    assert (record["jobId"], record["error"], record["httpStatus"], record["adtCorrelationId"],
-            record["dequeueCount"], record["request"], record["job"]) == (
-        "j1", {"code": "JobNotCancellable", "message": "done"}, 200, "corr-1", 2, "j1", {"id": "j1"})
+    assert set(record) == {
+        "jobId",
+        "error",
+        "httpStatus",
+        "adtCorrelationId",
+        "entry",
+        "dequeueCount",
+        "request",
+        "failedDateTime",
+        "job",
+    }
+    assert (
+        record["jobId"],
+        record["error"],
+        record["httpStatus"],
+        record["adtCorrelationId"],
+        record["dequeueCount"],
+        record["request"],
+        record["job"],
+    ) == ("j1", {"code": "JobNotCancellable", "message": "done"}, 200, "corr-1", 2, "j1", {"id": "j1"})
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["failedDateTime"])
     assert "job" not in failure_record(Failure("X", "m"), request_text="", dequeue_count=0, entry="queue")
     assert failure_record(Failure("X", "m"), request_text="", dequeue_count=0, entry="queue")["jobId"] is None
@@ -115,8 +133,17 @@ def test_utc_now_is_rfc3339_with_milliseconds() -> None:
 
 @pytest.mark.parametrize(
     ("status", "in_progress"),
-    [("notstarted", True), ("running", True), ("cancelling", True), ("cancelled", False),
-     ("succeeded", False), ("failed", False), ("somethingnew", False), (None, False), (3, False)],
+    [
+        ("notstarted", True),
+        ("running", True),
+        ("cancelling", True),
+        ("cancelled", False),
+        ("succeeded", False),
+        ("failed", False),
+        ("somethingnew", False),
+        (None, False),
+        (3, False),
+    ],
 )
 def test_whether_a_job_will_still_change(status: object, in_progress: bool) -> None:
     success = Success("j1", {"status": status}, ENDPOINT, TRACE, attempts=1)

@@ -24,9 +24,11 @@ def producer(connection_string: str, kind: str):
 def run_pump(azurite) -> QueuePump:
     import function_app
 
-    pump = QueuePump(azurite.connection_string,
-                     QueueFunction.from_app(function_app.app, "cancel_import_job_queue"),
-                     visibility_timeout_seconds=0)
+    pump = QueuePump(
+        azurite.connection_string,
+        QueueFunction.from_app(function_app.app, "cancel_import_job_queue"),
+        visibility_timeout_seconds=0,
+    )
     pump.run_until_idle(idle_seconds=0.5, max_seconds=30)
     return pump
 

@@ -33,8 +33,7 @@ def pacing(monkeypatch: pytest.MonkeyPatch, requests_per_second: float) -> None:
 
 
 @pytest.mark.parametrize("status", ["notstarted", "running", "cancelling", "cancelled"])
-def test_a_cancel_answered_200_is_a_success_with_the_job_exactly_as_adt_returned_it(app_env, emulator,
-                                                                                   status) -> None:
+def test_a_cancel_answered_200_is_a_success_with_the_job_exactly_as_adt_returned_it(app_env, emulator, status) -> None:
     emulator.configure(start_delay=60)
     emulator.add_job("job1", status=status)
     invoked = invoke_http("job1")
@@ -48,8 +47,9 @@ def test_a_cancel_answered_200_is_a_success_with_the_job_exactly_as_adt_returned
 
 @pytest.mark.parametrize(("answers", "http_status"), [("service", 200), ("spec", 400)])
 @pytest.mark.parametrize("status", ["succeeded", "failed"])
-def test_a_finished_job_is_not_cancellable_whichever_way_adt_says_it(app_env, emulator, answers, http_status,
-                                                                    status) -> None:
+def test_a_finished_job_is_not_cancellable_whichever_way_adt_says_it(
+    app_env, emulator, answers, http_status, status
+) -> None:
     emulator.configure(answers=answers)
     adt_job = emulator.add_job("job1", status=status)
     invoked = invoke_http("job1")
@@ -79,8 +79,13 @@ def test_follow_through_from_running_ends_cancelled(app_env, emulator) -> None:
     from cancel_job.entrypoints import handle_queue_message
     from cancel_job.runtime import get_service
 
-    reply = handle_queue_message(get_service, b'{"jobId": "job1", "waitForCompletion": true}', 1, 5,
-                                 send_later=lambda body, delay: sent.append(body))
+    reply = handle_queue_message(
+        get_service,
+        b'{"jobId": "job1", "waitForCompletion": true}',
+        1,
+        5,
+        send_later=lambda body, delay: sent.append(body),
+    )
     assert reply.result is None and len(sent) == 1  # running: not final yet
     from tests.conftest import wait_for
 
@@ -200,7 +205,8 @@ def test_requests_to_one_instance_are_spaced_and_the_service_never_throttles(app
 
 
 def test_the_token_is_fetched_before_the_turn_so_a_slow_identity_does_not_bunch_requests(
-        app_env, emulator, monkeypatch) -> None:
+    app_env, emulator, monkeypatch
+) -> None:
     """A token fetched inside a turn would send that request late, right before the next one."""
     rate = 5.0
     pacing(monkeypatch, rate)
@@ -223,8 +229,7 @@ def test_a_turn_past_the_deadline_is_answered_429_at_once(app_env, emulator, mon
     for i in range(3):
         emulator.add_job(f"job{i}")
     replies: list = []
-    threads = [threading.Thread(target=lambda i=i: replies.append(invoke_http(f"job{i}").returned))
-               for i in range(3)]
+    threads = [threading.Thread(target=lambda i=i: replies.append(invoke_http(f"job{i}").returned)) for i in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:

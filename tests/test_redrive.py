@@ -19,8 +19,14 @@ from devtools.azurite import REPO_ROOT, Azurite, create_queues
 
 pytestmark = pytest.mark.azurite
 
-DEFERRED = json.dumps({"jobId": "job-d", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-                       "deferrals": 9, "notAfter": "2026-12-01T00:00:00Z"})
+DEFERRED = json.dumps(
+    {
+        "jobId": "job-d",
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "deferrals": 9,
+        "notAfter": "2026-12-01T00:00:00Z",
+    }
+)
 
 
 def queue(azurite: Azurite, name: str) -> QueueClient:
@@ -38,8 +44,16 @@ def held(azurite: Azurite, name: str) -> int:
 
 
 def record(job_id: str, code: str, request: str) -> str:
-    return json.dumps({"jobId": job_id, "error": {"code": code, "message": "…"}, "httpStatus": 429,
-                       "dequeueCount": 1, "request": request, "failedDateTime": "2026-12-07T03:00:00Z"})
+    return json.dumps(
+        {
+            "jobId": job_id,
+            "error": {"code": code, "message": "…"},
+            "httpStatus": 429,
+            "dequeueCount": 1,
+            "request": request,
+            "failedDateTime": "2026-12-07T03:00:00Z",
+        }
+    )
 
 
 @pytest.fixture
@@ -56,8 +70,11 @@ def test_redrive_poison_moves_every_message_unchanged(storage: Azurite, capsys: 
         queue(storage, POISON_QUEUE).send_message(body)
     assert main(["redrive", "poison", "--json"]) == 0
     moved = json.loads(capsys.readouterr().out)
-    assert [(row["jobId"], row["status"]) for row in moved] == [("job-a", "moved"), ("job-b", "moved"),
-                                                                 ("job-c", "moved")]
+    assert [(row["jobId"], row["status"]) for row in moved] == [
+        ("job-a", "moved"),
+        ("job-b", "moved"),
+        ("job-c", "moved"),
+    ]
     assert visible(storage, REQUESTS_QUEUE) == POISONED
     assert held(storage, POISON_QUEUE) == 0
 
@@ -91,10 +108,14 @@ def test_redrive_failures_resends_the_recorded_requests_of_the_codes_asked_for(
     assert main(["redrive", "failures", "--code", "TooManyRequests", "--code", "UpstreamUnavailable", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(row["jobId"], row["code"], row["status"]) for row in rows] == [
-        ("job-d", "TooManyRequests", "moved"), ("job-e", "UpstreamUnavailable", "moved")]
+        ("job-d", "TooManyRequests", "moved"),
+        ("job-e", "UpstreamUnavailable", "moved"),
+    ]
     sent = visible(storage, REQUESTS_QUEUE)
-    assert json.loads(sent[0]) == {"jobId": "job-d",  # a new request: the deferral marks are gone
-                                   "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    assert json.loads(sent[0]) == {
+        "jobId": "job-d",  # a new request: the deferral marks are gone
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    }
     assert sent[1] == "job-e"
     assert [json.loads(r)["jobId"] for r in visible(storage, FAILURES_QUEUE)] == ["job-f"]  # not asked for
 
@@ -130,23 +151,33 @@ sys.exit(main(["redrive", "poison"]))
 
 def test_a_kill_between_send_and_delete_leaves_the_message_in_both_places_never_none(storage: Azurite) -> None:
     queue(storage, POISON_QUEUE).send_message("job-a")
-    killed = subprocess.run([sys.executable, "-c", KILLED_AT_DELETE], cwd=REPO_ROOT, timeout=60,
-                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AT_DELETE],
+        cwd=REPO_ROOT,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+    )
     assert killed.returncode == -signal.SIGKILL
     assert visible(storage, REQUESTS_QUEUE) == ["job-a"]  # sent
     assert held(storage, POISON_QUEUE) == 1  # and still there, hidden until its timeout ends: twice, never zero
 
 
-@pytest.mark.parametrize("argv, reason", [
-    (["redrive", "poison", "--max", "0"], "--max must be a whole number from 1"),
-    (["redrive", "failures"], "needs --code"),
-    (["redrive", "poison", "--code", "TooManyRequests"], "--code selects failure records"),
-])
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (["redrive", "poison", "--max", "0"], "--max must be a whole number from 1"),
+        (["redrive", "failures"], "needs --code"),
+        (["redrive", "poison", "--code", "TooManyRequests"], "--code selects failure records"),
+    ],
+)
 def test_bad_arguments_are_usage_errors_before_any_call(
     argv: list[str], reason: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("STORAGE_CONNECTION", "DefaultEndpointsProtocol=http;AccountName=none;AccountKey=bm9uZQ==;"
-                                             "QueueEndpoint=http://127.0.0.1:9/none;")  # nothing listens there
+    monkeypatch.setenv(
+        "STORAGE_CONNECTION",
+        "DefaultEndpointsProtocol=http;AccountName=none;AccountKey=bm9uZQ==;QueueEndpoint=http://127.0.0.1:9/none;",
+    )  # nothing listens there
     assert main(argv) == 2
     assert reason in capsys.readouterr().err
 

@@ -141,11 +141,12 @@ CANCEL_CALL, GET_CALL = ("POST", "/jobs/imports/job1/cancel"), ("GET", "/jobs/im
 
 @pytest.mark.parametrize(
     ("answers", "calls"),
-    [("service", [CANCEL_CALL] * 2),  # the repeat answers 200 with the job: nothing to settle
-     ("spec", [CANCEL_CALL] * 2 + [GET_CALL])],  # the repeat is refused: the read settles it
+    [
+        ("service", [CANCEL_CALL] * 2),  # the repeat answers 200 with the job: nothing to settle
+        ("spec", [CANCEL_CALL] * 2 + [GET_CALL]),
+    ],  # the repeat is refused: the read settles it
 )
-def test_read_timeout_after_the_cancel_took_effect_is_a_success(app_env, emulator, monkeypatch, answers,
-                                                               calls) -> None:
+def test_read_timeout_after_the_cancel_took_effect_is_a_success(app_env, emulator, monkeypatch, answers, calls) -> None:
     monkeypatch.setenv("ADT_READ_TIMEOUT_SECONDS", "0.3")
     emulator.configure(answers=answers)
     svc = build_service(Settings.from_env())
@@ -199,12 +200,16 @@ def test_refused_cancel_of_a_vanished_job_reports_adts_not_found(service, emulat
 def test_refused_cancel_whose_read_fails_reports_the_reads_error(service, emulator) -> None:
     """The settling read's own error and retry class, not the refusal (a 403 heals by itself)."""
     emulator.add_job("job1", status="cancelling")
-    emulator.inject(Fault(op="cancel", status=400, headers={"x-ms-error-code": "ValidationFailed"}),
-                    Fault(op="get", status=403, headers={"x-ms-error-code": "Forbidden"}))
+    emulator.inject(
+        Fault(op="cancel", status=400, headers={"x-ms-error-code": "ValidationFailed"}),
+        Fault(op="get", status=403, headers={"x-ms-error-code": "Forbidden"}),
+    )
     outcome = service.cancel(CancelRequest("job1"))
     assert isinstance(outcome, Failure) and outcome.code == "Forbidden" and outcome.adt_status == 403
-    emulator.inject(Fault(op="cancel", status=400, headers={"x-ms-error-code": "ValidationFailed"}),
-                    Fault(op="get", status=503, times=10))
+    emulator.inject(
+        Fault(op="cancel", status=400, headers={"x-ms-error-code": "ValidationFailed"}),
+        Fault(op="get", status=503, times=10),
+    )
     outcome = service.cancel(CancelRequest("job1"))
     assert isinstance(outcome, Failure) and outcome.transient and outcome.adt_status == 503
 

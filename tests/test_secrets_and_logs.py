@@ -22,8 +22,14 @@ def test_no_secret_anywhere(app_env, emulator, captured_logs: pytest.LogCaptureF
     for job_id in ("job1", "done", "missing", "bad/id"):
         invoked = invoke_http(job_id, headers=headers, params={"code": FUNCTION_KEY})
         texts += [invoked.returned.get_body().decode(), str(invoked.failure), str(invoked.result)]
-    emulator.inject(Fault(op="cancel", status=401, times=4,
-                          body={"error": {"code": "Unauthorized", "message": "token eyJabc.eyJdef.sig rejected"}}))
+    emulator.inject(
+        Fault(
+            op="cancel",
+            status=401,
+            times=4,
+            body={"error": {"code": "Unauthorized", "message": "token eyJabc.eyJdef.sig rejected"}},
+        )
+    )
     emulator.add_job("job2")
     texts.append(invoke_http("job2").returned.get_body().decode())
     with pytest.raises(RetryDelivery) as retry:
@@ -35,8 +41,11 @@ def test_no_secret_anywhere(app_env, emulator, captured_logs: pytest.LogCaptureF
     reset_service()  # a new credential, so the identity endpoint is asked (and fails)
     texts.append(invoke_http("job2").returned.get_body().decode())
 
-    everything = "\n".join(texts + [r.getMessage() for r in captured_logs.records]
-                           + [json.dumps(r.__dict__, default=str) for r in captured_logs.records])
+    everything = "\n".join(
+        texts
+        + [r.getMessage() for r in captured_logs.records]
+        + [json.dumps(r.__dict__, default=str) for r in captured_logs.records]
+    )
     tokens = list(emulator.state.tokens)
     assert tokens, "the test must have issued tokens to be meaningful"
     for secret in [*tokens, emulator.identity_header, FUNCTION_KEY, "eyJabc.eyJdef.sig"]:
@@ -123,7 +132,13 @@ def test_failed_is_logged_exactly_when_a_failure_record_is_written(app_env, emul
         invoke_queue(b"job1", dequeue_count=1)  # the 503s go on
     seen.append(("queue redelivered", False, _logged_outcome(captured_logs)))
     assert [(name, recorded, outcome == OUTCOME_FAILED) for name, recorded, outcome in seen] == [
-        (name, recorded, recorded) for name, recorded, _ in seen]
+        (name, recorded, recorded) for name, recorded, _ in seen
+    ]
     assert dict((name, outcome) for name, _, outcome in seen) == {
-        "http 404": OUTCOME_FAILED, "http 429": OUTCOME_RETRYABLE, "http 503": OUTCOME_RETRYABLE,
-        "status 404": OUTCOME_READ_FAILED, "queue 404": OUTCOME_FAILED, "queue redelivered": "retrying"}
+        "http 404": OUTCOME_FAILED,
+        "http 429": OUTCOME_RETRYABLE,
+        "http 503": OUTCOME_RETRYABLE,
+        "status 404": OUTCOME_READ_FAILED,
+        "queue 404": OUTCOME_FAILED,
+        "queue redelivered": "retrying",
+    }

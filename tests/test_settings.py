@@ -51,7 +51,11 @@ def test_bad_settings_are_clear_configuration_errors(env: dict[str, str], names:
 
 def test_setting_names_are_the_contracts() -> None:
     assert {s.value for s in Setting} >= {
-        "ADT_ENDPOINT", "AZURE_CLIENT_ID", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "ADT_ALLOWED_ENDPOINTS",
+        "ADT_ENDPOINT",
+        "AZURE_CLIENT_ID",
+        "IDENTITY_ENDPOINT",
+        "IDENTITY_HEADER",
+        "ADT_ALLOWED_ENDPOINTS",
     }
 
 

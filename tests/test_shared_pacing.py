@@ -78,8 +78,17 @@ class Fleet:
 
     def gate(self) -> SharedGate:
         local = InstanceGate(self.rate, self.time.clock, self.time.sleep)
-        return SharedGate("adt.example", self.store, self.rate, local, StoreHealth(self.time.clock),
-                          self.time.clock, self.time.sleep, self.wall, random.Random(1))
+        return SharedGate(
+            "adt.example",
+            self.store,
+            self.rate,
+            local,
+            StoreHealth(self.time.clock),
+            self.time.clock,
+            self.time.sleep,
+            self.wall,
+            random.Random(1),
+        )
 
     def record(self) -> PaceRecord:
         return self.store.records["adt.example"][0]
@@ -149,6 +158,7 @@ def test_a_holder_that_wakes_too_late_leaves_its_turn_empty_and_takes_the_next()
 
     def wake_late() -> None:
         fleet.time.now += 0.2  # a scheduler that woke the holder 0.2 s late
+
     fleet.time.on_sleep = wake_late
     assert late.wait_turn(fleet.time.now, fleet.time.now + 60) is None
     # Sending 0.19 s after its turn would have come closer than 1 s to the next turn's holder.
@@ -175,9 +185,13 @@ def test_a_lost_compare_and_swap_reads_again_and_takes_the_next_turn() -> None:
     assert fleet.record().next_turn == pytest.approx(fleet.wall() + 1 + CLOCK_MARGIN)
 
 
-@pytest.mark.parametrize("error", [
-    StoreUnavailable("ServiceResponseError"), StoreUnavailable("HttpResponseError (HTTP 403)"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        StoreUnavailable("ServiceResponseError"),
+        StoreUnavailable("HttpResponseError (HTTP 403)"),
+    ],
+)
 def test_an_unavailable_store_falls_back_to_the_process_gate_and_logs_once(
     error: Exception, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -271,6 +285,7 @@ def test_a_store_that_cannot_be_built_leaves_the_process_gate(caplog: pytest.Log
 def test_the_record_name_is_the_host_and_a_port_other_than_443() -> None:
     from cancel_job.endpoints import parse_endpoint
 
-    assert record_name(parse_endpoint("https://my.api.weu.digitaltwins.azure.net")) == \
-        "my.api.weu.digitaltwins.azure.net"
+    assert (
+        record_name(parse_endpoint("https://my.api.weu.digitaltwins.azure.net")) == "my.api.weu.digitaltwins.azure.net"
+    )
     assert record_name(parse_endpoint("http://127.0.0.1:8123")) == "127.0.0.1-8123"

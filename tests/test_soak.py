@@ -37,12 +37,12 @@ def balanced(report: SoakReport) -> None:
     assert report.ok
 
 
-def test_a_fleet_that_gets_killed_loses_nothing(app_env, emulator: AdtEmulator, azurite: Azurite,
-                                                monkeypatch) -> None:
+def test_a_fleet_that_gets_killed_loses_nothing(app_env, emulator: AdtEmulator, azurite: Azurite, monkeypatch) -> None:
     for key, value in {**SOAK_SETTINGS, "STORAGE_CONNECTION": azurite.connection_string}.items():
         monkeypatch.setenv(key, value)
-    report = run_fleet_soak(emulator, azurite, messages=60, seed=5, chaos_rate=0.3, processes=3, kill=True,
-                            max_seconds=240)
+    report = run_fleet_soak(
+        emulator, azurite, messages=60, seed=5, chaos_rate=0.3, processes=3, kill=True, max_seconds=240
+    )
     balanced(report)
     assert report.kills > 0
 
@@ -51,7 +51,16 @@ def test_a_storage_outage_in_the_middle_loses_nothing(app_env, emulator: AdtEmul
     with Azurite(persistent=True) as azurite:
         for key, value in {**SOAK_SETTINGS, "STORAGE_CONNECTION": azurite.connection_string}.items():
             monkeypatch.setenv(key, value)
-        report = run_fleet_soak(emulator, azurite, messages=100, seed=5, chaos_rate=0.3, processes=3,
-                                outage_seconds=3, outage_after=4, max_seconds=240)
+        report = run_fleet_soak(
+            emulator,
+            azurite,
+            messages=100,
+            seed=5,
+            chaos_rate=0.3,
+            processes=3,
+            outage_seconds=3,
+            outage_after=4,
+            max_seconds=240,
+        )
     balanced(report)
     assert report.outage_seconds >= 3

@@ -23,7 +23,10 @@ def test_the_stack_starts_serves_and_stops_on_ctrl_c(tmp_path) -> None:
     log = (tmp_path / "stack.log").open("w")  # a file, not a pipe nobody reads
     process = subprocess.Popen(
         [sys.executable, "-m", "devtools.stack", "--http-port", "0", "--key", "stack-key"],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
     )
     try:
         exports: dict[str, str] = {}
@@ -34,17 +37,26 @@ def test_the_stack_starts_serves_and_stops_on_ctrl_c(tmp_path) -> None:
             if not line or line.strip() == "ready":
                 break
             if line.startswith("export "):
-                name, _, value = line[len("export "):].strip().partition("=")
+                name, _, value = line[len("export ") :].strip().partition("=")
                 exports[name] = value.strip("'")
             if line.startswith("#   "):
                 hints.append(line[4:].strip())
         log.flush()
         assert "ERROR" not in (tmp_path / "stack.log").read_text()  # nothing that is not an error says it is
-        assert {"ADT_ENDPOINT", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "STORAGE_CONNECTION", "FUNCTION_URL",
-                "FUNCTION_KEY"} <= set(exports)
+        assert {
+            "ADT_ENDPOINT",
+            "IDENTITY_ENDPOINT",
+            "IDENTITY_HEADER",
+            "STORAGE_CONNECTION",
+            "FUNCTION_URL",
+            "FUNCTION_KEY",
+        } <= set(exports)
         # HTTP, as curl would
-        answer = requests.post(f"{exports['FUNCTION_URL']}/jobs/imports/importjob1/cancel",
-                               headers={"x-functions-key": exports["FUNCTION_KEY"]}, timeout=30)
+        answer = requests.post(
+            f"{exports['FUNCTION_URL']}/jobs/imports/importjob1/cancel",
+            headers={"x-functions-key": exports["FUNCTION_KEY"]},
+            timeout=30,
+        )
         assert answer.status_code == 200 and answer.json()["id"] == "importjob1"
         # the queue, through the CLI with the printed settings
         env = {**os.environ, **exports}
@@ -59,8 +71,14 @@ def test_the_stack_starts_serves_and_stops_on_ctrl_c(tmp_path) -> None:
         # The printed hints work as printed, from a shell in another folder, with the exports.
         exported = "; ".join(f"export {name}='{value}'" for name, value in exports.items())
         for hint in hints[1:]:  # the curl line needs curl; the CLI lines need only the shell
-            done = subprocess.run(["bash", "-c", f"{exported}; {hint}"], cwd=tmp_path, capture_output=True,
-                                  text=True, timeout=60, env={"PATH": os.environ["PATH"]})
+            done = subprocess.run(
+                ["bash", "-c", f"{exported}; {hint}"],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={"PATH": os.environ["PATH"]},
+            )
             assert done.returncode == 0, done.stderr[-2000:]
     finally:
         process.send_signal(signal.SIGINT)

@@ -68,8 +68,10 @@ def test_http_cancel_spans_and_the_header_sent(app_env, emulator, spans) -> None
 
 def test_queue_spans_belong_to_the_messages_trace_not_the_hosts(app_env, emulator, spans) -> None:
     emulator.add_job("job1")
-    invoke_queue(json.dumps({"jobId": "job1", "traceparent": CALLER}),
-                 context=HostContext("cancel_import_job_queue", trace_parent=HOST))
+    invoke_queue(
+        json.dumps({"jobId": "job1", "traceparent": CALLER}),
+        context=HostContext("cancel_import_job_queue", trace_parent=HOST),
+    )
     [client, operation] = ours(spans)
     assert {format(s.context.trace_id, "032x") for s in (client, operation)} == {CALLER_TRACE}
     assert hex_span(operation.parent.span_id) == CALLER_SPAN
@@ -110,8 +112,11 @@ def test_requests_auto_instrumentation_does_not_overwrite_the_header(app_env, em
     [client, _] = ours(spans)
     [headers] = adt_headers(emulator)
     assert headers["traceparent"] == f"00-{CALLER_TRACE}-{hex_span(client.context.span_id)}-01"
-    instrumented = [s for s in spans.get_finished_spans() if s.instrumentation_scope.name != telemetry.TRACER_NAME
-                    and format(s.context.trace_id, "032x") == CALLER_TRACE]
+    instrumented = [
+        s
+        for s in spans.get_finished_spans()
+        if s.instrumentation_scope.name != telemetry.TRACER_NAME and format(s.context.trace_id, "032x") == CALLER_TRACE
+    ]
     assert instrumented == []
 
 
@@ -158,8 +163,10 @@ def test_http_spans_nest_under_the_hosts_request_span_in_the_callers_trace(app_e
 
 def test_queue_spans_keep_the_messages_trace_and_link_the_invocation(app_env, emulator, spans) -> None:
     emulator.add_job("job1")
-    invoke_queue(json.dumps({"jobId": "job1", "traceparent": CALLER}),
-                 context=HostContext("cancel_import_job_queue", trace_parent=HOST))
+    invoke_queue(
+        json.dumps({"jobId": "job1", "traceparent": CALLER}),
+        context=HostContext("cancel_import_job_queue", trace_parent=HOST),
+    )
     [_, operation] = ours(spans)
     assert hex_span(operation.parent.span_id) == CALLER_SPAN
     [link] = operation.links

@@ -194,9 +194,15 @@ def test_tracestate_whitespace_is_spaces_and_tabs_only() -> None:
 @pytest.mark.parametrize("version", ["00", "cc"])
 @pytest.mark.parametrize(
     ("trace_id", "span_id", "flags"),
-    [(TRACE_ID[:-1], SPAN_ID, "01"), (TRACE_ID + "0", SPAN_ID, "01"), (TRACE_ID, SPAN_ID[:-1], "01"),
-     (TRACE_ID, SPAN_ID + "0", "01"), (TRACE_ID, SPAN_ID, "1"), (TRACE_ID, SPAN_ID, "011"),
-     (TRACE_ID, SPAN_ID, "01x")],
+    [
+        (TRACE_ID[:-1], SPAN_ID, "01"),
+        (TRACE_ID + "0", SPAN_ID, "01"),
+        (TRACE_ID, SPAN_ID[:-1], "01"),
+        (TRACE_ID, SPAN_ID + "0", "01"),
+        (TRACE_ID, SPAN_ID, "1"),
+        (TRACE_ID, SPAN_ID, "011"),
+        (TRACE_ID, SPAN_ID, "01x"),
+    ],
 )
 def test_traceparent_fields_have_exact_lengths(version: str, trace_id: str, span_id: str, flags: str) -> None:
     assert parse_traceparent(f"{version}-{trace_id}-{span_id}-{flags}") is None

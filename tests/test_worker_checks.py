@@ -67,7 +67,7 @@ def test_the_checks_catch_what_the_worker_rejects() -> None:
         return "x"
 
     functions = indexed_functions(app)
-    assert worker_load_errors(functions["wrong_output_type"]) == [
-        "out: <class 'dict'> does not fit a queue output"]
+    assert worker_load_errors(functions["wrong_output_type"]) == ["out: <class 'dict'> does not fit a queue output"]
     assert worker_load_errors(functions["returns_without_return_binding"]) == [
-        "a function without a $return binding must return None"]
+        "a function without a $return binding must return None"
+    ]

@@ -24,13 +24,19 @@ def tool(name: str) -> str:
 
 
 def actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([tool("actionlint"), "-no-color", *map(str, files)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [tool("actionlint"), "-no-color", *map(str, files)], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def schema_check(*files: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, files)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_both_workflows_exist() -> None:
@@ -110,8 +116,9 @@ def test_the_deployment_passes_every_setting_the_parameters_file_reads() -> None
 @pytest.mark.parametrize("name", ["ci.yml", "azure-dev.yml"])
 def test_workflows_grant_least_permissions(name: str) -> None:
     workflow = (REPO_ROOT / ".github" / "workflows" / name).read_text()
-    assert re.search(r"^permissions:\n  contents: read$|^permissions:\n  id-token: write\n  contents: read$",
-                     workflow, re.M)
+    assert re.search(
+        r"^permissions:\n  contents: read$|^permissions:\n  id-token: write\n  contents: read$", workflow, re.M
+    )
 
 
 # What azd pipeline config creates for GitHub: federated credentials for these subjects only

@@ -44,16 +44,19 @@ def announcing_sleep(seconds: float, sleep: Callable[[float], None] = time.sleep
         sleep(seconds)
         return
     status = WaitStatus(enabled=True)
-    status.show(f"waiting {seconds:.0f} s before calling ADT: its rate limit (a 429's Retry-After, "
-                "or the pace of about 1 request/s) or a retry's backoff")
+    status.show(
+        f"waiting {seconds:.0f} s before calling ADT: its rate limit (a 429's Retry-After, "
+        "or the pace of about 1 request/s) or a retry's backoff"
+    )
     try:
         sleep(seconds)
     finally:
         status.close()
 
 
-def _wait_until_final(service, outcome: Success, args: argparse.Namespace,
-                      sleep: Callable[[float], None] = time.sleep) -> Outcome:
+def _wait_until_final(
+    service, outcome: Success, args: argparse.Namespace, sleep: Callable[[float], None] = time.sleep
+) -> Outcome:
     """Poll the job with growing pauses (never faster than ADT's 1 request/s)."""
     started = time.monotonic()
     pause = _FIRST_POLL_SECONDS
@@ -64,8 +67,12 @@ def _wait_until_final(service, outcome: Success, args: argparse.Namespace,
             elapsed = time.monotonic() - started
             remaining = args.timeout - elapsed
             if remaining <= 0:
-                return Failure("WaitTimedOut", f"import job is still {outcome.job_status} after {elapsed:.0f} s",
-                               job_id=outcome.job_id, job=outcome.job)
+                return Failure(
+                    "WaitTimedOut",
+                    f"import job is still {outcome.job_status} after {elapsed:.0f} s",
+                    job_id=outcome.job_id,
+                    job=outcome.job,
+                )
             status.show(f"{outcome.job_id}: {outcome.job_status} ({elapsed:.0f} s)")
             # The last pause is cut to what is left, so the wait lasts the whole --timeout.
             sleep(min(pause, remaining))
@@ -84,8 +91,10 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     args.interrupted_note = f"the cancel of {args.job_id} may or may not have reached ADT; see: {again}"
     outcome = service.cancel(CancelRequest(args.job_id, args.instance))
     if isinstance(outcome, Success) and args.wait:
-        args.interrupted_note = (f"the cancel of {args.job_id} was sent and accepted (the job was "
-                                 f"{outcome.job_status}); keep watching with: {again}")
+        args.interrupted_note = (
+            f"the cancel of {args.job_id} was sent and accepted (the job was "
+            f"{outcome.job_status}); keep watching with: {again}"
+        )
         outcome = _wait_until_final(service, outcome, args)
     if isinstance(outcome, Failure):
         return _report_failure(outcome, args)
@@ -110,6 +119,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(to_json(jobs))
     else:
-        _table(jobs, [("id", "ID"), ("status", "STATUS"), ("createdDateTime", "CREATED"),
-                      ("finishedDateTime", "FINISHED")], sys.stdout)
+        _table(
+            jobs,
+            [("id", "ID"), ("status", "STATUS"), ("createdDateTime", "CREATED"), ("finishedDateTime", "FINISHED")],
+            sys.stdout,
+        )
     return EXIT_OK

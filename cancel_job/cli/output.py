@@ -14,8 +14,11 @@ from ..outcomes import Failure, to_json
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports a process that SIGINT ended
 # Failures that mean "the command was wrong", not "the operation failed".
-_USAGE_CODES = {ErrorCode.INVALID_JOB_ID.value, ErrorCode.INSTANCE_NOT_ALLOWED.value,
-                ErrorCode.CONFIGURATION_ERROR.value}
+_USAGE_CODES = {
+    ErrorCode.INVALID_JOB_ID.value,
+    ErrorCode.INSTANCE_NOT_ALLOWED.value,
+    ErrorCode.CONFIGURATION_ERROR.value,
+}
 
 
 class UsageError(Exception):
@@ -28,8 +31,9 @@ def _console(stream: TextIO):
     from rich.console import Console
 
     terminal = stream.isatty()
-    return Console(file=stream, force_terminal=terminal, no_color=not terminal,
-                   width=None if terminal else 10_000, highlight=False)
+    return Console(
+        file=stream, force_terminal=terminal, no_color=not terminal, width=None if terminal else 10_000, highlight=False
+    )
 
 
 def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], out: TextIO) -> None:
@@ -41,8 +45,11 @@ def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], out: Text
         console.print("(none)")
         return
     # Boxes only on a terminal: piped output stays columns of plain text for grep and awk.
-    table = Table(box=box.SIMPLE_HEAD if console.is_terminal else None, pad_edge=False,
-                  header_style="bold" if console.is_terminal else "")
+    table = Table(
+        box=box.SIMPLE_HEAD if console.is_terminal else None,
+        pad_edge=False,
+        header_style="bold" if console.is_terminal else "",
+    )
     for _, title in columns:
         table.add_column(title, overflow="fold" if console.is_terminal else "ignore", no_wrap=not console.is_terminal)
     for row in rows:
@@ -53,8 +60,16 @@ def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], out: Text
 def _report_failure(failure: Failure, args: argparse.Namespace) -> int:
     if args.json:
         extra = {"job": failure.job} if failure.job is not None else {}
-        print(to_json({**failure.error_body(), "httpStatus": failure.adt_status,
-                       "adtCorrelationId": failure.adt_correlation_id, **extra}))
+        print(
+            to_json(
+                {
+                    **failure.error_body(),
+                    "httpStatus": failure.adt_status,
+                    "adtCorrelationId": failure.adt_correlation_id,
+                    **extra,
+                }
+            )
+        )
     else:
         where = f" (ADT answered {failure.adt_status})" if failure.adt_status else ""
         print(f"error: {failure.code}{where}: {failure.message}", file=sys.stderr)
@@ -74,8 +89,13 @@ class Progress:
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 console=_console(stream or sys.stderr))
+            self._bar = Progress(
+                TextColumn(label),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=_console(stream or sys.stderr),
+            )
             self._task = self._bar.add_task(label, total=total)
             self._bar.start()
 

@@ -33,16 +33,24 @@ configuration error.
 
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(prog="python -m cancel_job", formatter_class=formatter, epilog=EPILOG,
-                                     description="Cancel Azure Digital Twins import jobs and see what happened.")
+    parser = argparse.ArgumentParser(
+        prog="python -m cancel_job",
+        formatter_class=formatter,
+        epilog=EPILOG,
+        description="Cancel Azure Digital Twins import jobs and see what happened.",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], summary: str, example: str):
-        sub = commands.add_parser(name, help=summary, description=summary, formatter_class=formatter,
-                                  epilog=f"example:\n  {example}")
+        sub = commands.add_parser(
+            name, help=summary, description=summary, formatter_class=formatter, epilog=f"example:\n  {example}"
+        )
         sub.add_argument("--json", action="store_true", help="machine-readable output")
-        sub.add_argument("--verbose", action="store_true",
-                         help="show the Azure SDK's own log (azure-identity's attempts, HTTP calls) on stderr")
+        sub.add_argument(
+            "--verbose",
+            action="store_true",
+            help="show the Azure SDK's own log (azure-identity's attempts, HTTP calls) on stderr",
+        )
         sub.set_defaults(handler=handler)
         return sub
 
@@ -52,12 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     def queue_options(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--connection-string", help=f"storage connection string (default: ${STORAGE_CONNECTION})")
-        sub.add_argument("--account-url", help="https://<account>.queue.core.windows.net, signed in with "
-                                               "DefaultAzureCredential")
+        sub.add_argument(
+            "--account-url", help="https://<account>.queue.core.windows.net, signed in with DefaultAzureCredential"
+        )
         sub.add_argument("--retries", type=int, default=3, help="retries of a failed storage call (default 3)")
 
-    cancel = command("cancel", cmd_cancel, "Cancel an import job directly (not through the queue).",
-                     "python -m cancel_job cancel importjob1 --wait --timeout 600")
+    cancel = command(
+        "cancel",
+        cmd_cancel,
+        "Cancel an import job directly (not through the queue).",
+        "python -m cancel_job cancel importjob1 --wait --timeout 600",
+    )
     cancel.add_argument("job_id", metavar="JOB_ID")
     adt_options(cancel)
     cancel.add_argument("--wait", action="store_true", help="poll until the job is final and print it")
@@ -70,36 +83,55 @@ def build_parser() -> argparse.ArgumentParser:
     listing = command("list", cmd_list, "List the instance's import jobs (all pages).", "python -m cancel_job list")
     adt_options(listing)
 
-    enqueue = command("enqueue", cmd_enqueue, "Put cancel requests on the requests queue.",
-                      "python -m cancel_job enqueue job-a job-b --wait-for-completion")
+    enqueue = command(
+        "enqueue",
+        cmd_enqueue,
+        "Put cancel requests on the requests queue.",
+        "python -m cancel_job enqueue job-a job-b --wait-for-completion",
+    )
     enqueue.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="job ids; '-' reads them from stdin")
     enqueue.add_argument("--file", help="read job ids from this file, one per line ('#' starts a comment)")
     enqueue.add_argument("--traceparent", help="W3C traceparent to continue (default: a new trace per message)")
     enqueue.add_argument("--tracestate", help="W3C tracestate to carry with --traceparent")
     enqueue.add_argument("--instance", help="another allowlisted ADT instance (host name or https URL)")
-    enqueue.add_argument("--wait-for-completion", action="store_true",
-                         help="have the function follow each job to a final status")
+    enqueue.add_argument(
+        "--wait-for-completion", action="store_true", help="have the function follow each job to a final status"
+    )
     enqueue.add_argument("--queue-url", help="https URL of the queue, signed in with DefaultAzureCredential")
     enqueue.add_argument("--queue", default=REQUESTS_QUEUE, help=f"queue name (default {REQUESTS_QUEUE})")
     enqueue.add_argument("--progress", action="store_true", help="show a progress bar (default: on a terminal)")
     queue_options(enqueue)
 
-    for name, handler, queue_name in (("results", cmd_results, RESULTS_QUEUE),
-                                      ("failures", cmd_failures, FAILURES_QUEUE)):
-        reader = command(name, handler, f"Show the {queue_name} queue (peek; --drain removes).",
-                         f"python -m cancel_job {name} --drain --json")
+    for name, handler, queue_name in (
+        ("results", cmd_results, RESULTS_QUEUE),
+        ("failures", cmd_failures, FAILURES_QUEUE),
+    ):
+        reader = command(
+            name,
+            handler,
+            f"Show the {queue_name} queue (peek; --drain removes).",
+            f"python -m cancel_job {name} --drain --json",
+        )
         reader.add_argument("--drain", action="store_true", help="receive and delete the messages")
         reader.add_argument("--max", type=int, default=32, help="at most this many messages (default 32)")
         queue_options(reader)
 
-    redrive = command("redrive", cmd_redrive,
-                      f"Put failed work back on {REQUESTS_QUEUE}: poison messages unchanged, or the requests "
-                      "of failure records with the given codes. Sends first, deletes after.",
-                      "python -m cancel_job redrive failures --code TooManyRequests --dry-run")
-    redrive.add_argument("what", choices=["poison", "failures"],
-                         help=f"poison: {POISON_QUEUE}; failures: records on {FAILURES_QUEUE}")
-    redrive.add_argument("--code", action="append", metavar="CODE",
-                         help="with failures: re-drive records with this error code (repeat for more)")
+    redrive = command(
+        "redrive",
+        cmd_redrive,
+        f"Put failed work back on {REQUESTS_QUEUE}: poison messages unchanged, or the requests "
+        "of failure records with the given codes. Sends first, deletes after.",
+        "python -m cancel_job redrive failures --code TooManyRequests --dry-run",
+    )
+    redrive.add_argument(
+        "what", choices=["poison", "failures"], help=f"poison: {POISON_QUEUE}; failures: records on {FAILURES_QUEUE}"
+    )
+    redrive.add_argument(
+        "--code",
+        action="append",
+        metavar="CODE",
+        help="with failures: re-drive records with this error code (repeat for more)",
+    )
     redrive.add_argument("--dry-run", action="store_true", help="show what would move, and move nothing")
     redrive.add_argument("--max", type=int, default=1000, help="at most this many messages (default 1000)")
     queue_options(redrive)

@@ -90,8 +90,11 @@ def _shown(value: str, limit: int = 60) -> str:
 
 def _lines(handle: Iterable[str], source: str) -> list[tuple[str, str]]:
     """The ids of a file or stdin, with their line numbers ('#' starts a comment)."""
-    return [(line.strip(), f"{source} line {number}") for number, line in enumerate(handle, 1)
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        (line.strip(), f"{source} line {number}")
+        for number, line in enumerate(handle, 1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
@@ -111,8 +114,9 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     try:
         for done, job_id in enumerate(job_ids):
             if done:
-                args.interrupted_note = (f"enqueued {done} of {len(job_ids)} (the last {job_ids[done - 1]}); "
-                                         "the rest were not")
+                args.interrupted_note = (
+                    f"enqueued {done} of {len(job_ids)} (the last {job_ids[done - 1]}); the rest were not"
+                )
             parent = parse_traceparent(args.traceparent) if args.traceparent else new_trace_parent()
             message: dict[str, Any] = {"jobId": job_id, "traceparent": parent.header}
             if args.tracestate:
@@ -138,8 +142,9 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _read_queue(args: argparse.Namespace, name: str, columns: list[tuple[str, str]],
-                flatten: Callable[[Any], dict[str, Any]]) -> int:
+def _read_queue(
+    args: argparse.Namespace, name: str, columns: list[tuple[str, str]], flatten: Callable[[Any], dict[str, Any]]
+) -> int:
     from azure.core.exceptions import AzureError
 
     check_max(args.max)
@@ -179,22 +184,39 @@ def _receive_up_to(queue: Any, most: int, hide_seconds: int) -> list[Any]:
     """Up to ``most`` messages, 32 a call (Storage's limit), hidden while they are read: a
     peek sees only the first 32, so even a look receives and then releases them."""
     received: list[Any] = []
-    while len(received) < most and (batch := list(queue.receive_messages(
-            max_messages=min(32, most - len(received)), visibility_timeout=hide_seconds))):
+    while len(received) < most and (
+        batch := list(
+            queue.receive_messages(max_messages=min(32, most - len(received)), visibility_timeout=hide_seconds)
+        )
+    ):
         received += batch
     return received
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    return _read_queue(args, RESULTS_QUEUE, [("id", "JOB"), ("status", "STATUS"),
-                                             ("lastActionDateTime", "LAST ACTION")],
-                       lambda item: item if isinstance(item, dict) else {"id": str(item)[:60]})
+    return _read_queue(
+        args,
+        RESULTS_QUEUE,
+        [("id", "JOB"), ("status", "STATUS"), ("lastActionDateTime", "LAST ACTION")],
+        lambda item: item if isinstance(item, dict) else {"id": str(item)[:60]},
+    )
 
 
 def cmd_failures(args: argparse.Namespace) -> int:
-    return _read_queue(args, FAILURES_QUEUE, [("job", "JOB"), ("code", "CODE"), ("httpStatus", "HTTP"),
-                                              ("entry", "ENTRY"), ("delivery", "DELIVERY"),
-                                              ("failedDateTime", "FAILED"), ("message", "MESSAGE")], failure_row)
+    return _read_queue(
+        args,
+        FAILURES_QUEUE,
+        [
+            ("job", "JOB"),
+            ("code", "CODE"),
+            ("httpStatus", "HTTP"),
+            ("entry", "ENTRY"),
+            ("delivery", "DELIVERY"),
+            ("failedDateTime", "FAILED"),
+            ("message", "MESSAGE"),
+        ],
+        failure_row,
+    )
 
 
 def failure_row(item: Any) -> dict[str, Any]:
@@ -207,5 +229,11 @@ def failure_row(item: Any) -> dict[str, Any]:
     message = str(error.get("message", ""))
     entry = item.get("entry") or ("http" if item.get("dequeueCount") == 0 else "queue")
     job = item.get("jobId") or f"({_shown(str(item.get('request', '')), 30)[1:-1]})"
-    return {**item, "job": job, "entry": entry, "delivery": item.get("dequeueCount") if entry == "queue" else None,
-            "code": error.get("code"), "message": message[:80] + ("..." if len(message) > 80 else "")}
+    return {
+        **item,
+        "job": job,
+        "entry": entry,
+        "delivery": item.get("dequeueCount") if entry == "queue" else None,
+        "code": error.get("code"),
+        "message": message[:80] + ("..." if len(message) > 80 else ""),
+    }

@@ -88,8 +88,9 @@ def _receive_selected(source: Any, args: argparse.Namespace) -> tuple[list[Plann
     selected: list[Planned] = []
     passed: list[Any] = []
     while len(selected) < args.max:
-        batch = list(source.receive_messages(max_messages=min(32, args.max - len(selected)),
-                                             visibility_timeout=HIDE_SECONDS))
+        batch = list(
+            source.receive_messages(max_messages=min(32, args.max - len(selected)), visibility_timeout=HIDE_SECONDS)
+        )
         if not batch:
             break
         for message in batch:
@@ -158,8 +159,10 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         statuses = []
         try:
             for item in selected:
-                args.interrupted_note = (f"moved {statuses.count('moved')} of {len(selected)}; the others stay on "
-                                         f"{source_name}, visible again within {HIDE_SECONDS // 60} minutes")
+                args.interrupted_note = (
+                    f"moved {statuses.count('moved')} of {len(selected)}; the others stay on "
+                    f"{source_name}, visible again within {HIDE_SECONDS // 60} minutes"
+                )
                 statuses.append(_move(source, target, item))
                 progress.step()
         finally:
@@ -169,8 +172,16 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
 
 def _report(selected: list[Planned], statuses: list[str], args: argparse.Namespace) -> None:
-    rows = [{"messageId": item.message.id, "jobId": item.job_id, "code": item.code, "status": status,
-             "request": item.request} for item, status in zip(selected, statuses, strict=True)]
+    rows = [
+        {
+            "messageId": item.message.id,
+            "jobId": item.job_id,
+            "code": item.code,
+            "status": status,
+            "request": item.request,
+        }
+        for item, status in zip(selected, statuses, strict=True)
+    ]
     if args.json:
         print(to_json(rows))
         return
