@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -63,16 +63,7 @@ def _check_host(host: str) -> str:
 
 def parse_endpoint(text: object) -> Endpoint:
     """Parse an ``https://host[:port]`` base URL; ``http`` only for loopback hosts."""
-    if not isinstance(text, str) or not text:
-        raise EndpointError("endpoint must be a non-empty string")
-    if not _URL_TEXT.fullmatch(text):
-        raise EndpointError("endpoint must be printable ASCII with no spaces")
-    if "\\" in text or "?" in text or "#" in text:
-        raise EndpointError("endpoint must not contain a query, a fragment or '\\'")
-    try:
-        parts = urlsplit(text)
-    except ValueError as exc:  # "Invalid IPv6 URL" for an unclosed "[": bad input, not a bug
-        raise EndpointError("endpoint is not a valid URL") from exc
+    parts = _split_url(text)
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise EndpointError("endpoint must start with https://")
@@ -80,18 +71,38 @@ def parse_endpoint(text: object) -> Endpoint:
         raise EndpointError("endpoint must not contain user information")
     if parts.path not in ("", "/"):
         raise EndpointError("endpoint must not contain a path")
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise EndpointError("endpoint has an invalid port") from exc
-    if port == 0:
-        raise EndpointError("endpoint has an invalid port")
+    port = _port_of(parts)
     if not parts.hostname:
         raise EndpointError("endpoint has no host")
     host = _check_host(parts.hostname)
     if scheme == "http" and not is_loopback_host(host):
         raise EndpointError("plain http is allowed only for loopback hosts; use https://")
     return Endpoint(scheme=scheme, host=host, port=port or _DEFAULT_PORTS[scheme])
+
+
+def _split_url(text: object) -> SplitResult:
+    """The text rules of an endpoint, then its parts."""
+    if not isinstance(text, str) or not text:
+        raise EndpointError("endpoint must be a non-empty string")
+    if not _URL_TEXT.fullmatch(text):
+        raise EndpointError("endpoint must be printable ASCII with no spaces")
+    if "\\" in text or "?" in text or "#" in text:
+        raise EndpointError("endpoint must not contain a query, a fragment or '\\'")
+    try:
+        return urlsplit(text)
+    except ValueError as exc:  # "Invalid IPv6 URL" for an unclosed "[": bad input, not a bug
+        raise EndpointError("endpoint is not a valid URL") from exc
+
+
+def _port_of(parts: SplitResult) -> int | None:
+    """The explicit port, if any; 0 and out-of-range ports are refused."""
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise EndpointError("endpoint has an invalid port") from exc
+    if port == 0:
+        raise EndpointError("endpoint has an invalid port")
+    return port
 
 
 class InstanceNotAllowedError(ValueError):

@@ -724,7 +724,7 @@ def main(argv: list[str] | None = None) -> int:
 METHOD = """
 ## How it is measured
 
-- The ADT emulator (`devtools/adt_emulator.py`) runs in its own process on a loopback port;
+- The ADT emulator (`devtools/adt_emulator/`) runs in its own process on a loopback port;
   it writes each reply in one piece with TCP_NODELAY, so no Nagle/delayed-ACK stalls.
 - **bare**: one `requests.Session` and one token, a POST per job (what a user would write).
 - **function (HTTP/queue)**: the function's user code through the programming model, with

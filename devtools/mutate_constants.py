@@ -110,6 +110,15 @@ def _class_elements(body: str) -> list[tuple[int, int]]:
 
 def regex_mutations(pattern: str) -> Iterator[tuple[str, str]]:
     """(description, mutated pattern) for one regular expression's text."""
+    yield from _bound_mutations(pattern)
+    yield from _class_mutations(pattern)
+    for match in _INLINE_FLAGS.finditer(pattern):
+        yield f"drops {match.group()}", pattern[: match.start()] + pattern[match.end() :]
+    yield from _quantifier_mutations(pattern)
+
+
+def _bound_mutations(pattern: str) -> Iterator[tuple[str, str]]:
+    """Each {m,n} bound one less and one more."""
     for match in _BOUNDS.finditer(pattern):
         for group in (1, 2):
             if match.group(group) is None:
@@ -119,6 +128,10 @@ def regex_mutations(pattern: str) -> Iterator[tuple[str, str]]:
                 if new >= 0:
                     start, end = match.span(group)
                     yield f"bound {value}->{new}", pattern[:start] + str(new) + pattern[end:]
+
+
+def _class_mutations(pattern: str) -> Iterator[tuple[str, str]]:
+    """Each element dropped from a character class of two or more."""
     for match in re.finditer(r"\[((?:\\.|[^\]\\])+)\]", pattern):
         body_start = match.start(1)
         elements = _class_elements(match.group(1))
@@ -127,8 +140,10 @@ def regex_mutations(pattern: str) -> Iterator[tuple[str, str]]:
         for start, end in elements:
             removed = match.group(1)[start:end]
             yield (f"class drops {removed!r}", pattern[: body_start + start] + pattern[body_start + end :])
-    for match in _INLINE_FLAGS.finditer(pattern):
-        yield f"drops {match.group()}", pattern[: match.start()] + pattern[match.end() :]
+
+
+def _quantifier_mutations(pattern: str) -> Iterator[tuple[str, str]]:
+    """Each optional ? dropped, and * and + swapped."""
     for i, char in enumerate(pattern):
         if i and pattern[i - 1] == "\\":
             continue
@@ -160,28 +175,49 @@ def _node_mutations(value: ast.AST) -> Iterator[tuple[str, int, ast.AST]]:
     parents = {child: parent for parent in ast.walk(value) for child in ast.iter_child_nodes(parent)}
     for where, node in enumerate(ast.walk(value)):
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-            for delta in (1, -1):
-                yield f"{node.value}->{node.value + delta}", where, ast.Constant(node.value + delta)
+            mutations = _number_mutations(node)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            text = node.value
-            if _is_regex(node, parents) or _REGEX_LOOK.search(text):
-                for description, mutated in regex_mutations(text):
-                    yield f"regex {description}", where, ast.Constant(mutated)
-            elif 0 < len(text) <= 4:
-                for i, char in enumerate(text):
-                    yield f"string {text!r} drops {char!r}", where, ast.Constant(text[:i] + text[i + 1 :])
+            mutations = _string_mutations(node, parents)
         elif isinstance(node, ast.Set | ast.Tuple | ast.List) and node.elts and not _is_pair(node, parents):
-            for i, element in enumerate(node.elts):
-                smaller = copy.deepcopy(node)
-                del smaller.elts[i]
-                if isinstance(node, ast.Set) and not smaller.elts:
-                    smaller = ast.Call(ast.Name("set"), [], [])
-                yield f"drops element {ast.unparse(element)}", where, smaller
+            mutations = _sequence_mutations(node)
         elif isinstance(node, ast.Dict) and node.keys:
-            for i, key in enumerate(node.keys):
-                smaller = copy.deepcopy(node)
-                del smaller.keys[i], smaller.values[i]
-                yield f"drops key {ast.unparse(key) if key else '**'}", where, smaller
+            mutations = _dict_mutations(node)
+        else:
+            continue
+        for description, replacement in mutations:
+            yield description, where, replacement
+
+
+def _number_mutations(node: ast.Constant) -> Iterator[tuple[str, ast.AST]]:
+    for delta in (1, -1):
+        yield f"{node.value}->{node.value + delta}", ast.Constant(node.value + delta)
+
+
+def _string_mutations(node: ast.Constant, parents: dict[ast.AST, ast.AST]) -> Iterator[tuple[str, ast.AST]]:
+    """A pattern's regex mutations; a short string (a separator, a prefix) loses a character."""
+    text = node.value
+    if _is_regex(node, parents) or _REGEX_LOOK.search(text):
+        for description, mutated in regex_mutations(text):
+            yield f"regex {description}", ast.Constant(mutated)
+    elif 0 < len(text) <= 4:
+        for i, char in enumerate(text):
+            yield f"string {text!r} drops {char!r}", ast.Constant(text[:i] + text[i + 1 :])
+
+
+def _sequence_mutations(node: ast.Set | ast.Tuple | ast.List) -> Iterator[tuple[str, ast.AST]]:
+    for i, element in enumerate(node.elts):
+        smaller: ast.AST = copy.deepcopy(node)
+        del smaller.elts[i]
+        if isinstance(node, ast.Set) and not smaller.elts:
+            smaller = ast.Call(ast.Name("set"), [], [])
+        yield f"drops element {ast.unparse(element)}", smaller
+
+
+def _dict_mutations(node: ast.Dict) -> Iterator[tuple[str, ast.AST]]:
+    for i, key in enumerate(node.keys):
+        smaller = copy.deepcopy(node)
+        del smaller.keys[i], smaller.values[i]
+        yield f"drops key {ast.unparse(key) if key else '**'}", smaller
 
 
 def _constant_assignments(tree: ast.Module) -> Iterator[tuple[int, str]]:

@@ -134,39 +134,51 @@ class SoakReport:
         return "\n".join(lines)
 
 
+_KINDS = ["running", "bare", "duplicate", "missing", "finished", "invalid_id", "bad_json", "garbage"]
+_KIND_WEIGHTS = [55, 15, 10, 5, 5, 4, 3, 3]
+
+
 def _messages(count: int, rng: random.Random, emulator: AdtEmulator) -> list[tuple[str, str | None, str]]:
     """(soak id, job id a result would carry, body) per message; some unusable."""
     plan: list[tuple[str, str | None, str]] = []
     for i in range(count):
         soak_id = f"m{i:05d}"
-        kind = rng.choices(
-            ["running", "bare", "duplicate", "missing", "finished", "invalid_id", "bad_json", "garbage"],
-            weights=[55, 15, 10, 5, 5, 4, 3, 3],
-        )[0]
+        kind = rng.choices(_KINDS, weights=_KIND_WEIGHTS)[0]
+        job_id: str | None = None
         if kind == "duplicate" and plan:
             earlier = [p for p in plan if p[1] is not None]
             job_id = rng.choice(earlier)[1] if earlier else None
-            if job_id is None:
-                kind = "running"
-        if kind in ("running", "bare"):
-            job_id = f"soak-job-{i:05d}"
-            emulator.add_job(job_id)
-        elif kind == "missing":
-            job_id = f"soak-missing-{i:05d}"
-        elif kind == "finished":
-            job_id = f"soak-done-{i:05d}"
-            emulator.add_job(job_id, status="succeeded")
-        if kind == "bare":  # a bare id (14 characters: its base64 has padding, so it is no id)
-            plan.append((soak_id, job_id, job_id))
-        elif kind in ("running", "duplicate", "missing", "finished"):
-            plan.append((soak_id, job_id, json.dumps({"jobId": job_id, "soakId": soak_id})))
-        elif kind == "invalid_id":
-            plan.append((soak_id, None, json.dumps({"jobId": f"../{soak_id}", "soakId": soak_id})))
-        elif kind == "bad_json":
-            plan.append((soak_id, None, f'{{"soakId": "{soak_id}", broken'))
-        else:  # neither JSON nor an id, in any encoding: InvalidMessage
-            plan.append((soak_id, None, f"!garbage {soak_id}"))
+        if kind == "duplicate" and job_id is None:
+            kind = "running"
+        job_id = _soak_job(kind, i, emulator) or job_id
+        plan.append((soak_id, job_id, _soak_body(kind, soak_id, job_id)))
     return plan
+
+
+def _soak_job(kind: str, i: int, emulator: AdtEmulator) -> str | None:
+    """The job a new message of this kind names, added to the emulator where it exists."""
+    if kind in ("running", "bare"):
+        job_id = f"soak-job-{i:05d}"
+        emulator.add_job(job_id)
+        return job_id
+    if kind == "missing":
+        return f"soak-missing-{i:05d}"
+    if kind == "finished":
+        emulator.add_job(f"soak-done-{i:05d}", status="succeeded")
+        return f"soak-done-{i:05d}"
+    return None
+
+
+def _soak_body(kind: str, soak_id: str, job_id: str | None) -> str:
+    if kind == "bare":  # a bare id (14 characters: its base64 has padding, so it is no id)
+        return str(job_id)
+    if kind in ("running", "duplicate", "missing", "finished"):
+        return json.dumps({"jobId": job_id, "soakId": soak_id})
+    if kind == "invalid_id":
+        return json.dumps({"jobId": f"../{soak_id}", "soakId": soak_id})
+    if kind == "bad_json":
+        return f'{{"soakId": "{soak_id}", broken'
+    return f"!garbage {soak_id}"  # neither JSON nor an id, in any encoding: InvalidMessage
 
 
 def producers(connection_string: str) -> dict[str, Callable[[str], Any]]:

@@ -15,7 +15,7 @@ from ..job_id import InvalidJobIdError, validate_job_id
 from ..messages import read_queue_json
 from ..outcomes import to_json
 from ..redact import redact
-from ..trace import new_trace_parent, parse_traceparent, parse_tracestate
+from ..trace import TraceParent, new_trace_parent, parse_traceparent, parse_tracestate
 from .output import EXIT_FAILED, EXIT_OK, Progress, UsageError, _table
 
 _DRAIN_HIDE_SECONDS = 300
@@ -101,13 +101,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     from azure.core.exceptions import AzureError
 
     job_ids = _read_ids(args, sys.stdin)
-    if args.traceparent is not None and parse_traceparent(args.traceparent) is None:
-        raise UsageError("--traceparent is not a valid W3C traceparent")
-    if args.tracestate is not None:
-        if args.traceparent is None:
-            raise UsageError("--tracestate needs --traceparent")
-        if parse_tracestate(args.tracestate) is None:
-            raise UsageError("--tracestate is not a valid W3C tracestate")
+    _check_trace_options(args)
     queue = _queue(args, args.queue)
     progress = Progress(len(job_ids), enabled=args.progress or (len(job_ids) > 1 and sys.stderr.isatty()))
     args.interrupted_note = f"nothing was enqueued of {len(job_ids)}"
@@ -117,14 +111,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
                 args.interrupted_note = (
                     f"enqueued {done} of {len(job_ids)} (the last {job_ids[done - 1]}); the rest were not"
                 )
-            parent = parse_traceparent(args.traceparent) if args.traceparent else new_trace_parent()
-            message: dict[str, Any] = {"jobId": job_id, "traceparent": parent.header}
-            if args.tracestate:
-                message["tracestate"] = args.tracestate
-            if args.instance:
-                message["instance"] = args.instance
-            if args.wait_for_completion:
-                message["waitForCompletion"] = True
+            message, parent = _cancel_message(args, job_id)
             try:
                 sent = queue.send_message(to_json(message))
             except AzureError as exc:
@@ -140,6 +127,30 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     if progress.enabled and not args.json:
         print(f"enqueued {len(job_ids)} cancel requests on {args.queue}")
     return EXIT_OK
+
+
+def _check_trace_options(args: argparse.Namespace) -> None:
+    if args.traceparent is not None and parse_traceparent(args.traceparent) is None:
+        raise UsageError("--traceparent is not a valid W3C traceparent")
+    if args.tracestate is not None:
+        if args.traceparent is None:
+            raise UsageError("--tracestate needs --traceparent")
+        if parse_tracestate(args.tracestate) is None:
+            raise UsageError("--tracestate is not a valid W3C tracestate")
+
+
+def _cancel_message(args: argparse.Namespace, job_id: str) -> tuple[dict[str, Any], TraceParent]:
+    """One request message, in the given trace (checked already) or a new one."""
+    parent = parse_traceparent(args.traceparent) if args.traceparent else None
+    parent = parent or new_trace_parent()
+    message: dict[str, Any] = {"jobId": job_id, "traceparent": parent.header}
+    if args.tracestate:
+        message["tracestate"] = args.tracestate
+    if args.instance:
+        message["instance"] = args.instance
+    if args.wait_for_completion:
+        message["waitForCompletion"] = True
+    return message, parent
 
 
 def _read_queue(

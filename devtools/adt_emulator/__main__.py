@@ -1,0 +1,3 @@
+from devtools.adt_emulator import main
+
+raise SystemExit(main())
