@@ -27,8 +27,11 @@ demo: setup
 stack: setup
 	$(PY) -m devtools.stack
 
+# ruff (with its complexity limit), ruff's formatter, and strict mypy over the deployed code.
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 test: setup lint
 	$(PY) -m pytest

@@ -12,7 +12,9 @@ import azure.functions as func
 from cancel_job.contract import FAILURES_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE, STORAGE_CONNECTION
 from cancel_job.entrypoints import (
     HttpCall,
+    HttpReply,
     Invocation,
+    QueueReply,
     handle_http_cancel,
     handle_http_status,
     handle_queue_message,
@@ -31,11 +33,11 @@ def _http_call(req: func.HttpRequest) -> HttpCall:
     return HttpCall(req.route_params.get("id"), req.headers, req.params, req.url)
 
 
-def _http_response(reply) -> func.HttpResponse:
+def _http_response(reply: HttpReply) -> func.HttpResponse:
     return func.HttpResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
 
-def _write_outputs(reply, results: func.Out[str], failures: func.Out[str]) -> None:
+def _write_outputs(reply: HttpReply | QueueReply, results: func.Out[str], failures: func.Out[str]) -> None:
     """The output bindings: an ImportJob to the results queue, a record to the failures queue."""
     if reply.result is not None:
         results.set(reply.result)

@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import requests
+from azure.core.credentials import AccessToken, AccessTokenInfo
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
@@ -36,8 +37,13 @@ TOKEN_REFRESH_MARGIN_SECONDS = 300
 CREDENTIAL_RETRY_SECONDS = 30.0
 
 
+# What a credential hands over: get_token_info's AccessTokenInfo carries refresh_on.
+Token = AccessToken | AccessTokenInfo
+
+
+@runtime_checkable
 class TokenProvider(Protocol):
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any: ...
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken: ...
 
 
 CredentialFactory = Callable[[], TokenProvider]
@@ -82,19 +88,19 @@ class TransportError(Exception):
 class AdtResponse:
     """ADT's answer; the body is parsed once, on first use."""
 
-    _UNPARSED: Any = object()
-
     def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
         self.status, self.headers, self.body = status, headers, body
-        self._parsed: Any = self._UNPARSED
+        self._parsed: dict[str, Any] | None = None
+        self._was_parsed = False
 
     def json_object(self) -> dict[str, Any] | None:
-        if self._parsed is self._UNPARSED:
+        if not self._was_parsed:
             try:
                 value = json.loads(self.body)
             except (ValueError, RecursionError):
                 value = None
             self._parsed = value if isinstance(value, dict) else None
+            self._was_parsed = True
         return self._parsed
 
     @property
@@ -110,9 +116,8 @@ class AdtResponse:
         if code:
             return code
         error = (self.json_object() or {}).get("error")
-        if isinstance(error, dict) and isinstance(error.get("code"), str):
-            return error["code"]
-        return None
+        code = error.get("code") if isinstance(error, dict) else None
+        return code if isinstance(code, str) else None
 
     @property
     def error_message(self) -> str:
@@ -140,15 +145,19 @@ class AdtClient:
         """``credential``: a credential, or a factory of them. With a factory, a token ADT
         rejected (401) is replaced by one from a new credential: asking the same one again
         returns its cached copy of the rejected token."""
-        self._new_credential: CredentialFactory | None = None if hasattr(credential, "get_token") else credential
-        self._credential: TokenProvider = credential if self._new_credential is None else self._new_credential()
+        self._new_credential: CredentialFactory | None = None
+        if isinstance(credential, TokenProvider):
+            self._credential: TokenProvider = credential
+        else:
+            self._new_credential = credential
+            self._credential = credential()
         self._timeout = (connect_timeout, read_timeout)
         # The credential caches tokens too, but asking it costs more than the HTTP call's
         # own overhead; keep the current token here, as azure-core's bearer policy does.
         self._token_lock = threading.Lock()
-        self._cached_token: Any = None
+        self._cached_token: Token | None = None
         self._renew_at = float("-inf")  # time.time() from which to ask the credential again
-        self._fetch: Future[Any] | None = None  # the one token fetch in flight
+        self._fetch: Future[Token] | None = None  # the one token fetch in flight
         session = requests.Session()
         session.trust_env = False  # no proxies or .netrc credentials from the environment
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
@@ -209,11 +218,11 @@ class AdtClient:
                 f"could not get a token for ADT ({type(exc).__name__}): {credential_failure(str(exc))}"
             ) from None
 
-    def _fetch_token(self, fetch: Future[Any], credential: TokenProvider) -> None:
+    def _fetch_token(self, fetch: Future[Token], credential: TokenProvider) -> None:
         try:
             # get_token_info carries refresh_on (get_token does not): renew when the
             # credential says, not only five minutes before expiry.
-            get = getattr(credential, "get_token_info", None) or credential.get_token
+            get: Callable[[str], Token] = getattr(credential, "get_token_info", None) or credential.get_token
             token = get(ADT_TOKEN_SCOPE)
             renew = renew_at(token, time.time())
         except BaseException as exc:  # every waiting caller gets it: the fetch always ends
@@ -256,14 +265,15 @@ class AdtClient:
         self._session.close()
 
 
-def renew_at(token: Any, now: float) -> float:
+def renew_at(token: Token, now: float) -> float:
     """When to ask the credential for a token again: at its ``refresh_on``, else five
     minutes before it expires. A token already due when the credential handed it over (it
     renews at most every 30 s) is kept for 30 s more, never past its expiry."""
-    due = getattr(token, "refresh_on", None) or token.expires_on - TOKEN_REFRESH_MARGIN_SECONDS
+    refresh_on: int | None = getattr(token, "refresh_on", None)
+    due = float(refresh_on or token.expires_on - TOKEN_REFRESH_MARGIN_SECONDS)
     if due > now:
         return due
-    return min(now + CREDENTIAL_RETRY_SECONDS, token.expires_on - 1)
+    return min(now + CREDENTIAL_RETRY_SECONDS, float(token.expires_on - 1))
 
 
 def _is_connect_failure(exc: BaseException) -> bool:

@@ -184,7 +184,9 @@ def handle_http_cancel(
     )
     if isinstance(outcome, Failure):
         return _error_reply(outcome, record=True, request_text=request_text)
-    reply = _job_reply(outcome, call, poll=wait, poll_seconds=provider().settings.status_poll_seconds, of_cancel=True)
+    reply = _job_reply(
+        outcome, call, poll=bool(wait), poll_seconds=provider().settings.status_poll_seconds, of_cancel=True
+    )
     return reply._replace(result=reply.body)
 
 

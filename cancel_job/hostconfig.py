@@ -59,11 +59,13 @@ def _lower_keys(value: Any) -> Any:
 @lru_cache(maxsize=4)
 def _host_json(path: Path) -> dict[str, Any]:
     """host.json with every key in lower case, as the host matches them."""
-    return _lower_keys(json.loads(path.read_text(encoding="utf-8")))
+    document = _lower_keys(json.loads(path.read_text(encoding="utf-8")))
+    return document if isinstance(document, dict) else {}
 
 
 def _host_json_queues(path: Path) -> dict[str, Any]:
-    return _host_json(path).get("extensions", {}).get("queues", {})
+    queues = _host_json(path).get("extensions", {}).get("queues", {})
+    return queues if isinstance(queues, dict) else {}
 
 
 def http_route_prefix(path: Path = HOST_JSON) -> str:

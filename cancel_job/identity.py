@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from azure.core.credentials import TokenCredential
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
 from .settings import Settings
@@ -23,7 +24,7 @@ def bounded_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_credential(settings: Settings):
+def build_credential(settings: Settings) -> TokenCredential:
     """``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER`` set means we run on App Service.
 
     ManagedIdentityCredential does not read AZURE_CLIENT_ID by itself, so the client id

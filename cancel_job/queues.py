@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .contract import STORAGE_CONNECTION
 from .settings import ConfigurationError
+
+if TYPE_CHECKING:  # imported where used: cold start pays only for what it calls
+    from azure.core.credentials import TokenCredential
+    from azure.storage.blob import ContainerClient
+    from azure.storage.queue import QueueClient
 
 # azure-storage-queue's defaults are 20 s to connect, 60 s to read and retries after 15, 18
 # and 24 s: one send to a failing service took 80 s. A follow-up send happens inside an
@@ -21,7 +26,7 @@ from .settings import ConfigurationError
 SEND_CONNECT_TIMEOUT_SECONDS = 3.0
 SEND_READ_TIMEOUT_SECONDS = 5.0
 SEND_RETRIES = 1
-SEND_RETRY_BACKOFF_SECONDS = 1.0
+SEND_RETRY_BACKOFF_SECONDS = 1  # LinearRetry takes whole seconds
 
 
 def bounded_options() -> dict[str, Any]:
@@ -36,7 +41,7 @@ def bounded_options() -> dict[str, Any]:
     }
 
 
-def queue_client(queue: str, env: Mapping[str, str] | None = None):
+def queue_client(queue: str, env: Mapping[str, str] | None = None) -> QueueClient:
     from azure.storage.queue import QueueClient
 
     env = os.environ if env is None else env
@@ -50,7 +55,9 @@ def queue_client(queue: str, env: Mapping[str, str] | None = None):
     return QueueClient(_service_uri(env, "queue"), queue, credential=_credential(env), **options)
 
 
-def blob_container_client(container: str, options: dict[str, Any], env: Mapping[str, str] | None = None):
+def blob_container_client(
+    container: str, options: dict[str, Any], env: Mapping[str, str] | None = None
+) -> ContainerClient:
     """A client of ``container`` in the same storage account as the queues.
 
     A connection string that names its endpoints but no ``BlobEndpoint`` is refused: the
@@ -78,7 +85,7 @@ def _service_uri(env: Mapping[str, str], service: str) -> str:
     return uri
 
 
-def _credential(env: Mapping[str, str]):
+def _credential(env: Mapping[str, str]) -> TokenCredential:
     """The identity-based connection's credential: the user-assigned managed identity named
     by ``__clientId`` in Azure, else DefaultAzureCredential (a developer's sign-in)."""
     if env.get(f"{STORAGE_CONNECTION}__credential", "").lower() == "managedidentity":

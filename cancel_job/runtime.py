@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .adt import AdtClient
+from .adt import AdtClient, CredentialFactory
 from .contract import REQUESTS_QUEUE, PacingScope
 from .hostconfig import forget_host_config
 from .identity import build_credential
@@ -27,7 +27,7 @@ _requests_queue = None
 
 
 def build_service(
-    settings: Settings, credential_factory=None, sleep: Callable[[float], None] = time.sleep
+    settings: Settings, credential_factory: CredentialFactory | None = None, sleep: Callable[[float], None] = time.sleep
 ) -> CancelService:
     """The service for ``settings``; ``credential_factory`` overrides the credential the
     settings imply (a factory: after a 401 the client starts from a new credential);

@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from . import assumptions, decision
 from .adt import AdtClient, AdtResponse, IdentityError, TransportError
@@ -140,12 +141,12 @@ class CancelService:
         read = self._read(call)
         return read if isinstance(read, Failure) else decision.judge_cancel(call.facts, read, answered=200)
 
-    def list_jobs(self, instance: str | None = None) -> list[dict] | Failure:
+    def list_jobs(self, instance: str | None = None) -> list[dict[str, Any]] | Failure:
         """All import jobs of the instance, following ``nextLink`` (which must stay on it)."""
         call = self._call_on(instance, "", resolve_trace(None, None))
         if isinstance(call, Failure):
             return call
-        jobs: list[dict] = []
+        jobs: list[dict[str, Any]] = []
         next_link: str | None = None
         while True:
             send = partial(_list_page, self.client, next_link)
@@ -207,7 +208,7 @@ class CancelService:
         problem: Failure | None = None
         retries = 0
         while True:
-            answer = self._token_failure(call, not_before)
+            answer: AdtResponse | Failure | None = self._token_failure(call, not_before)
             if answer is None:
                 busy = gate.wait_turn(not_before, call.budget.deadline)
                 if busy is not None:

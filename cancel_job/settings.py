@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from . import assumptions
 from .contract import STORAGE_CONNECTION, PacingScope, Setting
-from .endpoints import EndpointAllowlist, EndpointError, parse_endpoint
+from .endpoints import Endpoint, EndpointAllowlist, EndpointError, parse_endpoint
 
 DEFAULT_DEADLINE_SECONDS = 25.0
 DEFAULT_MAX_ATTEMPTS = 5
@@ -117,7 +117,7 @@ def _split_list(text: str) -> list[str]:
     return [entry.strip() for entry in text.split(",") if entry.strip()]
 
 
-def _endpoint(setting: Setting, text: str):
+def _endpoint(setting: Setting, text: str) -> Endpoint:
     try:
         return parse_endpoint(text)
     except EndpointError as exc:

@@ -8,11 +8,16 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..contract import Setting
 from ..messages import CancelRequest
 from ..outcomes import Failure, Outcome, Success, to_json
 from ..settings import ConfigurationError, Settings
+
+if TYPE_CHECKING:  # built by the commands that call ADT, not by the queue commands
+    from ..service import CancelService
+
 from .output import EXIT_OK, UsageError, WaitStatus, _print_job, _report_failure, _table
 
 # Polling a job for --wait: ADT's Jobs API allows about one request per second.
@@ -21,7 +26,7 @@ _FIRST_POLL_SECONDS, _MAX_POLL_SECONDS = 1.0, 10.0
 ANNOUNCE_WAIT_SECONDS = 1.0
 
 
-def _service(args: argparse.Namespace):
+def _service(args: argparse.Namespace) -> CancelService:
     from ..identity import developer_credential
     from ..runtime import build_service
 
@@ -55,12 +60,13 @@ def announcing_sleep(seconds: float, sleep: Callable[[float], None] = time.sleep
 
 
 def _wait_until_final(
-    service, outcome: Success, args: argparse.Namespace, sleep: Callable[[float], None] = time.sleep
+    service: CancelService, accepted: Success, args: argparse.Namespace, sleep: Callable[[float], None] = time.sleep
 ) -> Outcome:
     """Poll the job with growing pauses (never faster than ADT's 1 request/s)."""
+    outcome: Outcome = accepted
     started = time.monotonic()
     pause = _FIRST_POLL_SECONDS
-    request = CancelRequest(outcome.job_id, args.instance, outcome.trace.parent.header, outcome.trace.state)
+    request = CancelRequest(accepted.job_id, args.instance, accepted.trace.parent.header, accepted.trace.state)
     status = WaitStatus(enabled=not args.json)
     try:
         while isinstance(outcome, Success) and outcome.in_progress:

@@ -6,10 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..contract import ErrorCode
 from ..outcomes import Failure, to_json
+
+if TYPE_CHECKING:  # rich is imported when output is made: the CLI starts faster
+    from rich.console import Console
+    from rich.status import Status
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports a process that SIGINT ended
@@ -25,7 +29,7 @@ class UsageError(Exception):
     pass
 
 
-def _console(stream: TextIO):
+def _console(stream: TextIO) -> Console:
     """A rich console on ``stream``: colour and live lines on a terminal; plain text, never
     wrapped, when piped or captured."""
     from rich.console import Console
@@ -114,7 +118,7 @@ class WaitStatus:
 
     def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
         self._console = _console(stream or sys.stderr) if enabled else None
-        self._live = None
+        self._live: Status | None = None
 
     def show(self, text: str) -> None:
         if self._console is None:

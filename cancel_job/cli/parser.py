@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, handler: Callable[[argparse.Namespace], int], summary: str, example: str):
+    def command(
+        name: str, handler: Callable[[argparse.Namespace], int], summary: str, example: str
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(
             name, help=summary, description=summary, formatter_class=formatter, epilog=f"example:\n  {example}"
         )
@@ -157,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     _sdk_logging(args.verbose)
     try:
-        return args.handler(args)
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..contract import FAILURES_QUEUE, RESULTS_QUEUE, STORAGE_CONNECTION
 from ..job_id import InvalidJobIdError, validate_job_id
@@ -18,12 +18,15 @@ from ..redact import redact
 from ..trace import TraceParent, new_trace_parent, parse_traceparent, parse_tracestate
 from .output import EXIT_FAILED, EXIT_OK, Progress, UsageError, _table
 
+if TYPE_CHECKING:  # the SDK is imported by the commands that use it
+    from azure.storage.queue import QueueClient
+
 _DRAIN_HIDE_SECONDS = 300
 # A look (no --drain) hides what it reads only while it pages through, then releases it.
 _LOOK_HIDE_SECONDS = 30
 
 
-def _queue(args: argparse.Namespace, name: str):
+def _queue(args: argparse.Namespace, name: str) -> QueueClient:
     """A queue client that sends and reads plain text (host.json ``messageEncoding: none``)."""
     from azure.storage.queue import ExponentialRetry, QueueClient
 
@@ -176,7 +179,8 @@ def _read_queue(
                 queue.delete_message(message)
             else:  # a look: visible again at once
                 queue.update_message(message, visibility_timeout=0)
-        remaining = queue.get_queue_properties().approximate_message_count - (0 if args.drain else len(received))
+        queued = queue.get_queue_properties().approximate_message_count or 0
+        remaining = queued - (0 if args.drain else len(received))
     except AzureError as exc:
         what = "remove the printed messages from" if args.drain else "release the messages read from"
         return _storage_error(f"{what} {name} (they will reappear)", exc)
@@ -236,7 +240,8 @@ def failure_row(item: Any) -> dict[str, Any]:
     job id the start of the request itself."""
     if not isinstance(item, dict):
         return {"message": str(item)[:60]}
-    error = item.get("error") if isinstance(item.get("error"), dict) else {}
+    error = item.get("error")
+    error = error if isinstance(error, dict) else {}
     message = str(error.get("message", ""))
     entry = item.get("entry") or ("http" if item.get("dequeueCount") == 0 else "queue")
     job = item.get("jobId") or f"({_shown(str(item.get('request', '')), 30)[1:-1]})"
