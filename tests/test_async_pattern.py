@@ -10,7 +10,7 @@ import pytest
 
 from cancel_job.contract import QUEUE_ONLY_CODES, ErrorCode
 from devtools.adt_emulator import AdtEmulator, Fault
-from tests.conftest import functions_by_name, invoke_cancel_status, invoke_http, invoke_queue, invoke_status, wait_for
+from tests.helpers import functions_by_name, invoke_cancel_status, invoke_http, invoke_queue, invoke_status, wait_for
 from tests.openapi_check import assert_matches_openapi, openapi
 
 CANCEL, STATUS = "/jobs/imports/{id}/cancel", "/jobs/imports/{id}"
@@ -150,7 +150,7 @@ def test_cancel_errors_match_the_openapi_document(app_env, emulator, monkeypatch
 def test_openapi_document_is_valid_and_matches_the_app() -> None:
     from openapi_spec_validator import validate
 
-    from tests.conftest import functions_by_name
+    from tests.helpers import functions_by_name
 
     validate(openapi())
     routes = set()

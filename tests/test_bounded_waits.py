@@ -14,7 +14,7 @@ import pytest
 
 from cancel_job.entrypoints import RetryDelivery, handle_queue_message
 from cancel_job.runtime import get_service, reset_service, send_later
-from tests.conftest import invoke_http, wait_for
+from tests.helpers import invoke_http, wait_for
 
 DEADLINE = 3.0
 SLACK = 8.0  # "within the deadline plus a few seconds"

@@ -12,7 +12,7 @@ from azure.storage.queue import QueueClient
 from cancel_job.cli import main
 from cancel_job.contract import REQUESTS_QUEUE
 from devtools.azurite import REPO_ROOT
-from tests.conftest import VALID_TRACEPARENT
+from tests.helpers import VALID_TRACEPARENT
 
 pytestmark = pytest.mark.azurite
 

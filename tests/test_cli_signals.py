@@ -13,7 +13,7 @@ import pytest
 
 from devtools.adt_emulator import AdtEmulator, Fault
 from devtools.azurite import REPO_ROOT
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 
 class CliProcess:

@@ -233,7 +233,7 @@ def test_host_settings_are_read_as_the_host_reads_them(tmp_path) -> None:
 def test_a_lowered_dequeue_count_makes_the_real_last_delivery_write_a_record(app_env, emulator, monkeypatch) -> None:
     from cancel_job.runtime import reset_service
     from devtools.adt_emulator import Fault
-    from tests.conftest import invoke_queue
+    from tests.helpers import invoke_queue
 
     monkeypatch.setenv("AzureFunctionsJobHost__extensions__queues__maxDequeueCount", "2")
     reset_service()
@@ -253,7 +253,7 @@ def test_the_token_is_renewed_when_the_credential_says() -> None:
 
     from azure.core.credentials import AccessToken, AccessTokenInfo
 
-    from tests.conftest import wait_for
+    from tests.helpers import wait_for
 
     class Credential:  # azure-identity's two methods: only get_token_info says when to renew
         calls = 0

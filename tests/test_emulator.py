@@ -62,7 +62,7 @@ def test_service_answers_a_cancel_with_the_job_as_it_was_then_cancels_it(emulato
     assert answered.status_code == 200 and answered.json()["status"] == "running"
     assert_valid("ImportJob", answered.json())
     assert_no_nulls(answered.json())
-    from tests.conftest import wait_for
+    from tests.helpers import wait_for
 
     seen = set()
 
@@ -149,7 +149,7 @@ def test_spec_life_cycle_put_get_cancel_list_delete(emulator: AdtEmulator) -> No
     refused = call(emulator, "DELETE", f"/jobs/imports/job1?{API}")
     assert_error(refused, 400, "ValidationFailed")  # running jobs must be cancelled first
 
-    from tests.conftest import wait_for
+    from tests.helpers import wait_for
 
     final = wait_for(
         lambda: (r := call(emulator, "GET", f"/jobs/imports/job1?{API}")).json()["status"] == "cancelled" and r

@@ -11,7 +11,7 @@ from cancel_job.hostconfig import load_queue_host_config
 from devtools.adt_emulator import Fault
 from devtools.azurite import decode_json, drain_queue
 from devtools.queue_pump import QueueFunction, QueuePump
-from tests.conftest import VALID_TRACEPARENT
+from tests.helpers import VALID_TRACEPARENT
 from tests.spec_schema import assert_valid
 
 pytestmark = pytest.mark.azurite

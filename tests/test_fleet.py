@@ -22,8 +22,8 @@ from cancel_job.runtime import reset_service
 from devtools.adt_emulator import AdtEmulator, Fault
 from devtools.azurite import Azurite
 from devtools.loopback import BackgroundServer, NoDelayServer
-from tests.conftest import invoke_queue, wait_for
 from tests.fleet import fleet
+from tests.helpers import invoke_queue, wait_for
 
 pytestmark = pytest.mark.azurite
 

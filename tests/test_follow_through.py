@@ -18,7 +18,7 @@ from cancel_job.settings import Settings
 from cancel_job.trace import resolve_trace
 from devtools.azurite import decode_json, drain_queue
 from devtools.queue_pump import QueueFunction, QueuePump
-from tests.conftest import VALID_TRACEPARENT, invoke_queue
+from tests.helpers import VALID_TRACEPARENT, invoke_queue
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 SETTINGS = Settings.from_env(

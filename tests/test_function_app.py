@@ -16,7 +16,7 @@ from cancel_job.contract import (
 )
 from devtools.adt_emulator import AdtEmulator, Fault
 from devtools.queue_pump import HostContext, indexed_functions
-from tests.conftest import VALID_TRACEPARENT, functions_by_name, invoke_http, invoke_queue
+from tests.helpers import VALID_TRACEPARENT, functions_by_name, invoke_http, invoke_queue
 from tests.spec_schema import assert_valid
 
 TRACE_ID = VALID_TRACEPARENT.split("-")[1]

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cancel_job.contract import MAX_MESSAGE_BYTES
-from tests.conftest import VALID_TRACEPARENT, invoke_http, invoke_queue
+from tests.helpers import VALID_TRACEPARENT, invoke_http, invoke_queue
 
 WELL_FORMED_JOB_PATH = re.compile(r"/jobs/imports/[A-Za-z0-9._~-]{1,128}(/cancel)?")
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

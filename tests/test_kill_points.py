@@ -23,7 +23,7 @@ from cancel_job.pacing import record_name
 from cancel_job.pacing_store import PaceRecord
 from devtools.adt_emulator import AdtEmulator
 from devtools.azurite import REPO_ROOT, Azurite, drain_queue
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.azurite
 

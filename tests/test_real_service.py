@@ -15,7 +15,7 @@ from cancel_job.entrypoints import RetryDelivery
 from cancel_job.hostconfig import load_queue_host_config
 from cancel_job.runtime import reset_service
 from devtools.adt_emulator import AdtEmulator, Fault
-from tests.conftest import invoke_cancel_status, invoke_http, invoke_queue
+from tests.helpers import invoke_cancel_status, invoke_http, invoke_queue
 
 THROTTLE_BODY_429 = Fault(op="cancel", status=429, headers={"Retry-After": "1"})
 
@@ -87,7 +87,7 @@ def test_follow_through_from_running_ends_cancelled(app_env, emulator) -> None:
         send_later=lambda body, delay: sent.append(body),
     )
     assert reply.result is None and len(sent) == 1  # running: not final yet
-    from tests.conftest import wait_for
+    from tests.helpers import wait_for
 
     wait_for(lambda: emulator.job_status("job1") == "cancelled", timeout=5)
     final = invoke_queue(sent[0].encode())

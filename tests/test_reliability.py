@@ -14,7 +14,7 @@ from cancel_job.runtime import build_service
 from cancel_job.service import CancelService
 from cancel_job.settings import Settings
 from devtools.adt_emulator import AdtEmulator, Fault
-from tests.conftest import invoke_http, invoke_queue
+from tests.helpers import invoke_http, invoke_queue
 
 
 class FakeTime:

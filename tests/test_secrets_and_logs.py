@@ -9,7 +9,7 @@ import pytest
 
 from cancel_job.entrypoints import RetryDelivery
 from devtools.adt_emulator import Fault
-from tests.conftest import invoke_http, invoke_queue
+from tests.helpers import invoke_http, invoke_queue
 
 FUNCTION_KEY = "fk-8d2f0c3a9b7e4f1aa5c6d7e8f9a0b1c2"
 
@@ -76,7 +76,7 @@ def test_one_structured_record_per_outcome(app_env, emulator, captured_logs) -> 
 
 
 def test_status_reads_log_the_jobs_own_status(app_env, emulator, captured_logs) -> None:
-    from tests.conftest import invoke_status
+    from tests.helpers import invoke_status
 
     emulator.add_job("job1", status="succeeded")
     invoke_status("job1")
@@ -108,7 +108,7 @@ def test_failed_is_logged_exactly_when_a_failure_record_is_written(app_env, emul
     failure record: never for a transient HTTP answer the caller retries, nor for a read."""
     from cancel_job.contract import OUTCOME_FAILED, OUTCOME_READ_FAILED, OUTCOME_RETRYABLE
     from cancel_job.runtime import reset_service
-    from tests.conftest import invoke_status
+    from tests.helpers import invoke_status
 
     seen = []
     # HTTP: a permanent failure leaves a record; a throttled or unavailable ADT does not.

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from devtools.azurite import REPO_ROOT
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.azurite
 

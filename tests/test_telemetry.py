@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from cancel_job import telemetry
 from devtools.adt_emulator import Fault
 from devtools.queue_pump import HostContext
-from tests.conftest import invoke_http, invoke_queue
+from tests.helpers import invoke_http, invoke_queue
 
 CALLER_TRACE, CALLER_SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 CALLER = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"

@@ -17,7 +17,7 @@ import pytest
 from azure.functions.meta import get_binding_registry
 
 from devtools.queue_pump import indexed_functions
-from tests.conftest import functions_by_name
+from tests.helpers import functions_by_name
 
 
 def worker_load_errors(fn) -> list[str]:
