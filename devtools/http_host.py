@@ -3,9 +3,12 @@
 It serves ``function_app``'s HTTP functions on a loopback port the way the host does:
 
 - routes under host.json's ``routePrefix`` (``api``), from each function's httpTrigger
-  binding, with route parameters percent-decoded as the host decodes them;
-- auth level FUNCTION: the key in ``x-functions-key`` or ``code=`` must be the local key,
-  else 401 with an empty body and no content type;
+  binding, matched as ASP.NET Core routing matches them: literal segments in any case,
+  on the path as Kestrel decodes it (every escape but ``%2F``, which stays encoded in a
+  route value);
+- auth level FUNCTION: the key is the ``x-functions-key`` header whenever the header is
+  there (even empty), else the first ``code=``; it must be the local key, else 401 with an
+  empty body and no content type (``AuthenticationLevelHandler`` in azure-functions-host);
 - 404 (empty) for a path no function serves, and for a method its function does not take;
 - the invocation's trace context continues the caller's ``traceparent`` with a span of
   its own, as the host's request span does, else starts a new trace;
@@ -26,7 +29,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -79,11 +82,29 @@ class HttpFunction:
 
 
 def _route_pattern(template: str) -> re.Pattern[str]:
-    """``jobs/imports/{id}/cancel`` -> a pattern over the raw (still encoded) path, one
-    segment per parameter; the values are decoded after matching, as ASP.NET routing does."""
+    """``jobs/imports/{id}/cancel`` -> a pattern over the decoded path, one segment per
+    parameter; literal segments match in any case, as ASP.NET Core routing matches them."""
     parts = re.split(r"\{(\w+)\}", template)
     regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts))
-    return re.compile(f"/{regex}/?")
+    return re.compile(f"/{regex}/?", re.IGNORECASE)
+
+
+_ENCODED_SLASH = re.compile(r"(%2[fF])")
+
+
+def decode_path(raw: str) -> str:
+    """The path as Kestrel decodes it: every escape but ``%2F``, which would change the
+    path's segments, so it stays encoded (and reaches a route value as ``%2F``)."""
+    return "".join(part if i % 2 else unquote(part) for i, part in enumerate(_ENCODED_SLASH.split(raw)))
+
+
+def function_key(headers: Mapping[str, str], query: str) -> str | None:
+    """The key the host checks: the header whenever it is present, even empty (then no
+    key at all), else the first ``code`` in the query."""
+    if "x-functions-key" in headers:
+        return headers["x-functions-key"] or None
+    codes = [value for name, value in parse_qsl(query, keep_blank_values=True) if name == "code"]
+    return codes[0] if codes else None
 
 
 class LocalHttpHost(BackgroundServer):
@@ -159,16 +180,17 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         raw_path, _, query = self.path.partition("?")
+        path = decode_path(raw_path)
         match = None
         for function in owner.functions:
-            match = function.pattern.fullmatch(raw_path)
+            match = function.pattern.fullmatch(path)
             if match:
                 break
         if match is None or method not in function.methods:
             return self._reply(404)
         params = dict(parse_qsl(query, keep_blank_values=True))
-        key = self.headers.get("x-functions-key") or params.get("code")
-        if key != owner.key:
+        key = function_key(self.headers, query)
+        if key is None or key != owner.key:
             return self._reply(401)
         host_header = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
         request = func.HttpRequest(
@@ -176,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
             f"http://{host_header}{self.path}",
             headers={name: value for name, value in self.headers.items()},
             params=params,
-            route_params={name: unquote(value) for name, value in match.groupdict().items()},
+            route_params=match.groupdict(),
             body=body,
         )
         outputs = {arg: OutBinding() for arg in function.outputs}

@@ -14,7 +14,7 @@ import requests
 from cancel_job.contract import FAILURES_QUEUE, RESULTS_QUEUE
 from cancel_job.runtime import reset_service
 from devtools.azurite import drain_queue
-from devtools.http_host import LocalHttpHost
+from devtools.http_host import LocalHttpHost, decode_path, function_key
 
 pytestmark = pytest.mark.azurite
 KEY = "test-function-key"
@@ -81,9 +81,61 @@ def test_unknown_routes_and_methods_are_404(host, method, path) -> None:
     assert answer.status_code == 404 and answer.content == b""
 
 
-def test_route_values_are_decoded_as_the_host_decodes_them(host, emulator, azurite) -> None:
+def test_an_encoded_slash_stays_encoded_in_the_route_value(host, emulator, azurite) -> None:
+    """Kestrel decodes every escape but %2F, and routing does not decode: the function
+    gets ``a%2Fb``, which the job-id rule refuses before anything reaches ADT."""
     answer = requests.post(api(host, "jobs/imports/a%2Fb/cancel"), headers={"x-functions-key": KEY}, timeout=10)
     assert answer.status_code == 400 and answer.headers["x-ms-error-code"] == "InvalidJobId"
     [record] = [json.loads(r) for r in drain_queue(azurite.connection_string, FAILURES_QUEUE)]
-    assert record["jobId"] == "a/b"
+    assert record["jobId"] == "a%2Fb"
     assert [r for r in emulator.requests if r.path.startswith("/jobs/")] == []
+
+
+def test_other_escapes_are_decoded_before_routing(host, emulator) -> None:
+    emulator.add_job("job1")
+    answer = requests.post(api(host, "jobs/imports/job%31/c%61ncel"), headers={"x-functions-key": KEY}, timeout=10)
+    assert answer.status_code == 200 and answer.json()["id"] == "job1"
+
+
+def test_literal_route_segments_match_in_any_case(host, emulator) -> None:
+    emulator.add_job("Job1")
+    answer = requests.post(
+        f"{host.base_url}/API/Jobs/IMPORTS/Job1/Cancel", headers={"x-functions-key": KEY}, timeout=10
+    )
+    assert answer.status_code == 200 and answer.json()["id"] == "Job1"  # the route value keeps its case
+
+
+def test_an_empty_key_header_is_used_and_refused_even_with_a_good_code(host, emulator) -> None:
+    emulator.add_job("job1")
+    answer = requests.post(
+        api(host, "jobs/imports/job1/cancel"), headers={"x-functions-key": ""}, params={"code": KEY}, timeout=10
+    )
+    assert answer.status_code == 401 and answer.content == b""
+    assert [r for r in emulator.requests if r.path.startswith("/jobs/")] == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "decoded"),
+    [
+        ("/api/jobs/imports/a%2Fb/cancel", "/api/jobs/imports/a%2Fb/cancel"),
+        ("/api/jobs/imports/a%2fb/cancel", "/api/jobs/imports/a%2fb/cancel"),
+        ("/api/jobs/imports/a%20b%3A/c%61ncel", "/api/jobs/imports/a b:/cancel"),
+        ("/api/jobs/imports/a%252F", "/api/jobs/imports/a%2F"),  # decoded once, never twice
+    ],
+)
+def test_the_path_is_decoded_as_kestrel_decodes_it(raw: str, decoded: str) -> None:
+    assert decode_path(raw) == decoded
+
+
+@pytest.mark.parametrize(
+    ("headers", "query", "key"),
+    [
+        ({"x-functions-key": "h"}, "code=c", "h"),
+        ({"x-functions-key": ""}, "code=c", None),
+        ({}, "code=first&code=second", "first"),
+        ({}, "code=", None),
+        ({}, "", None),
+    ],
+)
+def test_the_key_is_the_header_whenever_present_else_the_first_code(headers, query, key) -> None:
+    assert function_key(headers, query) == key
