@@ -420,6 +420,10 @@ def throttled_drain(
     return Drain(seconds, sum(answers.values()), answers.get("429", 0))
 
 
+# The worker's budget within the default 512 MB instance (docs/deploy.md, "Instance memory").
+WORKER_MEMORY_BUDGET_MB = 128
+
+
 def fleet_rows(shared: FleetDrain, alone: FleetDrain) -> list[Row]:
     """Row 9: a fleet of queue-pump processes against one throttling instance, with the
     fleet-wide pace and, beside it, with each process pacing itself."""
@@ -428,6 +432,7 @@ def fleet_rows(shared: FleetDrain, alone: FleetDrain) -> list[Row]:
         f"throttling at {shared.rate:g}/s"
     )
     caused = shared.throttling_failures + shared.poison
+    peak_rss_mb = max(shared.peak_rss_mb, alone.peak_rss_mb)
     complete = shared.complete  # a run that drained nothing meets no goal
     return [
         Row(
@@ -472,27 +477,92 @@ def fleet_rows(shared: FleetDrain, alone: FleetDrain) -> list[Row]:
             "-",
             None,
         ),
-        # The Python worker's share of a Flex instance's memory (the host's own is not measured here).
+        # The Python worker's share of a Flex instance's memory: at most a quarter of the 512 MB
+        # default (instanceMemoryMB), the rest for the host, whose own is not measured here.
         Row(
             "9. peak resident memory of one worker process (the app, 6 invocations) under this load",
-            f"{max(shared.peak_rss_mb, alone.peak_rss_mb):.0f} MB",
-            "(for instanceMemoryMB)",
-            None,
+            f"{peak_rss_mb:.0f} MB",
+            f"<= {WORKER_MEMORY_BUDGET_MB} MB (a quarter of a 512 MB instance)",
+            peak_rss_mb <= WORKER_MEMORY_BUDGET_MB,
         ),
     ]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How much each measurement runs: the full run, or --quick for the smoke test."""
+
+    quick: bool
+    blocks: int
+    size: int
+    sequential: int
+    cold_runs: int
+
+    @classmethod
+    def of(cls, quick: bool) -> Plan:
+        return cls(quick, 6, 50, 2_000, 4) if quick else cls(quick, 60, 50, 10_000, 21)
+
+
+@dataclass(frozen=True)
+class Steady:
+    """One token, one connection and flat memory over many sequential cancels (row 4, 7)."""
+
+    tokens: int
+    connections: int
+    rss_growth: int
+
+
+@dataclass
+class ClientMeasures:
+    """Rows 1-7: the function against its baselines, on the emulator alone."""
+
+    main: Comparison
+    naive: Comparison
+    concurrent: Comparison
+    steady: Steady
+    cold: tuple[float, float, float]
+    imports: list[tuple[str, float]]
+
+
+@dataclass
+class QueueMeasures:
+    """Rows 8-9: queued cancels drained against a throttling instance, by one process and a fleet."""
+
+    paced: Drain
+    unpaced: Drain
+    shared: FleetDrain
+    alone: FleetDrain
+
+
 def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
-    blocks, size = (6, 50) if quick else (60, 50)
-    sequential = 2_000 if quick else 10_000
-    cold_runs = 4 if quick else 21
+    plan = Plan.of(quick)
     notes: list[str] = []
+    clients = measure_clients(plan, notes)
+    queues = measure_queues()
+    os.environ.update(OVERHEAD_SETTINGS)
+    rows = client_rows(clients, plan.sequential) + drain_rows(queues.paced, queues.unpaced)
+    rows += fleet_rows(queues.shared, queues.alone)
+    notes.append(f"Fleet (row 9): {describe(queues.shared)}. Beside it, {describe(queues.alone)}.")
+    rates = {name: clients.main.median_rate(name) for name in clients.main.names}
+    rates["naive"] = clients.naive.median_rate("naive")
+    notes.append(
+        "Import time (python -X importtime, cumulative ms) of function_app and its slowest direct imports: "
+        + ", ".join(f"{name} {ms:.0f}" for name, ms in clients.imports)
+        + "."
+    )
+    notes.append(
+        f"Blocks: {plan.blocks} x {plan.size} cancels per variant, interleaved;"
+        " figures are medians of per-block ratios."
+    )
+    return rows, rates, notes
+
+
+def measure_clients(plan: Plan, notes: list[str]) -> ClientMeasures:
+    blocks, size = plan.blocks, plan.size
     with EmulatorProcess() as emulator:
         env = {**os.environ, **emulator.environment, **OVERHEAD_SETTINGS, "PYTHONPATH": str(REPO_ROOT)}
         os.environ.update({**emulator.environment, **OVERHEAD_SETTINGS})
         from azure.identity import ManagedIdentityCredential
-
-        from cancel_job.runtime import get_service, reset_service
 
         token = ManagedIdentityCredential().get_token(SCOPE).token
         variants = {
@@ -507,7 +577,7 @@ def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
                 cancel(job_id)
 
         one_bare = rate(variants["bare"], emulator.seed("one-", size))
-        ceiling = emulator_ceiling(emulator, token, 2_000 if quick else 5_000)
+        ceiling = emulator_ceiling(emulator, token, 2_000 if plan.quick else 5_000)
         notes.append(
             f"Emulator ceiling: {ceiling:,.0f} cancels/s from 4 lean http.client processes, against "
             f"{one_bare:,.0f}/s for one bare requests client: the emulator is not the bottleneck."
@@ -522,48 +592,66 @@ def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
             max(2, blocks // 3),
             max(20, size // 4),
         )
-
-        # One token and one connection over many sequential cancels; and the memory they cost.
-        reset_service()
-        get_service()
-        stats_before = emulator.control("stats")
-        warm = emulator.seed("mem-warm-", 1_000)
-        rate(variants["function (HTTP)"], warm)
-        rss_before = rss_bytes()
-        rate(variants["function (HTTP)"], emulator.seed("seq-", sequential))
-        rss_growth = rss_bytes() - rss_before
-        stats_after = emulator.control("stats")
-        tokens = stats_after["tokenRequests"] - stats_before["tokenRequests"]
-        connections = stats_after["adtConnections"] - stats_before["adtConnections"]
-
-        emulator.control("config", {"latency": 0.02})
-        concurrent = Comparison(["bare x16", "function x16"]).run(
-            emulator,
-            {"bare x16": bare_client(emulator, token, pool=16), "function x16": variants["function (HTTP)"]},
-            3 if quick else 9,
-            16 * (10 if quick else 20),
-            measure=lambda cancel, ids: threaded_rate(cancel, ids, 16),
-        )
-        emulator.control("config", {"latency": 0.0})
-
-        cold_ratio, cold_function, cold_minimal = cold_start(emulator, env, cold_runs)
+        steady = measure_steady(emulator, variants["function (HTTP)"], plan.sequential)
+        concurrent = measure_concurrency(emulator, token, variants["function (HTTP)"], quick=plan.quick)
+        cold = cold_start(emulator, env, plan.cold_runs)
         imports = import_times(env)
+    return ClientMeasures(main, naive, concurrent, steady, cold, imports)
 
+
+def measure_steady(emulator: EmulatorProcess, function: Cancel, sequential: int) -> Steady:
+    """One token and one connection over many sequential cancels; and the memory they cost."""
+    from cancel_job.runtime import get_service, reset_service
+
+    reset_service()
+    get_service()
+    stats_before = emulator.control("stats")
+    warm = emulator.seed("mem-warm-", 1_000)
+    rate(function, warm)
+    rss_before = rss_bytes()
+    rate(function, emulator.seed("seq-", sequential))
+    rss_growth = rss_bytes() - rss_before
+    stats_after = emulator.control("stats")
+    tokens = stats_after["tokenRequests"] - stats_before["tokenRequests"]
+    connections = stats_after["adtConnections"] - stats_before["adtConnections"]
+    return Steady(tokens, connections, rss_growth)
+
+
+def measure_concurrency(emulator: EmulatorProcess, token: str, function: Cancel, *, quick: bool) -> Comparison:
+    """16 threads against an ADT that answers in 20 ms."""
+    emulator.control("config", {"latency": 0.02})
+    concurrent = Comparison(["bare x16", "function x16"]).run(
+        emulator,
+        {"bare x16": bare_client(emulator, token, pool=16), "function x16": function},
+        3 if quick else 9,
+        16 * (10 if quick else 20),
+        measure=lambda cancel, ids: threaded_rate(cancel, ids, 16),
+    )
+    emulator.control("config", {"latency": 0.0})
+    return concurrent
+
+
+def measure_queues() -> QueueMeasures:
     with Azurite() as azurite:
         create_queues(azurite.connection_string)
         paced = throttled_drain(azurite.connection_string, DRAIN_RATE)
         unpaced = throttled_drain(azurite.connection_string, 0.0)
         shared = fleet_drain(azurite, "shared")
         alone = fleet_drain(azurite, "process")
-    os.environ.update(OVERHEAD_SETTINGS)
+    return QueueMeasures(paced, unpaced, shared, alone)
 
+
+def client_rows(m: ClientMeasures, sequential: int) -> list[Row]:
+    main, steady = m.main, m.steady
+    cold_ratio, cold_function, cold_minimal = m.cold
     http_ratio = main.median_ratio("function (HTTP)", "bare")
     queue_ratio = main.median_ratio("function (queue)", "bare")
     sdk_ratio = main.median_ratio("function (HTTP)", "SDK")
-    naive_ratio = naive.median_ratio("function (HTTP)", "naive")
+    naive_ratio = m.naive.median_ratio("function (HTTP)", "naive")
     tuned_ratio = main.median_ratio("function (HTTP)", "bare, trust_env off")
-    concurrency_ratio = concurrent.median_ratio("function x16", "bare x16")
-    rows = [
+    concurrency_ratio = m.concurrent.median_ratio("function x16", "bare x16")
+    tokens, connections, rss_growth = steady.tokens, steady.connections, steady.rss_growth
+    return [
         Row(
             "1. throughput, function (HTTP) / bare requests.Session", f"{http_ratio:.3f}", ">= 0.95", http_ratio >= 0.95
         ),
@@ -605,9 +693,12 @@ def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
             rss_growth < 5 * 2**20,
         ),
     ]
+
+
+def drain_rows(paced: Drain, unpaced: Drain) -> list[Row]:
     drain_name = f"{DRAIN_MESSAGES} queued cancels, one instance throttling at {DRAIN_RATE:g}/s"
     paced_ratio = paced.ratio(DRAIN_RATE, DRAIN_MESSAGES)
-    rows += [
+    return [
         Row(
             f"8. {drain_name}, paced: drain time / ({DRAIN_MESSAGES} / rate)",
             f"{paced_ratio:.2f} ({paced.seconds:.1f} s)",
@@ -633,19 +724,6 @@ def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
             None,
         ),
     ]
-    rows += fleet_rows(shared, alone)
-    notes.append(f"Fleet (row 9): {describe(shared)}. Beside it, {describe(alone)}.")
-    rates = {name: main.median_rate(name) for name in main.names}
-    rates["naive"] = naive.median_rate("naive")
-    notes.append(
-        "Import time (python -X importtime, cumulative ms) of function_app and its slowest direct imports: "
-        + ", ".join(f"{name} {ms:.0f}" for name, ms in imports)
-        + "."
-    )
-    notes.append(
-        f"Blocks: {blocks} x {size} cancels per variant, interleaved; figures are medians of per-block ratios."
-    )
-    return rows, rates, notes
 
 
 def machine() -> str:
