@@ -48,6 +48,7 @@ TESTS = {
     "outcomes": ["tests/test_core_units.py", "tests/test_outcomes.py"],
     "pacing": ["tests/test_pacing.py", "tests/test_shared_pacing.py"],
     "deferral": ["tests/test_deferral.py"],
+    "decision": ["tests/test_decision.py"],
 }
 COPIED = [
     "cancel_job",
