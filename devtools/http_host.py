@@ -104,7 +104,7 @@ def function_key(headers: Mapping[str, str], query: str) -> str | None:
     if "x-functions-key" in headers:
         return headers["x-functions-key"] or None
     codes = [value for name, value in parse_qsl(query, keep_blank_values=True) if name == "code"]
-    return codes[0] if codes else None
+    return (codes[0] or None) if codes else None
 
 
 class LocalHttpHost(BackgroundServer):
