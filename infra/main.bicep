@@ -1,6 +1,10 @@
 // adt-import-cancel: a Flex Consumption function app that cancels Azure Digital Twins
 // import jobs, with keyless storage, one user-assigned identity and least-privilege roles.
 // Deploy with `azd up`, or `az deployment group create -g <rg> -f infra/main.bicep -p ...`.
+//
+// This file holds parameters, the choices made from them and module calls; every resource
+// is in a module. IaC scanners whose Bicep parser does not know fail() (checkov 3.3's pycep)
+// cannot read this file, and lose nothing by it: they scan each module.
 targetScope = 'resourceGroup'
 
 @minLength(1)
@@ -36,9 +40,22 @@ param adtAllowedEndpoints string = ''
 @maxValue(1000)
 param maximumInstanceCount int = 10
 
-@description('Memory of each instance in MB.')
+@description('Memory of each instance in MB (INSTANCE_MEMORY_MB). 512: the Python worker peaks at about 77 MB under load, see docs/deploy.md.')
 @allowed([512, 2048, 4096])
-param instanceMemoryMB int = 2048
+param instanceMemoryMB int = 512
+
+@description('Private networking (VNET_ENABLED): outbound VNet integration for the app, storage reachable only through private endpoints, and ADT through one when it is new or adtPrivateEndpoint is true. See docs/deploy.md for what changes.')
+param vnetEnabled bool = false
+
+@description('With vnetEnabled: public IP addresses or CIDR ranges, comma-separated, that may still reach the storage account (STORAGE_ALLOWED_IPS), such as a developer\'s or an operator\'s workstation for the ops CLI. Empty: storage has no public access at all.')
+param storageAllowedIpAddresses string = ''
+
+@description('With vnetEnabled and an existing ADT instance: give it a private endpoint in this VNet too (ADT_PRIVATE_ENDPOINT). Its public network access is left as it is: the instance is not this deployment\'s.')
+param adtPrivateEndpoint bool = false
+
+@description('Storage redundancy (STORAGE_SKU). Standard_LRS keeps three copies in one datacenter: in a zone outage the queues, and with them every request, result and failure record, are unreachable until it ends. Standard_ZRS keeps them in three zones and stays available.')
+@allowed(['Standard_LRS', 'Standard_ZRS'])
+param storageSku string = 'Standard_LRS'
 
 @description('Time budget of one cancel in seconds, retries included (CANCEL_DEADLINE_SECONDS).')
 param cancelDeadlineSeconds int = 25
@@ -73,18 +90,30 @@ param alertEmail string = ''
 param deployLogicApp bool = false
 
 @secure()
-@description('Value of the function key the Logic App uses. The default is new on every deployment, which rotates it.')
-param logicAppFunctionKey string = newGuid()
+@description('Value of the function key the Logic App uses (LOGIC_APP_FUNCTION_KEY). azd\'s preprovision hook makes it; its postdeploy hook creates the key on the app once the host runs with code (Flex Consumption cannot create keys before).')
+param logicAppFunctionKey string = ''
 
 var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var tags = { 'azd-env-name': environmentName }
 var functionAppName = 'func-adtcancel-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}'
 
-resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
-  name: 'id-adtcancel-${resourceToken}'
-  location: location
-  tags: tags
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  params: {
+    name: 'id-adtcancel-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module network 'modules/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  params: {
+    name: 'vnet-adtcancel-${resourceToken}'
+    location: location
+    tags: tags
+  }
 }
 
 module storage 'modules/storage.bicep' = {
@@ -94,13 +123,34 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     deploymentContainerName: deploymentContainerName
-    identityPrincipalId: identity.properties.principalId
+    identityPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
     userPrincipalType: principalType
     operatorsPrincipalId: operatorsPrincipalId
     operatorsPrincipalType: operatorsPrincipalType
+    skuName: storageSku
+    privateOnly: vnetEnabled
+    allowedIpAddresses: empty(storageAllowedIpAddresses) ? [] : map(split(storageAllowedIpAddresses, ','), ip => trim(ip))
   }
 }
+
+// The host uses blobs (package, leases), queues (the trigger and outputs) and tables
+// (diagnostic events): each gets an endpoint and a DNS zone.
+var storageServices = ['blob', 'queue', 'table']
+
+module storageEndpoints 'modules/private-endpoint.bicep' = [for service in storageServices: if (vnetEnabled) {
+  name: 'pe-storage-${service}'
+  params: {
+    name: 'pe-${service}-adtcancel-${resourceToken}'
+    location: location
+    tags: tags
+    subnetId: network!.outputs.privateEndpointsSubnetId
+    vnetId: network!.outputs.id
+    serviceId: storage.outputs.id
+    groupId: service
+    dnsZoneName: 'privatelink.${service}.${environment().suffixes.storage}'
+  }
+}]
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
@@ -109,7 +159,7 @@ module monitoring 'modules/monitoring.bicep' = {
     applicationInsightsName: 'appi-adtcancel-${resourceToken}'
     location: location
     tags: tags
-    identityPrincipalId: identity.properties.principalId
+    identityPrincipalId: identity.outputs.principalId
   }
 }
 
@@ -127,7 +177,29 @@ module newAdt 'modules/adt-instance.bicep' = if (!existingAdt) {
     name: adtName
     location: location
     tags: tags
+    // A new instance in a private deployment answers only its private endpoint.
+    publicNetworkAccess: vnetEnabled ? 'Disabled' : 'Enabled'
   }
+}
+
+// ADT's private endpoint: always for a new instance when private, for an existing one when asked.
+var adtGetsPrivateEndpoint = vnetEnabled && (!existingAdt || adtPrivateEndpoint)
+
+module adtEndpoint 'modules/private-endpoint.bicep' = if (adtGetsPrivateEndpoint) {
+  name: 'pe-adt'
+  params: {
+    name: 'pe-adt-adtcancel-${resourceToken}'
+    location: location
+    tags: tags
+    subnetId: network!.outputs.privateEndpointsSubnetId
+    vnetId: network!.outputs.id
+    serviceId: resourceId(adtResourceGroup, 'Microsoft.DigitalTwins/digitalTwinsInstances', adtName)
+    groupId: 'API'
+    dnsZoneName: 'privatelink.digitaltwins.azure.net'
+  }
+  dependsOn: [
+    newAdt
+  ]
 }
 
 module adtAccess 'modules/adt-access.bicep' = {
@@ -135,7 +207,7 @@ module adtAccess 'modules/adt-access.bicep' = {
   scope: resourceGroup(adtResourceGroup)
   params: {
     adtInstanceName: adtName
-    identityPrincipalId: identity.properties.principalId
+    identityPrincipalId: identity.outputs.principalId
     adtRole: adtRole
     operatorsPrincipalId: operatorsPrincipalId
     operatorsPrincipalType: operatorsPrincipalType
@@ -154,8 +226,8 @@ module functionApp 'modules/functionapp.bicep' = {
     planName: 'plan-adtcancel-${resourceToken}'
     location: location
     tags: union(tags, { 'azd-service-name': 'api' })
-    identityId: identity.id
-    identityClientId: identity.properties.clientId
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
     deploymentContainerName: deploymentContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
@@ -167,8 +239,12 @@ module functionApp 'modules/functionapp.bicep' = {
     followThroughDefault: followThroughDefault
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
-    logicAppFunctionKey: deployLogicApp ? logicAppFunctionKey : ''
+    virtualNetworkSubnetId: vnetEnabled ? network!.outputs.appSubnetId : ''
   }
+  // With private storage the host starts only once it can reach storage privately.
+  dependsOn: [
+    storageEndpoints
+  ]
 }
 
 module alerts 'modules/alerts.bicep' = {
@@ -182,6 +258,9 @@ module alerts 'modules/alerts.bicep' = {
   }
 }
 
+// The Logic App's key: made by azd's preprovision hook, created on the app by its postdeploy hook.
+var logicAppKey = deployLogicApp && empty(logicAppFunctionKey) ? fail('deployLogicApp is true but LOGIC_APP_FUNCTION_KEY (logicAppFunctionKey) is empty: azd\'s preprovision hook (infra/hooks) sets it; without azd, pass a random value and create the function key "logicapp" on cancel_import_job_http with it after deploying the code.') : logicAppFunctionKey
+
 module logicApp 'modules/logicapp.bicep' = if (deployLogicApp) {
   name: 'logicapp'
   params: {
@@ -189,7 +268,11 @@ module logicApp 'modules/logicapp.bicep' = if (deployLogicApp) {
     location: location
     tags: tags
     functionAppHostName: functionApp.outputs.defaultHostName
-    functionKey: logicAppFunctionKey
+    functionKey: logicAppKey
+    // Consumption Logic Apps run outside any VNet and cannot reach storage that accepts
+    // only private endpoints: with vnetEnabled the queue workflow is left out, and the
+    // HTTP workflow (which reaches the app's public route) is the way in.
+    deployQueueWorkflow: !vnetEnabled
     queueWorkflowName: 'logic-adtcancel-queue-${resourceToken}'
     storageAccountName: storage.outputs.name
     requestsQueueName: 'import-cancel-requests'
@@ -202,8 +285,9 @@ output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output REQUESTS_QUEUE_URL string = '${storage.outputs.queueEndpoint}import-cancel-requests'
 output ADT_ENDPOINT string = 'https://${adtHostName}'
-output AZURE_CLIENT_ID string = identity.properties.clientId
+output AZURE_CLIENT_ID string = identity.outputs.clientId
 output ADT_ROLE_DEFINITION_ID string = adtAccess.outputs.roleDefinitionId
 output FAILED_CANCELS_ALERT_NAME string = alerts.outputs.alertName
 output LOGIC_APP_NAME string = deployLogicApp ? logicApp!.outputs.name : ''
-output LOGIC_APP_QUEUE_NAME string = deployLogicApp ? logicApp!.outputs.queueWorkflowName : ''
+output LOGIC_APP_QUEUE_NAME string = deployLogicApp && !vnetEnabled ? logicApp!.outputs.queueWorkflowName : ''
+output VNET_NAME string = vnetEnabled ? 'vnet-adtcancel-${resourceToken}' : ''

@@ -336,13 +336,6 @@ def test_the_adt_instance_is_a_choice_made_before_anything_is_deployed() -> None
     assert "createAdtInstance" not in main.source  # the old switch, whose default led to an empty name
 
 
-def test_the_logic_app_key_is_created_after_the_app_settings() -> None:
-    """3. Creating a key calls the host, which needs its storage settings first."""
-    app = load("modules/functionapp.bicep")
-    [(_, key)] = app.resources("Microsoft.Web/sites/host/functionKeys@")
-    assert "site::appSettings" in text(path(key, "dependsOn"))
-
-
 def test_the_app_gets_a_custom_role_with_only_the_two_import_job_data_actions() -> None:
     """4. Least privilege on ADT: the custom role by default, Data Owner only on request."""
     access = load("modules/adt-access.bicep")

@@ -5,13 +5,18 @@ param name string
 param location string
 param tags object = {}
 
+@description('Disabled: only private endpoints reach the instance (private networking).')
+@allowed(['Enabled', 'Disabled'])
+param publicNetworkAccess string = 'Enabled'
+
 resource adt 'Microsoft.DigitalTwins/digitalTwinsInstances@2023-01-31' = {
   name: name
   location: location
   tags: tags
   properties: {
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
   }
 }
 
 output name string = adt.name
+output id string = adt.id

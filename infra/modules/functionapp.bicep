@@ -62,11 +62,10 @@ param throttleDeferralMaxSeconds int = 86400
 param maximumInstanceCount int = 10
 
 @allowed([512, 2048, 4096])
-param instanceMemoryMB int = 2048
+param instanceMemoryMB int = 512
 
-@secure()
-@description('When not empty, a host key named "logicapp" with this value is created for the Logic App.')
-param logicAppFunctionKey string = ''
+@description('Resource id of the subnet for outbound VNet integration (delegated to Microsoft.App/environments); empty: none.')
+param virtualNetworkSubnetId string = ''
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -104,9 +103,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Outbound traffic through the VNet (private storage and ADT); inbound stays public behind keys.
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
+      http20Enabled: true
     }
     functionAppConfig: {
       deployment: {
@@ -187,18 +189,9 @@ resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
   }
 }
 
-// Creating a key calls the Functions host, which can only start once its storage settings
-// are in place: the key waits for the app settings.
-resource logicAppKey 'Microsoft.Web/sites/host/functionKeys@2024-04-01' = if (!empty(logicAppFunctionKey)) {
-  name: '${site.name}/default/logicapp'
-  properties: {
-    name: 'logicapp'
-    value: logicAppFunctionKey
-  }
-  dependsOn: [
-    site::appSettings
-  ]
-}
+// No keys are created here: on Flex Consumption, creating a key before code is deployed
+// fails (azure-functions-host issue 11379). The Logic App's key is created by azd's
+// postdeploy hook (infra/hooks), once the host runs with code.
 
 output name string = site.name
 output defaultHostName string = site.properties.defaultHostName

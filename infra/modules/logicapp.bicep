@@ -8,7 +8,8 @@
 // own caller gets an asynchronous response too (202 and a status URL), since a Request
 // trigger must answer within 120 s.
 //
-// Authentication: a dedicated host key ("logicapp"), passed as a secure workflow
+// Authentication: a dedicated function key ("logicapp") of the cancel function, which also
+// serves the Location the workflow polls; it is passed as a secure workflow
 // parameter. The functions use auth level FUNCTION, which keeps requiring a key even with
 // App Service authentication on, so a managed-identity token alone would not do. The key
 // goes in the `code` query parameter because Logic Apps poll the Location URL without the
@@ -34,6 +35,9 @@ param storageAccountName string
 
 @description('Name of the requests queue.')
 param requestsQueueName string
+
+@description('Deploy the queue workflow. Off with private networking: a Consumption Logic App cannot reach storage that accepts only private endpoints.')
+param deployQueueWorkflow bool = true
 
 // Storage Queue Data Message Sender: put messages on a queue, nothing else.
 var queueSenderRoleId = 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
@@ -136,7 +140,7 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
 // The queue workflow: Request trigger -> the Queue service's REST API ("Put Message"), with
 // the workflow's system-assigned identity. The message text is plain JSON (XML-escaped in
 // the envelope), exactly what Logic Apps' "Put a message on a queue" action sends.
-resource queueWorkflow 'Microsoft.Logic/workflows@2019-05-01' = {
+resource queueWorkflow 'Microsoft.Logic/workflows@2019-05-01' = if (deployQueueWorkflow) {
   name: queueWorkflowName
   location: location
   tags: tags
@@ -208,15 +212,15 @@ resource queueWorkflow 'Microsoft.Logic/workflows@2019-05-01' = {
 }
 
 // Least privilege: send messages, on the requests queue only.
-resource queueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage::queueService::requestsQueue.id, queueWorkflow.id, queueSenderRoleId)
+resource queueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployQueueWorkflow) {
+  name: guid(storage::queueService::requestsQueue.id, queueWorkflowName, queueSenderRoleId)
   scope: storage::queueService::requestsQueue
   properties: {
-    principalId: queueWorkflow.identity.principalId
+    principalId: queueWorkflow!.identity.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', queueSenderRoleId)
   }
 }
 
 output name string = workflow.name
-output queueWorkflowName string = queueWorkflow.name
+output queueWorkflowName string = deployQueueWorkflow ? queueWorkflow!.name : ''

@@ -25,6 +25,16 @@ param operatorsPrincipalId string = ''
 @allowed(['Group', 'User', 'ServicePrincipal'])
 param operatorsPrincipalType string = 'Group'
 
+@description('Redundancy: Standard_LRS (three copies in one datacenter) or Standard_ZRS (across three availability zones, so the queues stay readable and writable through a zone outage).')
+@allowed(['Standard_LRS', 'Standard_ZRS'])
+param skuName string = 'Standard_LRS'
+
+@description('Private networking: the account answers only its private endpoints (and allowedIpAddresses).')
+param privateOnly bool = false
+
+@description('With privateOnly: public IP addresses or CIDR ranges that may still reach the account (a developer\'s or an operator\'s workstation). Empty: public network access is disabled.')
+param allowedIpAddresses array = []
+
 // Built-in role definitions (ids are the same in every tenant).
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -41,19 +51,35 @@ var queueNames = [
   'import-cancel-requests-poison'
 ]
 
+var allowedIpRules = [for ip in allowedIpAddresses: {
+  value: ip
+  action: 'Allow'
+}]
+var privateAcls = {
+  defaultAction: 'Deny'
+  bypass: 'None'
+  ipRules: allowedIpRules
+}
+var openAcls = {
+  defaultAction: 'Allow'
+  bypass: 'AzureServices'
+}
+
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
   tags: tags
   kind: 'StorageV2'
-  sku: { name: 'Standard_LRS' }
+  sku: { name: skuName }
   properties: {
     allowSharedKeyAccess: false
     allowBlobPublicAccess: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
     defaultToOAuthAuthentication: true
-    publicNetworkAccess: 'Enabled'
+    // Private: only the private endpoints, plus any allowed IP address through the firewall.
+    publicNetworkAccess: privateOnly && empty(allowedIpAddresses) ? 'Disabled' : 'Enabled'
+    networkAcls: privateOnly ? privateAcls : openAcls
   }
 }
 
@@ -132,5 +158,6 @@ resource operatorsQueueAccess 'Microsoft.Authorization/roleAssignments@2022-04-0
 }
 
 output name string = account.name
+output id string = account.id
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output queueEndpoint string = account.properties.primaryEndpoints.queue
