@@ -99,8 +99,9 @@ class TestAttemptVerdict:
         assert (verdict.transient, verdict.adt_status) == (True, status)
         assert verdict.message == f"ADT answered {status} without an ImportJob"
 
-    def test_a_redirect_is_final(self) -> None:
-        reply = answer(302)
+    @pytest.mark.parametrize("status", [300, 302, 399])
+    def test_a_redirect_is_final(self, status: int) -> None:
+        reply = answer(status)
         assert decision.attempt_verdict(FACTS, reply, token_renewed=False) is reply
 
 
@@ -186,7 +187,11 @@ class TestFailureOf:
 
     @pytest.mark.parametrize("status", [300, 399])
     def test_the_redirect_range_has_both_ends(self, status: int) -> None:
-        assert decision.failure_of(FACTS, answer(status)).code == ErrorCode.UPSTREAM_ERROR
+        failure = decision.failure_of(FACTS, answer(status))
+        assert (failure.code, failure.message) == (
+            ErrorCode.UPSTREAM_ERROR,
+            f"ADT answered {status} (a redirect); redirects are not followed",
+        )
 
     def test_a_bare_429_is_too_many_requests(self) -> None:
         failure = decision.failure_of(FACTS, answer(429))

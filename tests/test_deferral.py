@@ -131,3 +131,71 @@ def test_every_earlier_form_still_parses_with_no_deferral() -> None:
     for body in ("job-1", '{"jobId": "job-1"}', "eyJqb2JJZCI6ICJqb2ItMSJ9"):
         request = parse_message(body)
         assert (request.job_id, request.deferrals, request.not_after) == ("job-1", 0, None)
+
+
+# -- Edges pinned exactly (each found by make mutate) ---------------------------------------
+
+
+class LowestJitter(random.Random):
+    """No jitter at all: the wait as it is."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return a
+
+
+def test_a_second_left_is_still_a_deferral_of_one_second() -> None:
+    request = CancelRequest("job-1", deferrals=1, not_after=NOW + timedelta(seconds=1))
+    step = defer(request, throttled(0.0), DAY, NOW, random.Random(3))
+    assert isinstance(step, Deferred) and step.delay_seconds == 1
+
+
+def test_without_a_retry_after_the_wait_is_the_jitter_alone() -> None:
+    step = defer(CancelRequest("job-1"), throttled(0.0)._replace(retry_after=None), DAY, NOW, random.Random(3))
+    assert isinstance(step, Deferred) and step.delay_seconds == 1
+
+
+def test_the_jitter_adds_nothing_at_its_lowest() -> None:
+    step = defer(CancelRequest("job-1"), throttled(6.0), DAY, NOW, LowestJitter())
+    assert isinstance(step, Deferred) and step.delay_seconds == 6
+
+
+def test_a_deferral_is_never_longer_than_a_queue_message_can_hide() -> None:
+    from cancel_job.deferral import MAX_DELAY_SECONDS
+
+    step = defer(CancelRequest("job-1"), throttled(30 * DAY), 60 * DAY, NOW, LowestJitter())
+    assert isinstance(step, Deferred) and step.delay_seconds == MAX_DELAY_SECONDS
+
+
+def test_a_follow_up_still_throttled_at_its_deadline_expires_as_not_confirmed() -> None:
+    follow = FollowUp(3, NOW)
+    step = defer(
+        CancelRequest("job-1", follow_up=follow, deferrals=4, not_after=NOW), throttled(), DAY, NOW, LowestJitter()
+    )
+    assert isinstance(step, GiveUp)
+    failure = step.failure
+    assert (failure.code, failure.transient) == (ErrorCode.FOLLOW_THROUGH_EXPIRED.value, False)
+    assert failure.message == (
+        "ADT throttled the follow-up checks until the follow-through deadline (4 deferrals); "
+        "the cancel was accepted but not confirmed"
+    )
+
+
+def test_giving_up_on_adts_own_429_code_is_still_too_many_requests() -> None:
+    request = CancelRequest("job-1", deferrals=2, not_after=NOW)
+    step = defer(request, throttled(code="SomeAdtCode"), DAY, NOW, LowestJitter())
+    assert isinstance(step, GiveUp)
+    assert (step.failure.code, step.failure.transient) == (ErrorCode.TOO_MANY_REQUESTS.value, False)
+
+
+def test_the_copy_names_the_validated_job_id_else_the_requested_one() -> None:
+    request = CancelRequest("as-requested")
+    step = defer(request, throttled(), DAY, NOW, LowestJitter())
+    assert isinstance(step, Deferred) and json.loads(step.body)["jobId"] == "job-1"  # the failure's, validated
+    step = defer(request, throttled()._replace(job_id=None), DAY, NOW, LowestJitter())
+    assert isinstance(step, Deferred) and json.loads(step.body)["jobId"] == "as-requested"
+
+
+def test_a_deferral_field_alone_is_refused_with_the_rule_in_words() -> None:
+    with pytest.raises(InvalidMessageError) as refused:
+        parse_message(json.dumps({"jobId": "job-1", "deferrals": 2}))
+    assert str(refused.value) == "deferrals (a whole number from 1) and notAfter go together"

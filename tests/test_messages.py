@@ -367,3 +367,14 @@ def _read_as(text: str) -> str | None:
     except InvalidMessageError:
         return None
     return job_id if isinstance(job_id, str) else None
+
+
+def test_base64_of_broken_json_says_what_is_wrong_with_the_json() -> None:
+    broken = base64.b64encode(b'{"jobId": "job-1"').decode()  # padded: no job id as it stands
+    with pytest.raises(InvalidMessageError) as refused:
+        parse_message(broken)
+    assert str(refused.value) == "message is not valid JSON: JSONDecodeError"
+
+
+def test_a_request_id_of_one_character_is_kept() -> None:
+    assert parse_message(json.dumps({"jobId": "job-1", "requestId": "r"})).request_id == "r"

@@ -15,7 +15,11 @@ import pytest
 
 from cancel_job.pacing import (
     CLOCK_MARGIN,
+    CONFLICT_BACKOFF_CAP_SECONDS,
+    CONFLICT_BACKOFF_SECONDS,
     STORE_RETRY_SECONDS,
+    WRITE_LATENCY_WEIGHT,
+    WRITE_LEAD_FACTOR,
     WRITE_LEAD_INITIAL_SECONDS,
     WRITE_LEAD_MIN_SECONDS,
     InstanceGate,
@@ -279,7 +283,7 @@ def test_a_store_that_cannot_be_built_leaves_the_process_gate(caplog: pytest.Log
 
     pacer = Pacer(1.0, store_factory=broken)
     assert isinstance(pacer.gate("a"), InstanceGate)
-    assert "names no BlobEndpoint" in caplog.text
+    assert "(ValueError: STORAGE_CONNECTION names no BlobEndpoint)" in caplog.text
 
 
 def test_the_record_name_is_the_host_and_a_port_other_than_443() -> None:
@@ -289,3 +293,176 @@ def test_the_record_name_is_the_host_and_a_port_other_than_443() -> None:
         record_name(parse_endpoint("https://my.api.weu.digitaltwins.azure.net")) == "my.api.weu.digitaltwins.azure.net"
     )
     assert record_name(parse_endpoint("http://127.0.0.1:8123")) == "127.0.0.1-8123"
+
+
+# -- Edges pinned exactly (each found by make mutate) ---------------------------------------
+
+
+def test_the_store_is_asked_again_exactly_when_the_retry_time_comes() -> None:
+    time = FakeTime()
+    health = StoreHealth(time.clock)
+    health.failed("down")
+    time.now += STORE_RETRY_SECONDS
+    assert health.usable()
+
+
+def test_each_outage_is_counted_once() -> None:
+    time = FakeTime()
+    health = StoreHealth(time.clock)
+    for _ in range(2):
+        health.failed("down")
+        health.failed("still down")
+        health.answered()
+    assert health.outages == 2
+
+
+def test_an_outage_and_its_end_are_logged_in_full(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="cancel_job")
+    time = FakeTime()
+    health = StoreHealth(time.clock)
+    health.answered()  # never failed: nothing to say
+    assert caplog.messages == []
+    health.failed("boom")
+    health.answered()
+    assert health.usable()  # at once, not only after the retry time
+    assert caplog.messages == [
+        f"pacing store unavailable (boom); each process paces ADT by itself until it answers again "
+        f"(retried every {STORE_RETRY_SECONDS:g} s)",
+        "pacing store answers again; the fleet shares one pace per ADT instance",
+    ]
+
+
+def test_a_gate_without_a_rate_has_no_spacing_and_its_tolerance_follows_the_rate() -> None:
+    assert Fleet(rate=0.0).gate().spacing == 0.0
+    assert Fleet(rate=2.0).gate().tolerance == pytest.approx(CLOCK_MARGIN / 2.0)
+    assert Fleet(rate=2.0).gate().spacing == pytest.approx((1 + CLOCK_MARGIN) / 2.0)
+
+
+def test_a_turn_waits_for_the_callers_own_not_before() -> None:
+    fleet = Fleet(rate=1.0)
+    started = fleet.time.now
+    assert fleet.gate().wait_turn(started + 5, started + 60) is None
+    assert fleet.time.now == pytest.approx(started + 5)
+
+
+def test_a_turn_exactly_at_the_deadline_is_still_taken() -> None:
+    fleet = Fleet(rate=1.0)
+    when = fleet.time.now + 5
+    assert fleet.gate().wait_turn(when, when) is None
+    assert fleet.time.now == pytest.approx(when)
+
+
+def test_lost_races_back_off_more_with_each_conflict() -> None:
+    fleet = Fleet(rate=1.0)
+    gate = fleet.gate()
+    fleet.store.write = lambda *args: False
+    started = fleet.time.now
+    gate.wait_turn(started, started + 0.2)
+    rng = random.Random(1)
+    expected = [rng.uniform(0, min(CONFLICT_BACKOFF_CAP_SECONDS, CONFLICT_BACKOFF_SECONDS * k)) for k in (1, 2, 3)]
+    assert fleet.time.sleeps[:3] == pytest.approx(expected)
+
+
+def test_the_write_lead_follows_a_moving_average_of_write_latency() -> None:
+    fleet = Fleet(rate=1.0)
+    gate = fleet.gate()
+    latencies = iter([0.1, 0.3])
+    real_write = fleet.store.write
+
+    def slow_write(*args: object) -> bool:
+        fleet.time.now += next(latencies)
+        return real_write(*args)
+
+    fleet.store.write = slow_write
+    started = fleet.time.now
+    gate.wait_turn(started, started + 60)
+    assert gate._write_lead() == pytest.approx(WRITE_LEAD_FACTOR * 0.1)
+    gate.wait_turn(fleet.time.now, fleet.time.now + 60)
+    average = 0.1 + WRITE_LATENCY_WEIGHT * (0.3 - 0.1)
+    assert gate._write_lead() == pytest.approx(WRITE_LEAD_FACTOR * average)
+
+
+def test_a_429_already_recorded_until_the_same_time_is_not_written_again() -> None:
+    fleet = Fleet(rate=1.0)
+    gate = fleet.gate()
+    gate.throttled(5.0)
+    before = fleet.store.transactions
+    gate.throttled(5.0)  # the same end: one read, no write
+    assert fleet.store.transactions - before == 1
+
+
+def test_a_429_written_after_an_outage_reports_the_store_back(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="cancel_job")
+    fleet = Fleet(rate=1.0)
+    gate = fleet.gate()
+    gate.health.failed("down")
+    fleet.time.now += STORE_RETRY_SECONDS
+    gate.throttled(5.0)
+    assert caplog.messages[-1] == "pacing store answers again; the fleet shares one pace per ADT instance"
+    assert fleet.record().blocked_until == pytest.approx(fleet.wall() + 5.0)
+
+
+def test_a_429_the_record_already_covers_still_reports_the_store_back(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="cancel_job")
+    fleet = Fleet(rate=1.0)
+    gate = fleet.gate()
+    gate.throttled(60.0)
+    gate.health.failed("down")
+    fleet.time.now += STORE_RETRY_SECONDS
+    gate.throttled(5.0)  # the record's block ends later already: no write, and the store answered
+    assert caplog.messages[-1] == "pacing store answers again; the fleet shares one pace per ADT instance"
+
+
+def test_a_429_that_cannot_be_shared_says_why(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="cancel_job")
+    fleet = Fleet(rate=1.0)
+    gate = fleet.gate()
+    fleet.store.broken = StoreUnavailable("HttpResponseError (HTTP 503)")
+    gate.throttled(5.0)
+    assert "pacing store unavailable (HttpResponseError (HTTP 503))" in caplog.text
+    assert not gate.health.usable()
+
+
+def test_a_record_name_for_a_plain_instance_name_is_the_name() -> None:
+    assert record_name("adt.example") == "adt.example"
+
+
+def test_a_shared_gate_is_named_for_its_instance_and_uses_the_pacers_store() -> None:
+    from cancel_job.endpoints import parse_endpoint
+
+    store = MemoryStore()
+    endpoint = parse_endpoint("http://127.0.0.1:8123")
+    gate = Pacer(1.0, store_factory=lambda: store).gate(endpoint)
+    assert isinstance(gate, SharedGate)
+    assert (gate.instance, gate.store) == ("127.0.0.1-8123", store)
+
+
+def test_a_gate_another_thread_created_meanwhile_is_the_one_returned() -> None:
+    pacer = Pacer(1.0)
+    existing = pacer.gate("a")
+
+    class Racing(dict):
+        """The lock-free look missed the gate that another thread stored just after it."""
+
+        misses = 1
+
+        def get(self, key: object, default: object = None) -> object:
+            if self.misses:
+                self.misses -= 1
+                return None
+            return super().get(key, default)
+
+    pacer._gates = Racing(pacer._gates)
+    assert pacer.gate("a") is existing
+
+
+def test_a_shared_gate_runs_on_the_pacers_clock_health_and_fallback() -> None:
+    time = FakeTime()
+    store = MemoryStore()
+    pacer = Pacer(1.0, time.clock, time.sleep, store_factory=lambda: store)
+    gate = pacer.gate("a")
+    assert isinstance(gate, SharedGate)
+    assert isinstance(gate.fallback, InstanceGate) and gate.health is pacer.health
+    started = time.now
+    assert gate.wait_turn(started, started + 60) is None
+    assert time.sleeps and time.now > started  # waited its write's lead on the fake clock
