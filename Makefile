@@ -55,7 +55,7 @@ bench: setup
 # devtools/mutation_report.py writes docs/testing.md. A fresh run each time.
 mutate: setup
 	rm -rf mutants
-	start=$$(date +%s) && $(BIN)/mutmut run && $(PY) -m devtools.mutate_constants \
+	start=$$(date +%s) && $(BIN)/mutmut run --max-children 8 && $(PY) -m devtools.mutate_constants \
 	  && $(PY) -m devtools.mutation_report --seconds $$(( $$(date +%s) - start ))
 
 clean:

@@ -142,7 +142,9 @@ def render(module_scores: list[ModuleScore], stale: list[str], seconds: float | 
         "  `devtools/mutation_equivalents.toml`, or a gap. The goal: every rule module kills at",
         f"  least {GOAL:.0%} of its non-equivalent mutants.",
         "",
-        "A run takes most of an hour on 2 cores, so it is not part of CI."
+        "A run takes most of an hour on 2 cores, so it is not part of CI. mutmut runs 8 mutants at"
+        " once: many of them wait (a mutated pacing rule sleeps on the real clock), so the cores"
+        " would idle with one mutant each."
         + (f" The last one took {seconds / 60:.0f} minutes on {os.cpu_count()} cores." if seconds else ""),
         "",
         f"## Last run ({datetime.now(UTC):%Y-%m-%d}, commit `{commit}`)",
