@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -286,17 +287,38 @@ def _workspace() -> Path:
     return root
 
 
-def run_mutant(workspace: Path, mutant: Mutant) -> Result:
+# A mutant may turn a wait loop on the fake clock into an endless one: it is stopped after
+# this many times its module's clean test time (and never sooner than the floor).
+TIMEOUT_FACTOR = 10
+TIMEOUT_FLOOR_SECONDS = 30.0
+
+
+def clean_seconds(workspace: Path, module: str) -> float:
+    """How long the module's tests take unmutated (they must pass)."""
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "pytest", *PYTEST, *_tests(workspace, module)],
+        cwd=workspace,
+        capture_output=True,
+        check=True,
+    )
+    return time.monotonic() - started
+
+
+def _tests(workspace: Path, module: str) -> list[str]:
+    return [t for t in TESTS[module] if (workspace / t).exists()]
+
+
+def run_mutant(workspace: Path, mutant: Mutant, timeout: float = 600.0) -> Result:
     target = workspace / "cancel_job" / f"{mutant.module}.py"
     original = target.read_text(encoding="utf-8")
     target.write_text(mutant.source, encoding="utf-8")
     try:
-        tests = [t for t in TESTS[mutant.module] if (workspace / t).exists()]
         completed = subprocess.run(
-            [sys.executable, "-m", "pytest", *PYTEST, *tests],
+            [sys.executable, "-m", "pytest", *PYTEST, *_tests(workspace, mutant.module)],
             cwd=workspace,
             capture_output=True,
-            timeout=600,
+            timeout=timeout,
             check=False,
         )
         status = "survived" if completed.returncode == 0 else "killed"
@@ -316,12 +338,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(mutants)} constant mutants in {len(args.modules)} modules", flush=True)
     workspaces = [_workspace() for _ in range(args.jobs)]
     results: list[Result] = []
+    timeouts = {
+        module: max(TIMEOUT_FLOOR_SECONDS, TIMEOUT_FACTOR * clean_seconds(workspaces[0], module))
+        for module in args.modules
+    }
     try:
         with ThreadPoolExecutor(args.jobs) as pool:
             # Each worker owns one workspace: a mutant is written, tested and restored there.
             chunks = [mutants[i :: args.jobs] for i in range(args.jobs)]
             futures = [
-                pool.submit(lambda ws, chunk: [run_mutant(ws, m) for m in chunk], ws, chunk)
+                pool.submit(lambda ws, chunk: [run_mutant(ws, m, timeouts[m.module]) for m in chunk], ws, chunk)
                 for ws, chunk in zip(workspaces, chunks, strict=True)
             ]
             for future in futures:
