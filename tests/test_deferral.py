@@ -160,10 +160,28 @@ def test_the_jitter_adds_nothing_at_its_lowest() -> None:
 
 
 def test_a_deferral_is_never_longer_than_a_queue_message_can_hide() -> None:
-    from cancel_job.deferral import MAX_DELAY_SECONDS
-
     step = defer(CancelRequest("job-1"), throttled(30 * DAY), 60 * DAY, NOW, LowestJitter())
-    assert isinstance(step, Deferred) and step.delay_seconds == MAX_DELAY_SECONDS
+    assert isinstance(step, Deferred) and step.delay_seconds == 7 * 24 * 3600 - 60  # a minute inside 7 days
+
+
+class HighestJitter(random.Random):
+    """All the jitter there may be."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+@pytest.mark.parametrize(
+    ("wait", "delay"),
+    [
+        (6.0, 8),  # a quarter of the wait: 1.5 s, rounded up with it
+        (2.0, 3),  # at least a second
+        (0.4, 2),
+    ],
+)
+def test_the_jitter_is_a_quarter_of_the_wait_and_at_least_a_second(wait: float, delay: int) -> None:
+    step = defer(CancelRequest("job-1"), throttled(wait), DAY, NOW, HighestJitter())
+    assert isinstance(step, Deferred) and step.delay_seconds == delay
 
 
 def test_a_follow_up_still_throttled_at_its_deadline_expires_as_not_confirmed() -> None:

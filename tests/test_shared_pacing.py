@@ -15,11 +15,7 @@ import pytest
 
 from cancel_job.pacing import (
     CLOCK_MARGIN,
-    CONFLICT_BACKOFF_CAP_SECONDS,
-    CONFLICT_BACKOFF_SECONDS,
     STORE_RETRY_SECONDS,
-    WRITE_LATENCY_WEIGHT,
-    WRITE_LEAD_FACTOR,
     WRITE_LEAD_INITIAL_SECONDS,
     WRITE_LEAD_MIN_SECONDS,
     InstanceGate,
@@ -302,7 +298,9 @@ def test_the_store_is_asked_again_exactly_when_the_retry_time_comes() -> None:
     time = FakeTime()
     health = StoreHealth(time.clock)
     health.failed("down")
-    time.now += STORE_RETRY_SECONDS
+    time.now += 14.99
+    assert not health.usable()
+    time.now += 0.01  # 15 s after the failure
     assert health.usable()
 
 
@@ -357,10 +355,11 @@ def test_lost_races_back_off_more_with_each_conflict() -> None:
     gate = fleet.gate()
     fleet.store.write = lambda *args: False
     started = fleet.time.now
-    gate.wait_turn(started, started + 0.2)
+    gate.wait_turn(started, started + 5)
     rng = random.Random(1)
-    expected = [rng.uniform(0, min(CONFLICT_BACKOFF_CAP_SECONDS, CONFLICT_BACKOFF_SECONDS * k)) for k in (1, 2, 3)]
-    assert fleet.time.sleeps[:3] == pytest.approx(expected)
+    # 5 ms more of backoff range per conflict, up to 50 ms from the tenth on.
+    expected = [rng.uniform(0, min(0.05, 0.005 * k)) for k in range(1, 13)]
+    assert fleet.time.sleeps[:12] == pytest.approx(expected)
 
 
 def test_the_write_lead_follows_a_moving_average_of_write_latency() -> None:
@@ -376,10 +375,9 @@ def test_the_write_lead_follows_a_moving_average_of_write_latency() -> None:
     fleet.store.write = slow_write
     started = fleet.time.now
     gate.wait_turn(started, started + 60)
-    assert gate._write_lead() == pytest.approx(WRITE_LEAD_FACTOR * 0.1)
+    assert gate._write_lead() == pytest.approx(0.2)  # twice the one write seen
     gate.wait_turn(fleet.time.now, fleet.time.now + 60)
-    average = 0.1 + WRITE_LATENCY_WEIGHT * (0.3 - 0.1)
-    assert gate._write_lead() == pytest.approx(WRITE_LEAD_FACTOR * average)
+    assert gate._write_lead() == pytest.approx(2 * (0.1 + 0.25 * (0.3 - 0.1)))  # the newest weighs a quarter
 
 
 def test_a_429_already_recorded_until_the_same_time_is_not_written_again() -> None:
@@ -466,3 +464,11 @@ def test_a_shared_gate_runs_on_the_pacers_clock_health_and_fallback() -> None:
     started = time.now
     assert gate.wait_turn(started, started + 60) is None
     assert time.sleeps and time.now > started  # waited its write's lead on the fake clock
+
+
+def test_a_429_is_written_at_most_ten_times_against_other_writers() -> None:
+    fleet = Fleet(rate=1.0)
+    gate = fleet.gate()
+    fleet.store.write = lambda *args: (fleet.store._transaction(), False)[1]  # always another process first
+    gate.throttled(5.0)
+    assert fleet.store.transactions == 20  # ten reads, ten lost writes, then it stops
