@@ -61,7 +61,7 @@ COPIED = [
     "pyproject.toml",
     "requirements.txt",
 ]
-PYTEST = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-m", "not azurite and not soak"]
+PYTEST = ["-x", "-q", "-n", "0", "-p", "no:cacheprovider", "-p", "no:randomly", "-m", "not azurite and not soak"]
 
 
 @dataclass(frozen=True)
