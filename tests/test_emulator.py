@@ -3,6 +3,7 @@ as the official spec says; its bodies validate against the spec either way."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -291,15 +292,21 @@ def test_runs_as_a_module_on_a_port(tmp_path) -> None:
         process.stdout.close()
 
 
-def test_spec_copy_matches_the_shared_spec() -> None:
+def test_the_spec_copy_is_the_pinned_official_file() -> None:
+    """tests/spec is held to the hashes in tests/spec/PINNED.json on every clone, and to the
+    project's own shared/spec where that folder is beside the clone (build machines)."""
+    import hashlib
     from pathlib import Path
 
-    from tests.spec_schema import SPEC_FILE
+    from cancel_job.contract import ADT_API_VERSION
+    from tests.spec_schema import SPEC_DIR, spec
 
-    shared = Path(__file__).resolve().parents[2] / "shared" / "spec" / SPEC_FILE.name
-    if not shared.exists():
-        pytest.skip(
-            "compares tests/spec with the official ADT spec in the project's shared/ folder, which is not "
-            "beside this clone; tests/spec is the copy every other test uses, so nothing else is missing"
-        )
-    assert shared.read_bytes() == SPEC_FILE.read_bytes(), "tests/spec is out of date with shared/spec"
+    pinned = json.loads((SPEC_DIR / "PINNED.json").read_text(encoding="utf-8"))
+    copies = {str(p.relative_to(SPEC_DIR)): p for p in SPEC_DIR.rglob("*.json") if p.name != "PINNED.json"}
+    assert sorted(copies) == sorted(pinned["sha256"]), "tests/spec holds files PINNED.json does not name, or lacks some"
+    for name, path in copies.items():
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == pinned["sha256"][name], f"tests/spec/{name} was edited"
+    assert pinned["apiVersion"] == spec()["info"]["version"] == ADT_API_VERSION
+    shared = Path(__file__).resolve().parents[2] / "shared" / "spec"
+    for name, path in copies.items() if shared.is_dir() else ():
+        assert (shared / name).read_bytes() == path.read_bytes(), f"tests/spec/{name} is out of date with shared/spec"
