@@ -58,5 +58,10 @@ mutate: setup
 	start=$$(date +%s) && $(BIN)/mutmut run --max-children 8 && $(PY) -m devtools.mutate_constants \
 	  && $(PY) -m devtools.mutation_report --seconds $$(( $$(date +%s) - start ))
 
+# Every cache and build product .gitignore lists. Kept: local.settings.json and .azure/ (azd's
+# environments), which hold your own settings, not something a command made.
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis mutants
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .mypy_cache .hypothesis mutants build .azurite \
+	  AzuriteConfig __queuestorage__ __azurite_db_queue*.json *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -name '*.pyc' -type f -delete
