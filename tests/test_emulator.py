@@ -310,3 +310,47 @@ def test_the_spec_copy_is_the_pinned_official_file() -> None:
     shared = Path(__file__).resolve().parents[2] / "shared" / "spec"
     for name, path in copies.items() if shared.is_dir() else ():
         assert (shared / name).read_bytes() == path.read_bytes(), f"tests/spec/{name} is out of date with shared/spec"
+
+
+def _documented_control_routes() -> list[tuple[str, str, str, int]]:
+    """(method, route, example body, answer status) for each row of the control-route table
+    in docs/local-development.md."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "local-development.md").read_text(encoding="utf-8")
+    row = re.compile(r"^\| (GET|POST) \| `/_emulator/([^`]+)` \| (?:`([^`]*)`)? *\| (\d{3})\b", re.MULTILINE)
+    return [(m[1], m[2], m[3] or "", int(m[4])) for m in row.finditer(doc)]
+
+
+def test_every_served_control_route_is_documented_and_every_documented_one_answers_as_written(
+    emulator: AdtEmulator,
+) -> None:
+    from devtools.adt_emulator.control import ROUTES
+
+    documented = _documented_control_routes()
+    assert {(method, route) for method, route, _, _ in documented} == set(ROUTES)
+    emulator.configure(throttle_rate=0)
+    for method, route, body, status in documented:
+        url = f"{emulator.endpoint}/_emulator/{route.replace('{id}', 'myjob0')}"
+        answer = requests.request(method, url, data=body.encode(), timeout=5)
+        assert answer.status_code == status, f"{method} {route} answered {answer.status_code}: {answer.text}"
+        if route == "seed":
+            assert requests.get(f"{emulator.endpoint}/_emulator/stats", timeout=5).json()["jobs"] == {
+                "myjob0": "running",
+                "myjob1": "running",
+            }
+        if (method, route) == ("POST", "config"):
+            config = requests.get(f"{emulator.endpoint}/_emulator/config", timeout=5).json()
+            assert {key: config[key] for key in json.loads(body)} == json.loads(body)
+    # The last documented row is the reset: it forgot the seeded jobs and the configuration.
+    assert documented[-1][:2] == ("POST", "reset")
+    assert requests.get(f"{emulator.endpoint}/_emulator/stats", timeout=5).json()["jobs"] == {}
+    assert requests.get(f"{emulator.endpoint}/_emulator/config", timeout=5).json()["throttle_rate"] == 1.0
+
+
+def test_the_job_status_route_moves_the_job_and_answers_404_for_an_unknown_one(emulator: AdtEmulator) -> None:
+    emulator.add_job("myjob0", status="running")
+    moved = requests.post(f"{emulator.endpoint}/_emulator/jobs/myjob0/status", json={"status": "succeeded"}, timeout=5)
+    unknown = requests.post(f"{emulator.endpoint}/_emulator/jobs/nojob/status", json={"status": "succeeded"}, timeout=5)
+    assert moved.status_code == 204 and emulator.job_status("myjob0") == "succeeded"
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "JobNotFound"

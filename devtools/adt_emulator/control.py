@@ -8,32 +8,42 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, cast
 
 from .replies import Replies
 from .state import EmulatorState, Fault, Job
 
 ADMIN_PREFIX = "/_emulator/"
-_JOB_STATUS = re.compile(r"jobs/([^/]+)/status")
+
+
+# (method, route) -> handler. The one list of control routes: docs/local-development.md
+# documents each, and tests/test_emulator.py calls every documented one.
+ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "stats"): "_stats",
+    ("GET", "requests"): "_requests",
+    ("GET", "config"): "_get_config",
+    ("POST", "config"): "_config",
+    ("POST", "faults"): "_faults",
+    ("POST", "seed"): "_seed",
+    ("POST", "reset"): "_reset",
+    ("POST", "jobs/{id}/status"): "_job_status",
+}
+
+
+def _route_pattern(route: str) -> re.Pattern[str]:
+    return re.compile(re.escape(route).replace(r"\{id\}", "([^/]+)"))
+
+
+_PATTERNS = {key: _route_pattern(key[1]) for key in ROUTES}
 
 
 class ControlRoutes(Replies):
     def _admin(self, method: str, path: str, raw: bytes) -> None:
         doc = json.loads(raw) if raw else {}
-        routes: dict[tuple[str, str], Callable[[Any], None]] = {
-            ("GET", "stats"): self._stats,
-            ("GET", "requests"): self._requests,
-            ("POST", "faults"): self._faults,
-            ("POST", "config"): self._config,
-            ("POST", "seed"): self._seed,
-            ("POST", "reset"): self._reset,
-        }
-        route = routes.get((method, path))
-        if route is not None:
-            return route(doc)
-        match = _JOB_STATUS.fullmatch(path)
-        if method == "POST" and match:
-            return self._job_status(match.group(1), doc)
+        for (route_method, route), handler in ROUTES.items():
+            match = _PATTERNS[route_method, route].fullmatch(path)
+            if route_method == method and match:
+                return cast(Callable[..., None], getattr(self, handler))(doc, *match.groups())
         self._error(404, "NotFound", "Unknown emulator control path.")
 
     @property
@@ -66,6 +76,10 @@ class ControlRoutes(Replies):
             self._state.faults.extend(Fault(**f) for f in (doc if isinstance(doc, list) else [doc]))
         self._reply(204)
 
+    def _get_config(self, _doc: Any) -> None:
+        with self._state.lock:
+            self._reply(200, asdict(self._state.config))
+
     def _config(self, doc: Any) -> None:
         with self._state.lock:
             for key, value in doc.items():
@@ -86,7 +100,7 @@ class ControlRoutes(Replies):
         self._state.reset()
         self._reply(204)
 
-    def _job_status(self, job_id: str, doc: Any) -> None:
+    def _job_status(self, doc: Any, job_id: str) -> None:
         if not self._state.set_status(job_id, doc["status"]):
             return self._not_found(job_id)
         self._reply(204)
