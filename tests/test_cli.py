@@ -108,3 +108,27 @@ def test_help_explains_each_command_with_an_example(command: str) -> None:
     result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "example" in result.stdout and f"python -m cancel_job {command}".strip() in result.stdout
+
+
+@pytest.mark.parametrize("command", ["", "cancel", "status", "list", "enqueue", "results", "failures", "redrive"])
+def test_every_help_example_with_a_flag_says_what_the_flag_changes(command: str, capsys) -> None:
+    assert main([*([command] if command else []), "--help"]) == 0
+    text = capsys.readouterr().out
+    examples = [line for line in text.split("example")[-1].splitlines() if "python -m cancel_job" in line]
+    assert examples
+    for line in examples:
+        if " --" in line.split("#")[0]:
+            assert "#" in line and line.split("#", 1)[1].strip(), f"an example's flag is not explained: {line!r}"
+
+
+def test_status_help_says_the_default_is_pretty_json_and_json_is_one_compact_line(emulator, app_env, capsys) -> None:
+    assert main(["status", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "pretty-printed" in text and "--json one compact JSON line" in text
+    emulator.add_job("importjob1", status="running")
+    assert main(["status", "importjob1"]) == 0
+    pretty = capsys.readouterr().out
+    assert main(["status", "importjob1", "--json"]) == 0
+    compact = capsys.readouterr().out
+    assert pretty.count("\n") > 3 and compact.count("\n") == 1
+    assert json.loads(pretty) == json.loads(compact)

@@ -15,13 +15,14 @@ from .redrive import cmd_redrive
 
 EPILOG = """examples:
   python -m cancel_job cancel importjob1 --wait            # cancel, then follow it to "cancelled"
-  python -m cancel_job status importjob1 --json
-  python -m cancel_job list
+  python -m cancel_job status importjob1                   # the job, as pretty-printed JSON
+  python -m cancel_job status importjob1 --json            # the same on one compact line, for scripts
+  python -m cancel_job list                                # a table of the instance's jobs
   python -m cancel_job enqueue job-a job-b                 # via the requests queue
   cat ids.txt | python -m cancel_job enqueue -             # ids from stdin, one per line
-  python -m cancel_job failures --drain --json
+  python -m cancel_job failures --drain --json             # take the records off the queue, as JSON
   python -m cancel_job redrive failures --code TooManyRequests   # re-enqueue their requests
-  python -m cancel_job redrive poison --dry-run
+  python -m cancel_job redrive poison --dry-run            # show what would move, move nothing
 
 ADT commands read ADT_ENDPOINT (or --endpoint) and sign in with DefaultAzureCredential
 (az login, a managed identity, ...). Queue commands read STORAGE_CONNECTION (or
@@ -29,6 +30,11 @@ ADT commands read ADT_ENDPOINT (or --endpoint) and sign in with DefaultAzureCred
 DefaultAzureCredential. Exit codes: 0 success, 1 the operation failed, 2 usage or
 configuration error.
 """
+
+
+# What --json changes, said per kind of command: the default output differs between them.
+_ONE_JOB_JSON = "one compact JSON line, errors included, on stdout (default: the job pretty-printed, errors on stderr)"
+_TABLE_JSON = "a JSON array on stdout instead of the table"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,12 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
-        name: str, handler: Callable[[argparse.Namespace], int], summary: str, example: str
+        name: str, handler: Callable[[argparse.Namespace], int], summary: str, example: str, json_help: str
     ) -> argparse.ArgumentParser:
         sub = commands.add_parser(
             name, help=summary, description=summary, formatter_class=formatter, epilog=f"example:\n  {example}"
         )
-        sub.add_argument("--json", action="store_true", help="machine-readable output")
+        sub.add_argument("--json", action="store_true", help=json_help)
         sub.add_argument(
             "--verbose",
             action="store_true",
@@ -71,25 +77,39 @@ def build_parser() -> argparse.ArgumentParser:
         "cancel",
         cmd_cancel,
         "Cancel an import job directly (not through the queue).",
-        "python -m cancel_job cancel importjob1 --wait --timeout 600",
+        "python -m cancel_job cancel importjob1 --wait --timeout 600   # follow it to a final status, 10 min at most",
+        _ONE_JOB_JSON,
     )
     cancel.add_argument("job_id", metavar="JOB_ID")
     adt_options(cancel)
     cancel.add_argument("--wait", action="store_true", help="poll until the job is final and print it")
     cancel.add_argument("--timeout", type=float, default=600.0, help="give up waiting after this many seconds")
 
-    status = command("status", cmd_status, "Show an import job.", "python -m cancel_job status importjob1")
+    status = command(
+        "status",
+        cmd_status,
+        "Show an import job, as pretty-printed JSON.",
+        "python -m cancel_job status importjob1 --json   # one compact line instead of pretty-printed",
+        _ONE_JOB_JSON,
+    )
     status.add_argument("job_id", metavar="JOB_ID")
     adt_options(status)
 
-    listing = command("list", cmd_list, "List the instance's import jobs (all pages).", "python -m cancel_job list")
+    listing = command(
+        "list",
+        cmd_list,
+        "List the instance's import jobs (all pages), as a table.",
+        "python -m cancel_job list --json   # a JSON array of the ImportJobs instead of the table",
+        _TABLE_JSON,
+    )
     adt_options(listing)
 
     enqueue = command(
         "enqueue",
         cmd_enqueue,
         "Put cancel requests on the requests queue.",
-        "python -m cancel_job enqueue job-a job-b --wait-for-completion",
+        "python -m cancel_job enqueue job-a job-b --wait-for-completion   # results are the jobs once final",
+        "one JSON line per message sent (jobId, messageId, traceId) instead of text",
     )
     enqueue.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="job ids; '-' reads them from stdin")
     enqueue.add_argument("--file", help="read job ids from this file, one per line ('#' starts a comment)")
@@ -112,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
             name,
             handler,
             f"Show the {queue_name} queue (peek; --drain removes).",
-            f"python -m cancel_job {name} --drain --json",
+            f"python -m cancel_job {name} --drain --json   # take them off the queue; a JSON array, not a table",
+            _TABLE_JSON,
         )
         reader.add_argument("--drain", action="store_true", help="receive and delete the messages")
         reader.add_argument("--max", type=int, default=32, help="at most this many messages (default 32)")
@@ -123,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_redrive,
         f"Put failed work back on {REQUESTS_QUEUE}: poison messages unchanged, or the requests "
         "of failure records with the given codes. Sends first, deletes after.",
-        "python -m cancel_job redrive failures --code TooManyRequests --dry-run",
+        "python -m cancel_job redrive failures --code TooManyRequests --dry-run   # list what would move",
+        _TABLE_JSON,
     )
     redrive.add_argument(
         "what", choices=["poison", "failures"], help=f"poison: {POISON_QUEUE}; failures: records on {FAILURES_QUEUE}"
