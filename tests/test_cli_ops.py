@@ -346,3 +346,21 @@ def test_no_documented_command_ends_in_a_traceback_on_bad_input(argv, app_env, m
     assert code in (1, 2)
     assert "Traceback" not in captured.err + captured.out
     assert captured.err.strip()  # it says what was wrong
+
+
+@pytest.mark.azurite
+def test_the_results_table_says_a_running_job_had_its_cancel_accepted(azurite, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
+    for job_id, status in [("job1", "running"), ("job2", "cancelling"), ("job3", "cancelled"), ("job4", "newStatus")]:
+        queue_client(RESULTS_QUEUE).send_message(json.dumps({"id": job_id, "status": status}))
+
+    assert main(["results"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split() == ["JOB", "STATUS", "LAST", "ACTION", "NOTE"]
+    notes = {row.split()[0]: " ".join(row.split()[2:]) for row in rows}
+    assert notes == {
+        "job1": "cancel accepted; ADT stops the job within seconds (python -m cancel_job status job1)",
+        "job2": "cancel accepted; stopping",
+        "job3": "stopped",
+        "job4": "",
+    }

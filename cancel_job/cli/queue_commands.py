@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..assumptions import CANCELLABLE_STATUSES
 from ..contract import FAILURES_QUEUE, RESULTS_QUEUE, STORAGE_CONNECTION
 from ..job_id import InvalidJobIdError, validate_job_id
 from ..messages import read_queue_json
@@ -212,9 +213,26 @@ def cmd_results(args: argparse.Namespace) -> int:
     return _read_queue(
         args,
         RESULTS_QUEUE,
-        [("id", "JOB"), ("status", "STATUS"), ("lastActionDateTime", "LAST ACTION")],
-        lambda item: item if isinstance(item, dict) else {"id": str(item)[:60]},
+        [("id", "JOB"), ("status", "STATUS"), ("lastActionDateTime", "LAST ACTION"), ("note", "NOTE")],
+        result_row,
     )
+
+
+def result_row(item: Any) -> dict[str, Any]:
+    """A result as a table row, with a note that reads the status for the operator: ADT
+    answers an accepted cancel while the job is still ``running`` (assumptions, fact 1)."""
+    if not isinstance(item, dict):
+        return {"id": str(item)[:60]}
+    status = item.get("status")
+    if status in CANCELLABLE_STATUSES:
+        note = f"cancel accepted; ADT stops the job within seconds (python -m cancel_job status {item.get('id')})"
+    elif status == "cancelling":
+        note = "cancel accepted; stopping"
+    elif status == "cancelled":
+        note = "stopped"
+    else:
+        note = ""
+    return {**item, "note": note}
 
 
 def cmd_failures(args: argparse.Namespace) -> int:
