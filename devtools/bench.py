@@ -30,6 +30,7 @@ import requests
 from devtools.azurite import REPO_ROOT, Azurite, create_queues
 from devtools.emulator_process import EmulatorProcess
 from devtools.fleet_drain import FleetDrain, clear_queues, describe, ended, fleet_drain
+from devtools.progress import Progress, Step
 
 DOCS = REPO_ROOT / "docs"
 SCOPE = "https://digitaltwins.azure.net/.default"
@@ -180,6 +181,7 @@ class Comparison:
         blocks: int,
         size: int,
         measure: Callable[[Cancel, list[str]], float] = rate,
+        step: Step | None = None,
     ) -> Comparison:
         for block in range(blocks):
             order = self.names[block % len(self.names) :] + self.names[: block % len(self.names)]
@@ -187,6 +189,8 @@ class Comparison:
                 slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")  # job ids follow the job-id rule
                 ids = emulator.seed(f"{slug}-{block}-", size)
                 self.rates.setdefault(name, []).append(measure(variants[name], ids))
+            if step is not None:
+                step.advance()
         return self
 
     def median_rate(self, name: str) -> float:
@@ -534,11 +538,16 @@ class QueueMeasures:
     alone: FleetDrain
 
 
-def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
+# Steps of a run, for the progress display: measure_clients' and measure_queues'.
+CLIENT_STEPS, QUEUE_STEPS = 7, 4
+
+
+def run(quick: bool, progress: Progress | None = None) -> tuple[list[Row], dict[str, float], list[str]]:
     plan = Plan.of(quick)
     notes: list[str] = []
-    clients = measure_clients(plan, notes)
-    queues = measure_queues()
+    with progress or Progress("bench", CLIENT_STEPS + QUEUE_STEPS) as steps:
+        clients = measure_clients(plan, notes, steps)
+        queues = measure_queues(steps)
     os.environ.update(OVERHEAD_SETTINGS)
     rows = client_rows(clients, plan.sequential) + drain_rows(queues.paced, queues.unpaced)
     rows += fleet_rows(queues.shared, queues.alone)
@@ -557,7 +566,7 @@ def run(quick: bool) -> tuple[list[Row], dict[str, float], list[str]]:
     return rows, rates, notes
 
 
-def measure_clients(plan: Plan, notes: list[str]) -> ClientMeasures:
+def measure_clients(plan: Plan, notes: list[str], steps: Progress) -> ClientMeasures:
     blocks, size = plan.blocks, plan.size
     with EmulatorProcess() as emulator:
         env = {**os.environ, **emulator.environment, **OVERHEAD_SETTINGS, "PYTHONPATH": str(REPO_ROOT)}
@@ -572,30 +581,37 @@ def measure_clients(plan: Plan, notes: list[str]) -> ClientMeasures:
             "SDK": sdk_client(emulator),
             "bare, trust_env off": bare_client(emulator, token, trust_env=False),
         }
-        for cancel in variants.values():  # warm up: connections, tokens, imports
-            for job_id in emulator.seed(f"warm-{id(cancel)}-", 20):
-                cancel(job_id)
-
-        one_bare = rate(variants["bare"], emulator.seed("one-", size))
-        ceiling = emulator_ceiling(emulator, token, 2_000 if plan.quick else 5_000)
+        with steps.step("warm-up, and the emulator's own ceiling"):
+            for cancel in variants.values():  # warm up: connections, tokens, imports
+                for job_id in emulator.seed(f"warm-{id(cancel)}-", 20):
+                    cancel(job_id)
+            one_bare = rate(variants["bare"], emulator.seed("one-", size))
+            ceiling = emulator_ceiling(emulator, token, 2_000 if plan.quick else 5_000)
         notes.append(
             f"Emulator ceiling: {ceiling:,.0f} cancels/s from 4 lean http.client processes, against "
             f"{one_bare:,.0f}/s for one bare requests client: the emulator is not the bottleneck."
         )
-
-        main = Comparison(["bare", "function (HTTP)", "function (queue)", "SDK", "bare, trust_env off"]).run(
-            emulator, variants, blocks, size
-        )
-        naive = Comparison(["function (HTTP)", "naive"]).run(
-            emulator,
-            {"function (HTTP)": variants["function (HTTP)"], "naive": naive_client(emulator)},
-            max(2, blocks // 3),
-            max(20, size // 4),
-        )
-        steady = measure_steady(emulator, variants["function (HTTP)"], plan.sequential)
-        concurrent = measure_concurrency(emulator, token, variants["function (HTTP)"], quick=plan.quick)
-        cold = cold_start(emulator, env, plan.cold_runs)
-        imports = import_times(env)
+        with steps.step(f"5 clients in interleaved blocks of {size} cancels", total=blocks) as step:
+            main = Comparison(["bare", "function (HTTP)", "function (queue)", "SDK", "bare, trust_env off"]).run(
+                emulator, variants, blocks, size, step=step
+            )
+        naive_blocks = max(2, blocks // 3)
+        with steps.step("the naive client (a credential and session per cancel)", total=naive_blocks) as step:
+            naive = Comparison(["function (HTTP)", "naive"]).run(
+                emulator,
+                {"function (HTTP)": variants["function (HTTP)"], "naive": naive_client(emulator)},
+                naive_blocks,
+                max(20, size // 4),
+                step=step,
+            )
+        with steps.step(f"{plan.sequential:,} sequential cancels: tokens, connections, memory"):
+            steady = measure_steady(emulator, variants["function (HTTP)"], plan.sequential)
+        with steps.step("16 threads against answers that take 20 ms", total=3 if plan.quick else 9) as step:
+            concurrent = measure_concurrency(emulator, token, variants["function (HTTP)"], quick=plan.quick, step=step)
+        with steps.step(f"cold start, {plan.cold_runs} pairs of fresh processes"):
+            cold = cold_start(emulator, env, plan.cold_runs)
+        with steps.step("import times (python -X importtime)"):
+            imports = import_times(env)
     return ClientMeasures(main, naive, concurrent, steady, cold, imports)
 
 
@@ -617,7 +633,9 @@ def measure_steady(emulator: EmulatorProcess, function: Cancel, sequential: int)
     return Steady(tokens, connections, rss_growth)
 
 
-def measure_concurrency(emulator: EmulatorProcess, token: str, function: Cancel, *, quick: bool) -> Comparison:
+def measure_concurrency(
+    emulator: EmulatorProcess, token: str, function: Cancel, *, quick: bool, step: Step | None = None
+) -> Comparison:
     """16 threads against an ADT that answers in 20 ms."""
     emulator.control("config", {"latency": 0.02})
     concurrent = Comparison(["bare x16", "function x16"]).run(
@@ -626,18 +644,23 @@ def measure_concurrency(emulator: EmulatorProcess, token: str, function: Cancel,
         3 if quick else 9,
         16 * (10 if quick else 20),
         measure=lambda cancel, ids: threaded_rate(cancel, ids, 16),
+        step=step,
     )
     emulator.control("config", {"latency": 0.0})
     return concurrent
 
 
-def measure_queues() -> QueueMeasures:
+def measure_queues(steps: Progress) -> QueueMeasures:
     with Azurite() as azurite:
         create_queues(azurite.connection_string)
-        paced = throttled_drain(azurite.connection_string, DRAIN_RATE)
-        unpaced = throttled_drain(azurite.connection_string, 0.0)
-        shared = fleet_drain(azurite, "shared")
-        alone = fleet_drain(azurite, "process")
+        with steps.step(f"throttled drain, one process paced at {DRAIN_RATE:g}/s"):
+            paced = throttled_drain(azurite.connection_string, DRAIN_RATE)
+        with steps.step("throttled drain, one process unpaced"):
+            unpaced = throttled_drain(azurite.connection_string, 0.0)
+        with steps.step("fleet drain, 8 processes sharing the pace"):
+            shared = fleet_drain(azurite, "shared")
+        with steps.step("fleet drain, 8 processes each with its own gate"):
+            alone = fleet_drain(azurite, "process")
     return QueueMeasures(paced, unpaced, shared, alone)
 
 

@@ -35,6 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from devtools.progress import Progress
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "mutants" / "constants.json"
 
@@ -338,20 +340,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(mutants)} constant mutants in {len(args.modules)} modules", flush=True)
     workspaces = [_workspace() for _ in range(args.jobs)]
     results: list[Result] = []
-    timeouts = {
-        module: max(TIMEOUT_FLOOR_SECONDS, TIMEOUT_FACTOR * clean_seconds(workspaces[0], module))
-        for module in args.modules
-    }
     try:
-        with ThreadPoolExecutor(args.jobs) as pool:
-            # Each worker owns one workspace: a mutant is written, tested and restored there.
-            chunks = [mutants[i :: args.jobs] for i in range(args.jobs)]
-            futures = [
-                pool.submit(lambda ws, chunk: [run_mutant(ws, m, timeouts[m.module]) for m in chunk], ws, chunk)
-                for ws, chunk in zip(workspaces, chunks, strict=True)
-            ]
-            for future in futures:
-                results += future.result()
+        with Progress("mutate constants", 2) as steps:
+            with steps.step(f"each of {len(args.modules)} modules' tests, unmutated, for its timeout"):
+                timeouts = {
+                    module: max(TIMEOUT_FLOOR_SECONDS, TIMEOUT_FACTOR * clean_seconds(workspaces[0], module))
+                    for module in args.modules
+                }
+            with steps.step(f"{len(mutants)} mutants on {args.jobs} workers", total=len(mutants)) as step:
+
+                def test_chunk(workspace: Path, chunk: list[Mutant]) -> list[Result]:
+                    done = []
+                    for mutant in chunk:
+                        done.append(run_mutant(workspace, mutant, timeouts[mutant.module]))
+                        step.advance()
+                    return done
+
+                with ThreadPoolExecutor(args.jobs) as pool:
+                    # Each worker owns one workspace: a mutant is written, tested and restored there.
+                    chunks = [mutants[i :: args.jobs] for i in range(args.jobs)]
+                    futures = [pool.submit(test_chunk, ws, chunk) for ws, chunk in zip(workspaces, chunks, strict=True)]
+                    for future in futures:
+                        results += future.result()
     finally:
         for workspace in workspaces:
             shutil.rmtree(workspace, ignore_errors=True)

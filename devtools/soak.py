@@ -33,6 +33,7 @@ from cancel_job.hostconfig import load_queue_host_config
 from cancel_job.messages import strict_base64_text
 from devtools.adt_emulator import AdtEmulator
 from devtools.azurite import REPO_ROOT, Azurite, create_queues, decode_json, drain_queue
+from devtools.progress import Progress, Step
 from devtools.queue_pump import PumpStats, QueueFunction, QueuePump, fleet_process_command
 
 # The instance throttles as ADT does (a token bucket, 429 with Retry-After 5-14 s at 1/s),
@@ -230,7 +231,12 @@ def _message_text(stored: str) -> str:
     return decoded if decoded is not None else stored
 
 
-def _prepare(emulator: AdtEmulator, azurite: Azurite, messages: int, seed: int, chaos_rate: float) -> list[SentMessage]:
+SOAK_STEPS = 3  # send, drain, account: the progress display's [k/3]
+
+
+def _prepare(
+    emulator: AdtEmulator, azurite: Azurite, messages: int, seed: int, chaos_rate: float, steps: Progress
+) -> list[SentMessage]:
     """Plan the messages, set the emulator's faults and throttling, and send them."""
     rng = random.Random(seed)
     create_queues(azurite.connection_string)
@@ -246,11 +252,28 @@ def _prepare(emulator: AdtEmulator, azurite: Azurite, messages: int, seed: int, 
     )
     send = producers(azurite.connection_string)
     sent: list[SentMessage] = []
-    for soak_id, job_id, body in plan:
-        kind = rng.choice(sorted(send))
-        stored = send[kind](body).content
-        sent.append(SentMessage(soak_id, job_id, stored if isinstance(stored, str) else body, kind))
+    with steps.step(f"sending {messages:,} messages from 3 kinds of producer", total=messages) as step:
+        for soak_id, job_id, body in plan:
+            kind = rng.choice(sorted(send))
+            stored = send[kind](body).content
+            sent.append(SentMessage(soak_id, job_id, stored if isinstance(stored, str) else body, kind))
+            step.advance()
     return sent
+
+
+def _outcomes_so_far(azurite: Azurite) -> int | None:
+    """Results, failure records and poison written so far (approximate counts), for the
+    progress display only (the report counts each message itself); None while storage
+    does not answer (an outage)."""
+    try:
+        return sum(
+            QueueClient.from_connection_string(azurite.connection_string, name)
+            .get_queue_properties()
+            .approximate_message_count
+            for name in (RESULTS_QUEUE, FAILURES_QUEUE, POISON_QUEUE)
+        )
+    except Exception:
+        return None
 
 
 def run_soak(
@@ -262,24 +285,43 @@ def run_soak(
     chaos_rate: float = 0.3,
     pumps: int = 4,
     max_seconds: float = 900,
+    progress: Progress | None = None,
 ) -> SoakReport:
     """Run the soak against a started emulator and Azurite; the app's settings must
     already point at the emulator (see SOAK_SETTINGS)."""
+    with progress or Progress("soak", SOAK_STEPS) as steps:
+        return _run_soak(emulator, azurite, messages, seed, chaos_rate, pumps, max_seconds, steps)
+
+
+def _run_soak(
+    emulator: AdtEmulator,
+    azurite: Azurite,
+    messages: int,
+    seed: int,
+    chaos_rate: float,
+    pumps: int,
+    max_seconds: float,
+    steps: Progress,
+) -> SoakReport:
     import function_app
 
     started = time.monotonic()
-    sent = _prepare(emulator, azurite, messages, seed, chaos_rate)
+    sent = _prepare(emulator, azurite, messages, seed, chaos_rate, steps)
     function = QueueFunction.from_app(function_app.app, "cancel_import_job_queue")
     workers = [QueuePump(azurite.connection_string, function, visibility_timeout_seconds=1) for _ in range(pumps)]
     threads = [
         threading.Thread(target=w.run_until_idle, kwargs={"idle_seconds": 3.0, "max_seconds": max_seconds})
         for w in workers
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    report = _account(emulator, azurite, sent)
+    with steps.step(f"draining with {pumps} pumps, ADT faults on {chaos_rate:.0%} of calls", total=messages) as step:
+        for thread in threads:
+            thread.start()
+        while alive := [thread for thread in threads if thread.is_alive()]:
+            if step.shown:
+                step.update(_outcomes_so_far(azurite))
+            alive[0].join(timeout=0.5)
+    with steps.step("accounting for every message"):
+        report = _account(emulator, azurite, sent)
     for worker in workers:
         report.pump.completed += worker.stats.completed
         report.pump.failed_invocations += worker.stats.failed_invocations
@@ -375,21 +417,52 @@ def run_fleet_soak(
     outage_seconds: float = 0.0,
     outage_after: float = 20.0,
     max_seconds: float = 1200,
+    progress: Progress | None = None,
 ) -> SoakReport:
     """The soak with K pump processes: with ``kill``, a random one gets SIGKILL every 2-5 s
     and is restarted at once; with ``outage_seconds``, Azurite (persistent) stops that long
     ``outage_after`` seconds in and starts again with its data."""
+    started = time.monotonic()  # the outage comes outage_after seconds from here
+    with progress or Progress("soak", SOAK_STEPS) as steps:
+        sent = _prepare(emulator, azurite, messages, seed, chaos_rate, steps)
+        what = f"draining with {processes} processes" + (", one killed every 2-5 s" if kill else "")
+        what += f", storage out for {outage_seconds:g} s" if outage_seconds else ""
+        with steps.step(what, total=messages) as step:
+            drained = _drain_fleet(
+                azurite, processes, kill, (outage_seconds, started + outage_after), started + max_seconds, seed, step
+            )
+        with steps.step("accounting for every message"):
+            report = _account(emulator, azurite, sent)
+    kills, counts, outage = drained
+    report.processes, report.kills, report.cut_deliveries = processes, kills, counts["cut"]
+    report.outage_seconds, report.storage_errors = outage, counts["E"]
+    report.pump = PumpStats(completed=counts["D"], failed_invocations=counts["F"])
+    report.deferrals = max(0, counts["D"] - report.results - report.failures - len(report.second_outcomes))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _drain_fleet(
+    azurite: Azurite,
+    processes: int,
+    kill: bool,
+    outage_plan: tuple[float, float],
+    deadline: float,
+    seed: int,
+    step: Step,
+) -> tuple[int, dict[str, int], float]:
+    """Run the pump processes until the requests queue stays empty: (kills, journal counts,
+    the outage's length). ``outage_plan`` is (seconds, at): Azurite stops at that moment."""
     rng = random.Random(seed)
-    started = time.monotonic()
-    sent = _prepare(emulator, azurite, messages, seed, chaos_rate)
+    outage_seconds, outage_at = outage_plan
     outage = 0.0
     with tempfile.TemporaryDirectory(prefix="soak-fleet-") as workdir:
         pumps = FleetPumps(processes, Path(workdir))
         kills, next_kill, idle_since = 0, time.monotonic() + rng.uniform(*KILL_EVERY), None
         try:
-            while time.monotonic() - started < max_seconds:
+            while time.monotonic() < deadline:
                 now = time.monotonic()
-                if outage_seconds and not outage and now - started >= outage_after:
+                if outage_seconds and not outage and now >= outage_at:
                     outage = azurite.outage(outage_seconds)
                 if kill and now >= next_kill:
                     pumps.kill_one(rng)
@@ -401,17 +474,13 @@ def run_fleet_soak(
                         break
                 else:
                     idle_since = None
+                if step.shown:
+                    step.update(_outcomes_so_far(azurite))
                 time.sleep(0.2)
         finally:
             pumps.stop()
         counts = pumps.journal_counts()
-    report = _account(emulator, azurite, sent)
-    report.processes, report.kills, report.cut_deliveries = processes, kills, counts["cut"]
-    report.outage_seconds, report.storage_errors = outage, counts["E"]
-    report.pump = PumpStats(completed=counts["D"], failed_invocations=counts["F"])
-    report.deferrals = max(0, counts["D"] - report.results - report.failures - len(report.second_outcomes))
-    report.seconds = time.monotonic() - started
-    return report
+    return kills, counts, outage
 
 
 def _account(emulator: AdtEmulator, azurite: Azurite, sent: list[SentMessage]) -> SoakReport:
@@ -567,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/soak.md alone")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
+    progress = Progress("soak" if mode_of(args) == "plain" else f"soak-{mode_of(args)}", SOAK_STEPS)
     with AdtEmulator() as emulator, Azurite(persistent=args.storage_outage > 0) as azurite:
         # The app's own storage, as deployed: the shared pace and deferrals go through it.
         os.environ.update({**emulator.environment(), **SOAK_SETTINGS, "STORAGE_CONNECTION": azurite.connection_string})
@@ -579,9 +649,12 @@ def main(argv: list[str] | None = None) -> int:
                 chaos_rate=args.chaos_rate,
                 kill=args.kill,
                 outage_seconds=args.storage_outage,
+                progress=progress,
             )
         else:
-            report = run_soak(emulator, azurite, args.messages, seed=args.seed, chaos_rate=args.chaos_rate)
+            report = run_soak(
+                emulator, azurite, args.messages, seed=args.seed, chaos_rate=args.chaos_rate, progress=progress
+            )
     print(report.table())
     print("\nOK: every message accounted for" if report.ok else "\nFAILED: see the counts above")
     if not args.no_write:
