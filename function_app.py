@@ -25,7 +25,10 @@ from cancel_job.runtime import get_service, report_configuration, send_later
 CANCEL_ROUTE = "jobs/imports/{id}/cancel"
 STATUS_ROUTE = "jobs/imports/{id}"
 
-app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+# Anonymous at the host: App Service authentication (infra/modules/app-auth.bicep) checks each
+# caller's Entra token and the allow-list before a function runs, and the entry points refuse
+# a call it did not validate (HTTP_CALLER_AUTHENTICATION). No function key opens anything.
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 report_configuration()  # logs a bad setting at start-up; never raises
 
 
@@ -57,7 +60,7 @@ def _invocation(context: func.Context | None) -> Invocation:
 
 
 @app.function_name("cancel_import_job_http")
-@app.route(route=CANCEL_ROUTE, methods=[func.HttpMethod.POST, func.HttpMethod.GET], auth_level=func.AuthLevel.FUNCTION)
+@app.route(route=CANCEL_ROUTE, methods=[func.HttpMethod.POST, func.HttpMethod.GET], auth_level=func.AuthLevel.ANONYMOUS)
 @app.queue_output(arg_name="results", queue_name=RESULTS_QUEUE, connection=STORAGE_CONNECTION)
 @app.queue_output(arg_name="failures", queue_name=FAILURES_QUEUE, connection=STORAGE_CONNECTION)
 def cancel_import_job_http(
@@ -67,7 +70,7 @@ def cancel_import_job_http(
     failures: func.Out[str],
 ) -> func.HttpResponse:
     """POST cancels. GET is the status of that cancel (the Location a cancel hands out),
-    served here so that a key scoped to this function opens it too; it only reads."""
+    served here so that a poll ends as the cancel would have; it only reads."""
     if req.method.upper() == "GET":
         return _http_response(handle_http_status(get_service, _http_call(req), _invocation(context), of_cancel=True))
     reply = handle_http_cancel(get_service, _http_call(req), _invocation(context))
@@ -76,7 +79,7 @@ def cancel_import_job_http(
 
 
 @app.function_name("import_job_status")
-@app.route(route=STATUS_ROUTE, methods=[func.HttpMethod.GET], auth_level=func.AuthLevel.FUNCTION)
+@app.route(route=STATUS_ROUTE, methods=[func.HttpMethod.GET], auth_level=func.AuthLevel.ANONYMOUS)
 def import_job_status(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     return _http_response(handle_http_status(get_service, _http_call(req), _invocation(context)))
 

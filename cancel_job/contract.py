@@ -47,6 +47,17 @@ class Setting(StrEnum):
     ADT_JOBS_REQUESTS_PER_SECOND = "ADT_JOBS_REQUESTS_PER_SECOND"
     ADT_PACING_SCOPE = "ADT_PACING_SCOPE"
     THROTTLE_DEFERRAL_MAX_SECONDS = "THROTTLE_DEFERRAL_MAX_SECONDS"
+    HTTP_CALLER_AUTHENTICATION = "HTTP_CALLER_AUTHENTICATION"
+
+
+class CallerAuthentication(StrEnum):
+    """Who authenticates HTTP callers. ``platform`` (the default): App Service authentication
+    in front, and a call without the caller it validated is refused (401), so a deployment
+    whose authentication is off fails closed. ``none``: no check, for ``func start`` on a
+    developer's machine only."""
+
+    PLATFORM = "platform"
+    NONE = "none"
 
 
 class PacingScope(StrEnum):
@@ -78,13 +89,18 @@ HOST_SETTINGS = frozenset(
     }
 )
 
+# Settings App Service authentication reads: the tenants whose tokens it accepts.
+AUTH_SETTINGS = frozenset({"WEBSITE_AUTH_AAD_ALLOWED_TENANTS"})
+
 # Every app setting a deployment sets: the app's own (less the platform's), the queue
-# connection and the host's. infra/ must set exactly these (tests/test_infra.py).
+# connection, the host's and App Service authentication's. infra/ must set exactly these
+# (tests/test_infra.py).
 DEPLOYED_SETTINGS = (
     frozenset(s.value for s in Setting if s not in PLATFORM_SETTINGS)
     | identity_connection_settings(STORAGE_CONNECTION, "queue")
     | identity_connection_settings(STORAGE_CONNECTION, "blob")
     | HOST_SETTINGS
+    | AUTH_SETTINGS
 )
 
 # Settings Flex Consumption rejects.
@@ -130,6 +146,11 @@ OUTCOME_FIELD = "outcome"
 OUTCOME_FAILED = "failed"
 OUTCOME_RETRYABLE = "retryable"
 OUTCOME_READ_FAILED = "readFailed"
+# An HTTP call refused for want of an authenticated caller (App Service authentication is
+# not in front): no record, since it must not be able to write to the queues.
+OUTCOME_UNAUTHENTICATED = "unauthenticated"
+# The field of the outcome log record and of a failure record that names the caller.
+CALLER_FIELD = "caller"
 
 
 class ErrorCode(StrEnum):
@@ -147,6 +168,7 @@ class ErrorCode(StrEnum):
     INVALID_REQUEST = "InvalidRequest"
     FOLLOW_THROUGH_EXPIRED = "FollowThroughExpired"
     UNEXPECTED_ERROR = "UnexpectedError"
+    UNAUTHENTICATED = "Unauthenticated"
 
 
 # Codes only the queue path produces (in failure records); the HTTP API never answers them.

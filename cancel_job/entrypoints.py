@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from .contract import ERROR_CODE_HEADER, OUTCOME_READ_FAILED, OUTCOME_RETRYABLE, ErrorCode
+from .caller import Caller, caller_from_headers
+from .contract import (
+    ERROR_CODE_HEADER,
+    OUTCOME_READ_FAILED,
+    OUTCOME_RETRYABLE,
+    OUTCOME_UNAUTHENTICATED,
+    CallerAuthentication,
+    ErrorCode,
+)
 from .deferral import Deferred, GiveUp, defer, is_throttled
 from .follow_through import Expired, Scheduled, next_step
 from .messages import CancelRequest, InvalidMessageError, body_text, parse_message
@@ -104,9 +112,9 @@ class HttpCall(NamedTuple):
         )
 
 
-# Query parameters a status URL keeps: the instance, and the function key when the caller
-# authenticated with ``code=`` (a Logic App polls Location with the URL alone).
-_LOCATION_PARAMS = ("instance", "code")
+# Query parameters a status URL keeps. Callers authenticate with Entra tokens, which a Logic
+# App sends on its polls too, so no credential ever travels in a URL.
+_LOCATION_PARAMS = ("instance",)
 # Boolean query parameters take exactly these spellings, as docs/openapi.json declares.
 _FLAG_VALUES = {"true": True, "false": False}
 
@@ -120,9 +128,7 @@ def status_location(call: HttpCall, job_id: str, *, of_cancel: bool) -> str:
     """The absolute URL to poll for ``job_id``, on the host the caller used.
 
     ``of_cancel``: the cancel route (``GET …/cancel``, served by the cancel function), so
-    that the key the caller used works for it too: the host checks a function key under the
-    called function's name, and the portal's "Get function URL" hands out such keys.
-    Otherwise the status route.
+    that a poll ends as the cancel would have. Otherwise the status route.
     """
     parts = urlsplit(call.url)
     prefix = parts.path.split("/jobs/imports/", 1)[0]
@@ -131,7 +137,26 @@ def status_location(call: HttpCall, job_id: str, *, of_cancel: bool) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
 
 
-def _error_reply(outcome: Failure, *, record: bool, request_text: str) -> HttpReply:
+def _unauthenticated(provider: ServiceProvider, caller: Caller | None) -> Failure | None:
+    """A call without a caller the platform validated, where one is required: refused, so
+    that a deployment whose App Service authentication is off fails closed. A setting that
+    cannot be read counts as requiring one."""
+    if caller is not None:
+        return None
+    try:
+        required = provider().settings.caller_authentication is CallerAuthentication.PLATFORM
+    except Exception:
+        required = True
+    if not required:
+        return None
+    return Failure(
+        ErrorCode.UNAUTHENTICATED.value,
+        "no authenticated caller: this API is served behind App Service authentication "
+        "(send an Entra token: Authorization: Bearer ...)",
+    )
+
+
+def _error_reply(outcome: Failure, *, record: bool, request_text: str, caller: Caller | None = None) -> HttpReply:
     """The error answer. ``record``: leave a failure record too, but only for an outcome
     retrying cannot change: Logic Apps retry 429 and 503 by themselves, and a request that
     finally succeeds must not leave records behind."""
@@ -141,7 +166,9 @@ def _error_reply(outcome: Failure, *, record: bool, request_text: str) -> HttpRe
         headers["Retry-After"] = retry_after
     record = record and not outcome.transient
     failure = (
-        to_json(failure_record(outcome, request_text=request_text, dequeue_count=0, entry="http")) if record else None
+        to_json(failure_record(outcome, request_text=request_text, dequeue_count=0, entry="http", caller=caller))
+        if record
+        else None
     )
     return HttpReply(outcome.http_status, to_json(outcome.error_body()), headers, failure=failure)
 
@@ -166,24 +193,34 @@ def handle_http_cancel(
     while the job is still in progress (Logic Apps' asynchronous pattern)."""
     started = time.monotonic()
     request_text = call.job_id if isinstance(call.job_id, str) else ""
+    caller = caller_from_headers(call.headers)
+    refused = _unauthenticated(provider, caller)
     wait = _flag(call, "wait")
-    if wait is None:
-        outcome: Outcome = Failure(
-            ErrorCode.INVALID_REQUEST.value, "wait must be true or false", job_id=request_text or None
-        )
+    if refused is not None:
+        outcome: Outcome = refused
+    elif wait is None:
+        outcome = Failure(ErrorCode.INVALID_REQUEST.value, "wait must be true or false", job_id=request_text or None)
     else:
         outcome = _run(provider, call.request(), invocation)
-    # A transient answer leaves no record (the caller retries it): not "failed" for the alert.
-    unrecorded = OUTCOME_RETRYABLE if isinstance(outcome, Failure) and outcome.transient else None
+    # A transient answer leaves no record (the caller retries it): not "failed" for the alert;
+    # nor does an unauthenticated call, which must not be able to write to the queues.
+    unrecorded = (
+        OUTCOME_RETRYABLE
+        if isinstance(outcome, Failure) and outcome.transient
+        else OUTCOME_UNAUTHENTICATED
+        if refused is not None
+        else None
+    )
     log_outcome(
         outcome,
         entry="http",
         duration_seconds=time.monotonic() - started,
         invocation_id=invocation.invocation_id,
         unrecorded=unrecorded,
+        caller=caller,
     )
     if isinstance(outcome, Failure):
-        return _error_reply(outcome, record=True, request_text=request_text)
+        return _error_reply(outcome, record=refused is None, request_text=request_text, caller=caller)
     reply = _job_reply(
         outcome, call, poll=bool(wait), poll_seconds=provider().settings.status_poll_seconds, of_cancel=True
     )
@@ -206,13 +243,16 @@ def handle_http_status(
     and 409 ``JobNotCancellable`` if the job ended ``succeeded`` or ``failed`` on its own.
     """
     started = time.monotonic()
-    outcome = _run(provider, call.request(), invocation, read=True, after_cancel=of_cancel)
+    caller = caller_from_headers(call.headers)
+    refused = _unauthenticated(provider, caller)
+    outcome = refused or _run(provider, call.request(), invocation, read=True, after_cancel=of_cancel)
     log_outcome(
         outcome,
         entry="status",
         duration_seconds=time.monotonic() - started,
         invocation_id=invocation.invocation_id,
-        unrecorded=OUTCOME_READ_FAILED,
+        unrecorded=OUTCOME_UNAUTHENTICATED if refused else OUTCOME_READ_FAILED,
+        caller=caller,
     )  # reads leave no record
     if isinstance(outcome, Failure):
         return _error_reply(outcome, record=False, request_text="")

@@ -5,7 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .contract import OUTCOME_FAILED, OUTCOME_FIELD, OUTCOME_READ_FAILED, OUTCOME_RETRYABLE
+from .caller import Caller
+from .contract import (
+    CALLER_FIELD,
+    OUTCOME_FAILED,
+    OUTCOME_FIELD,
+    OUTCOME_READ_FAILED,
+    OUTCOME_RETRYABLE,
+    OUTCOME_UNAUTHENTICATED,
+)
 from .outcomes import Failure, Outcome
 from .redact import escape_untrusted, redact
 
@@ -40,6 +48,7 @@ def outcome_fields(
     deferred_seconds: int | None = None,
     deferrals: int | None = None,
     unrecorded: str | None = None,
+    caller: Caller | None = None,
 ) -> dict[str, Any]:
     failed = outcome if isinstance(outcome, Failure) else None
     fields: dict[str, Any] = {
@@ -65,6 +74,9 @@ def outcome_fields(
         fields["deferredSeconds"] = deferred_seconds
     if deferrals:
         fields["deferrals"] = deferrals
+    if caller is not None:  # flat, so a query reads it as customDimensions.callerObjectId
+        fields[f"{CALLER_FIELD}ObjectId"] = caller.object_id
+        fields[f"{CALLER_FIELD}AppId"] = caller.app_id
     if failed:
         fields["errorMessage"] = escape_untrusted(redact(failed.message), limit=500)
     return fields
@@ -79,7 +91,7 @@ def log_outcome(outcome: Outcome, **kwargs: Any) -> dict[str, Any] | None:
     )
     level = (
         logging.WARNING
-        if name in (OUTCOME_FAILED, OUTCOME_RETRYABLE, OUTCOME_READ_FAILED, "retrying")
+        if name in (OUTCOME_FAILED, OUTCOME_RETRYABLE, OUTCOME_READ_FAILED, OUTCOME_UNAUTHENTICATED, "retrying")
         else logging.INFO
     )
     if not logger.isEnabledFor(level):  # build nothing for a record nobody reads

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from . import assumptions
-from .contract import ErrorCode
+from .caller import Caller
+from .contract import CALLER_FIELD, ErrorCode
 from .endpoints import Endpoint
 from .trace import TraceContext
 
@@ -26,6 +27,7 @@ _OWN_HTTP_STATUS = {
     ErrorCode.INVALID_MESSAGE: 400,
     ErrorCode.INVALID_REQUEST: 400,
     ErrorCode.INVALID_JOB_ID: 400,
+    ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.INSTANCE_NOT_ALLOWED: 403,
     ErrorCode.JOB_NOT_CANCELLABLE: 409,
     ErrorCode.UPSTREAM_ERROR: 502,
@@ -113,6 +115,7 @@ def failure_record(
     entry: str,
     deferrals: int = 0,
     request_id: str | None = None,
+    caller: Caller | None = None,
 ) -> dict[str, Any]:
     """The record on the failures queue. ``deferrals``: how often ADT's throttling put the
     request back on the queue first; ``request_id``: the producer's own id for the request
@@ -133,6 +136,8 @@ def failure_record(
         record["requestId"] = request_id
     if failed.job is not None:
         record["job"] = failed.job
+    if caller is not None:  # who asked, as App Service authentication validated them (HTTP)
+        record[CALLER_FIELD] = caller.to_json()
     return record
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from . import assumptions
-from .contract import STORAGE_CONNECTION, PacingScope, Setting
+from .contract import STORAGE_CONNECTION, CallerAuthentication, PacingScope, Setting
 from .endpoints import Endpoint, EndpointAllowlist, EndpointError, parse_endpoint
 
 DEFAULT_DEADLINE_SECONDS = 25.0
@@ -48,6 +48,7 @@ class Settings(NamedTuple):
     jobs_requests_per_second: float = assumptions.JOBS_REQUESTS_PER_SECOND
     pacing_scope: PacingScope = PacingScope.PROCESS
     throttle_deferral_max_seconds: float = DEFAULT_THROTTLE_DEFERRAL_MAX_SECONDS
+    caller_authentication: CallerAuthentication = CallerAuthentication.PLATFORM
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -90,6 +91,7 @@ class Settings(NamedTuple):
             throttle_deferral_max_seconds=_positive(
                 env, Setting.THROTTLE_DEFERRAL_MAX_SECONDS, DEFAULT_THROTTLE_DEFERRAL_MAX_SECONDS
             ),
+            caller_authentication=_caller_authentication(env),
         )
 
 
@@ -97,6 +99,15 @@ def storage_configured(env: Mapping[str, str]) -> bool:
     """Is a storage account configured for the app's own use (a connection string, or the
     identity-based form with a blob service URI)?"""
     return bool(env.get(STORAGE_CONNECTION) or env.get(f"{STORAGE_CONNECTION}__blobServiceUri"))
+
+
+def _caller_authentication(env: Mapping[str, str]) -> CallerAuthentication:
+    raw = env.get(Setting.HTTP_CALLER_AUTHENTICATION.value, "").strip().lower()
+    try:
+        return CallerAuthentication(raw or CallerAuthentication.PLATFORM)
+    except ValueError:
+        choices = " or ".join(choice.value for choice in CallerAuthentication)
+        raise ConfigurationError(f"{Setting.HTTP_CALLER_AUTHENTICATION.value} must be {choices}") from None
 
 
 def _pacing_scope(env: Mapping[str, str]) -> PacingScope:

@@ -28,7 +28,9 @@ from pathlib import Path
 import requests
 
 from devtools.azurite import REPO_ROOT, Azurite, create_queues
+from devtools.easy_auth import principal_headers
 from devtools.emulator_process import EmulatorProcess
+from devtools.entra import LOCAL_CALLER_APP_ID, LOCAL_CALLER_OBJECT_ID, LOCAL_TENANT
 from devtools.fleet_drain import FleetDrain, clear_queues, describe, ended, fleet_drain
 from devtools.progress import Progress, Step
 
@@ -76,12 +78,14 @@ def function_http() -> Cancel:
     from devtools.queue_pump import HostContext, OutBinding, indexed_functions
 
     fn = indexed_functions(function_app.app)["cancel_import_job_http"].get_user_function()
+    # What App Service authentication passes for a validated caller: the function reads it.
+    caller = principal_headers({"oid": LOCAL_CALLER_OBJECT_ID, "appid": LOCAL_CALLER_APP_ID, "tid": LOCAL_TENANT})
 
     def cancel(job_id: str) -> None:
         request = func.HttpRequest(
             "POST",
             f"https://app.example/api/jobs/imports/{job_id}/cancel",
-            headers={},
+            headers=caller,
             params={},
             route_params={"id": job_id},
             body=b"",
@@ -243,7 +247,8 @@ import azure.functions as func
 import function_app
 from devtools.queue_pump import HostContext, OutBinding, indexed_functions
 fn = indexed_functions(function_app.app)["cancel_import_job_http"].get_user_function()
-r = fn(req=func.HttpRequest("POST", "https://a/api/jobs/imports/{job}/cancel", headers={{}}, params={{}},
+r = fn(req=func.HttpRequest("POST", "https://a/api/jobs/imports/{job}/cancel",
+       headers={{"X-MS-CLIENT-PRINCIPAL-ID": "6a7b8c9d-2222-4000-8000-00000000ca11"}}, params={{}},
        route_params={{"id": "{job}"}}, body=b""), context=HostContext("c"), results=OutBinding(), failures=OutBinding())
 assert r.status_code == 200, r.get_body()
 """
@@ -269,7 +274,8 @@ def cancel(req: func.HttpRequest, results: func.Out[str]) -> func.HttpResponse:
     return func.HttpResponse(r.text, status_code=r.status_code)
 
 fn = indexed_functions(app)["cancel"].get_user_function()
-r = fn(req=func.HttpRequest("POST", "https://a/api/jobs/imports/{job}/cancel", headers={{}}, params={{}},
+r = fn(req=func.HttpRequest("POST", "https://a/api/jobs/imports/{job}/cancel",
+       headers={{"X-MS-CLIENT-PRINCIPAL-ID": "6a7b8c9d-2222-4000-8000-00000000ca11"}}, params={{}},
        route_params={{"id": "{job}"}}, body=b""), results=OutBinding())
 assert r.status_code == 200, r.get_body()
 """

@@ -6,18 +6,20 @@ It serves ``function_app``'s HTTP functions on a loopback port the way the host 
   binding, matched as ASP.NET Core routing matches them: literal segments in any case,
   on the path as Kestrel decodes it (every escape but ``%2F``, which stays encoded in a
   route value);
-- auth level FUNCTION: the key is the ``x-functions-key`` header whenever the header is
-  there (even empty), else the first ``code=``; it must be the local key, else 401 with an
-  empty body and no content type (``AuthenticationLevelHandler`` in azure-functions-host);
+- App Service authentication in front, before routing, as the platform runs it
+  (``devtools/easy_auth.py``): an Entra token from an allowed caller, else 401 (empty body,
+  no content type) or 403; the caller's ``X-MS-CLIENT-PRINCIPAL*`` headers are replaced by
+  the validated caller's. The functions are anonymous at the host, as deployed;
 - 404 (empty) for a path no function serves, and for a method its function does not take;
 - the invocation's trace context continues the caller's ``traceparent`` with a span of
   its own, as the host's request span does, else starts a new trace;
 - queue output bindings written as plain text (``messageEncoding: none``) to the storage
   queues of ``STORAGE_CONNECTION`` (Azurite locally).
 
-    python -m devtools.http_host --port 7071 --key local-function-key
+    python -m devtools.http_host --port 7071
 
-Then ``curl -X POST -H "x-functions-key: local-function-key"
+It starts a local Entra stand-in (``devtools/entra.py``) and prints the URL and a token of an
+allowed caller; then ``curl -X POST -H "Authorization: Bearer $TOKEN"
 http://127.0.0.1:7071/api/jobs/imports/JOB/cancel``. It reads the app's settings from the
 environment, as the host reads app settings.
 """
@@ -29,7 +31,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -41,10 +43,10 @@ import azure.functions as func
 from cancel_job.contract import STORAGE_CONNECTION
 from cancel_job.hostconfig import http_route_prefix
 from cancel_job.trace import new_span_id, parse_traceparent
+from devtools.easy_auth import EasyAuth, local_easy_auth, without_principal_headers
+from devtools.entra import LOCAL_TOKEN_LIFETIME_SECONDS, LocalEntra
 from devtools.loopback import BackgroundServer, NoDelayServer
 from devtools.queue_pump import HostContext, OutBinding, indexed_functions
-
-DEFAULT_KEY = "local-function-key"
 
 
 @dataclass
@@ -98,15 +100,6 @@ def decode_path(raw: str) -> str:
     return "".join(part if i % 2 else unquote(part) for i, part in enumerate(_ENCODED_SLASH.split(raw)))
 
 
-def function_key(headers: Mapping[str, str], query: str) -> str | None:
-    """The key the host checks: the header whenever it is present, even empty (then no
-    key at all), else the first ``code`` in the query."""
-    if "x-functions-key" in headers:
-        return headers["x-functions-key"] or None
-    codes = [value for name, value in parse_qsl(query, keep_blank_values=True) if name == "code"]
-    return (codes[0] or None) if codes else None
-
-
 class LocalHttpHost(BackgroundServer):
     """The host's HTTP front end for ``app`` on a loopback port, in a background thread."""
 
@@ -116,12 +109,12 @@ class LocalHttpHost(BackgroundServer):
         self,
         app: func.FunctionApp,
         *,
-        key: str = DEFAULT_KEY,
+        auth: EasyAuth,
         host: str = "127.0.0.1",
         port: int = 0,
         storage_connection: str | None = None,
     ) -> None:
-        self.key = key
+        self.auth = auth
         self.functions = HttpFunction.all_of(app, http_route_prefix())
         self.storage_connection = storage_connection or os.environ.get(STORAGE_CONNECTION)
         self._queues: dict[str, Any] = {}
@@ -179,6 +172,9 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        decision = owner.auth.decide(self.headers)  # the platform's check comes before the host
+        if decision.status != 200:
+            return self._reply(decision.status)
         raw_path, _, query = self.path.partition("?")
         path = decode_path(raw_path)
         match = None
@@ -189,14 +185,11 @@ class _Handler(BaseHTTPRequestHandler):
         if match is None or method not in function.methods:
             return self._reply(404)
         params = dict(parse_qsl(query, keep_blank_values=True))
-        key = function_key(self.headers, query)
-        if key is None or key != owner.key:
-            return self._reply(401)
         host_header = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
         request = func.HttpRequest(
             method,
             f"http://{host_header}{self.path}",
-            headers={name: value for name, value in self.headers.items()},
+            headers=without_principal_headers(dict(self.headers.items())) | decision.principal_headers,
             params=params,
             route_params=match.groupdict(),
             body=body,
@@ -229,17 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7071, help="port (default 7071, as func start)")
-    parser.add_argument(
-        "--key",
-        default=os.environ.get("LOCAL_FUNCTION_KEY", DEFAULT_KEY),
-        help=f"the function key callers must send (default $LOCAL_FUNCTION_KEY or {DEFAULT_KEY})",
-    )
     args = parser.parse_args(argv)
     import function_app
 
-    host = LocalHttpHost(function_app.app, key=args.key, host=args.host, port=args.port)
-    print(json.dumps({"url": f"{host.base_url}/{http_route_prefix()}", "key": args.key}), flush=True)
-    host.serve_until_interrupted()
+    with LocalEntra() as entra:
+        host = LocalHttpHost(function_app.app, auth=local_easy_auth(entra), host=args.host, port=args.port)
+        token = entra.token(lifetime_seconds=LOCAL_TOKEN_LIFETIME_SECONDS)
+        print(json.dumps({"url": f"{host.base_url}/{http_route_prefix()}", "token": token}), flush=True)
+        host.serve_until_interrupted()
     return 0
 
 

@@ -3,9 +3,11 @@
     python -m devtools.stack          (or: make stack)
 
 It starts the ADT emulator (answering and throttling as the real service does), Azurite
-(in memory, no telemetry), the queue pump (the host's queue trigger) and the local HTTP
-host (the host's HTTP front end), creates the four queues, seeds running import jobs, and
-prints the ``export`` lines that point the CLI and curl at it. Ctrl-C stops everything.
+(in memory, no telemetry), the queue pump (the host's queue trigger), a local Entra
+stand-in and the local HTTP host (the host's HTTP front end, behind App Service
+authentication as deployed), creates the four queues, seeds running import jobs, and prints
+the ``export`` lines that point the CLI and curl at it, ``FUNCTION_TOKEN`` among them (a
+token of a caller on the allow-list). Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -23,18 +25,20 @@ from cancel_job.hostconfig import http_route_prefix
 from cancel_job.runtime import reset_service
 from devtools.adt_emulator import AdtEmulator
 from devtools.azurite import REPO_ROOT, Azurite, create_queues
-from devtools.http_host import DEFAULT_KEY, LocalHttpHost
+from devtools.easy_auth import local_easy_auth
+from devtools.entra import LOCAL_TOKEN_LIFETIME_SECONDS, LocalEntra
+from devtools.http_host import LocalHttpHost
 from devtools.queue_pump import QueueFunction, QueuePump, quiet_azure_logging
 
 SEEDED_JOBS = ("importjob1", "importjob2", "importjob3")
 
 
-def exports(emulator: AdtEmulator, azurite: Azurite, host: LocalHttpHost, key: str) -> list[str]:
+def exports(emulator: AdtEmulator, azurite: Azurite, host: LocalHttpHost, token: str) -> list[str]:
     values = {
         **emulator.environment(),
         STORAGE_CONNECTION: azurite.connection_string,
         "FUNCTION_URL": f"{host.base_url}/{http_route_prefix()}",
-        "FUNCTION_KEY": key,
+        "FUNCTION_TOKEN": token,
     }
     return [f"export {name}='{value}'" for name, value in values.items()]
 
@@ -44,14 +48,14 @@ def hints(python: str = sys.executable) -> list[str]:
     the export lines are pasted (the CLI runs from the repository, with this Python)."""
     cli = f"(cd '{REPO_ROOT}' && '{python}' -m cancel_job"
     return [
-        'curl -sS -X POST -H "x-functions-key: $FUNCTION_KEY" "$FUNCTION_URL/jobs/imports/importjob1/cancel"',
+        'curl -sS -X POST -H "Authorization: Bearer $FUNCTION_TOKEN" "$FUNCTION_URL/jobs/imports/importjob1/cancel"',
         f"{cli} enqueue importjob2) && sleep 3 && {cli} results)",
         f"{cli} failures)",
     ]
 
 
-def run(http_port: int, key: str, stop: threading.Event, throttle: bool = True, announce=print) -> None:
-    with AdtEmulator() as emulator, Azurite() as azurite:
+def run(http_port: int, stop: threading.Event, throttle: bool = True, announce=print) -> None:
+    with AdtEmulator() as emulator, Azurite() as azurite, LocalEntra() as entra:
         if not throttle:
             emulator.configure(throttle_rate=0)
         create_queues(azurite.connection_string, ALL_QUEUES)
@@ -71,11 +75,12 @@ def run(http_port: int, key: str, stop: threading.Event, throttle: bool = True, 
 
         worker = threading.Thread(target=pump_forever, name="queue-pump", daemon=True)
         with LocalHttpHost(
-            function_app.app, key=key, port=http_port, storage_connection=azurite.connection_string
+            function_app.app, auth=local_easy_auth(entra), port=http_port, storage_connection=azurite.connection_string
         ) as host:
             worker.start()
             announce("# the local stack is up; in another shell:")
-            for line in exports(emulator, azurite, host, key):
+            token = entra.token(lifetime_seconds=LOCAL_TOKEN_LIFETIME_SECONDS)
+            for line in exports(emulator, azurite, host, token):
                 announce(line)
             announce(f"# seeded running jobs: {', '.join(SEEDED_JOBS)}; then try:")
             for hint in hints():
@@ -101,11 +106,6 @@ def main(argv: list[str] | None = None) -> int:
         "--http-port", type=int, default=7071, help="port of the HTTP host (default 7071, as func start; 0: a free one)"
     )
     parser.add_argument(
-        "--key",
-        default=os.environ.get("LOCAL_FUNCTION_KEY", DEFAULT_KEY),
-        help=f"the function key for the HTTP routes (default {DEFAULT_KEY})",
-    )
-    parser.add_argument(
         "--no-throttle",
         action="store_true",
         help="turn the emulator's rate limit off (it throttles at 1 request/s, as ADT does)",
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     started = time.monotonic()
-    run(args.http_port, args.key, stop, throttle=not args.no_throttle, announce=lambda line: print(line, flush=True))
+    run(args.http_port, stop, throttle=not args.no_throttle, announce=lambda line: print(line, flush=True))
     print(f"# stopped after {time.monotonic() - started:.0f} s", flush=True)
     return 0
 

@@ -86,12 +86,20 @@ param operatorsPrincipalType string = 'Group'
 @description('E-mail address the alert on failed cancels notifies (ALERT_EMAIL). Empty: the alert fires in the portal only.')
 param alertEmail string = ''
 
-@description('Deploy a Logic App (Consumption) that cancels a job and waits until it is final.')
+@description('Deploy a Logic App (Consumption) that cancels a job and waits until it is final. It signs in with its managed identity, which joins the API\'s allow-list.')
 param deployLogicApp bool = false
 
-@secure()
-@description('Value of the function key the Logic App uses (LOGIC_APP_FUNCTION_KEY). azd\'s preprovision hook makes it; its postdeploy hook creates the key on the app once the host runs with code (Flex Consumption cannot create keys before).')
-param logicAppFunctionKey string = ''
+@description('Audience HTTP callers\' Entra tokens must carry (API_AUDIENCE). The default needs no app registration; a dedicated registration\'s Application ID URI is tighter (then set apiClientId too). See docs/deploy.md.')
+param apiAudience string = 'https://management.azure.com'
+
+@description('Client id of a dedicated app registration for the API (API_CLIENT_ID). Empty: the app\'s own identity\'s, which needs no registration.')
+param apiClientId string = ''
+
+@description('Object ids of further HTTP callers, comma-separated (API_CALLER_OBJECT_IDS): managed identities, service principals or people. The deploying principal and the Logic App are added by themselves.')
+param apiCallerObjectIds string = ''
+
+@description('Application (client) ids, comma-separated (API_CALLER_APP_IDS). When set, a caller must be on this list as well as on the object-id list, so set it only when every caller is an application.')
+param apiCallerAppIds string = ''
 
 var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var tags = { 'azd-env-name': environmentName }
@@ -258,9 +266,6 @@ module alerts 'modules/alerts.bicep' = {
   }
 }
 
-// The Logic App's key: made by azd's preprovision hook, created on the app by its postdeploy hook.
-var logicAppKey = deployLogicApp && empty(logicAppFunctionKey) ? fail('deployLogicApp is true but LOGIC_APP_FUNCTION_KEY (logicAppFunctionKey) is empty: azd\'s preprovision hook (infra/hooks) sets it; without azd, pass a random value and create the function key "logicapp" on cancel_import_job_http with it after deploying the code.') : logicAppFunctionKey
-
 module logicApp 'modules/logicapp.bicep' = if (deployLogicApp) {
   name: 'logicapp'
   params: {
@@ -268,7 +273,8 @@ module logicApp 'modules/logicapp.bicep' = if (deployLogicApp) {
     location: location
     tags: tags
     functionAppHostName: functionApp.outputs.defaultHostName
-    functionKey: logicAppKey
+    // The HTTP action signs in with the workflow's managed identity for this audience.
+    apiAudience: apiAudience
     // Consumption Logic Apps run outside any VNet and cannot reach storage that accepts
     // only private endpoints: with vnetEnabled the queue workflow is left out, and the
     // HTTP workflow (which reaches the app's public route) is the way in.
@@ -276,6 +282,26 @@ module logicApp 'modules/logicapp.bicep' = if (deployLogicApp) {
     queueWorkflowName: 'logic-adtcancel-queue-${resourceToken}'
     storageAccountName: storage.outputs.name
     requestsQueueName: 'import-cancel-requests'
+  }
+}
+
+// Who may call the HTTP API: the named callers, the deploying principal (empty in CI-only
+// production) and the Logic App's managed identity. Duplicates are dropped (union).
+var listedCallers = empty(apiCallerObjectIds) ? [] : map(split(apiCallerObjectIds, ','), id => trim(id))
+var apiCallers = union(
+  listedCallers,
+  empty(principalId) ? [] : [principalId],
+  deployLogicApp ? [logicApp!.outputs.principalId] : []
+)
+
+module appAuth 'modules/app-auth.bicep' = {
+  name: 'app-auth'
+  params: {
+    functionAppName: functionApp.outputs.name
+    audience: apiAudience
+    clientId: empty(apiClientId) ? identity.outputs.clientId : apiClientId
+    allowedObjectIds: apiCallers
+    allowedApplicationIds: empty(apiCallerAppIds) ? [] : map(split(apiCallerAppIds, ','), id => trim(id))
   }
 }
 
@@ -290,4 +316,5 @@ output ADT_ROLE_DEFINITION_ID string = adtAccess.outputs.roleDefinitionId
 output FAILED_CANCELS_ALERT_NAME string = alerts.outputs.alertName
 output LOGIC_APP_NAME string = deployLogicApp ? logicApp!.outputs.name : ''
 output LOGIC_APP_QUEUE_NAME string = deployLogicApp && !vnetEnabled ? logicApp!.outputs.queueWorkflowName : ''
+output API_AUDIENCE string = appAuth.outputs.audience
 output VNET_NAME string = vnetEnabled ? 'vnet-adtcancel-${resourceToken}' : ''

@@ -11,9 +11,16 @@ from typing import Any
 import azure.functions as func
 from azure.functions.queue import QueueMessage
 
+from devtools.easy_auth import principal_headers
+from devtools.entra import LOCAL_CALLER_APP_ID, LOCAL_CALLER_OBJECT_ID, LOCAL_TENANT
 from devtools.queue_pump import HostContext, OutBinding, indexed_functions
 
 VALID_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+# The headers App Service authentication sets for a validated caller (a service principal),
+# built by the same stand-in the local HTTP host uses. Direct invocations send them, as the
+# platform would, unless a test is about their absence.
+CALLER_CLAIMS = {"oid": LOCAL_CALLER_OBJECT_ID, "appid": LOCAL_CALLER_APP_ID, "tid": LOCAL_TENANT}
+CALLER_HEADERS = principal_headers(CALLER_CLAIMS)
 
 
 def functions_by_name() -> dict[str, Any]:
@@ -46,7 +53,7 @@ def http_request(
     return func.HttpRequest(
         method,
         f"https://myapp.azurewebsites.net/api/{path}",
-        headers=headers or {},
+        headers=CALLER_HEADERS | (headers or {}),
         params=params or {},
         route_params={} if job_id is None else {"id": job_id},
         body=b"",

@@ -65,7 +65,7 @@ def test_wait_on_a_job_already_cancelled_answers_200(app_env, emulator) -> None:
     assert response.status_code == 200 and json.loads(response.get_body())["status"] == "cancelled"
 
 
-def test_location_keeps_instance_and_function_key_query(app_env, emulator, monkeypatch) -> None:
+def test_location_keeps_the_instance_and_never_a_credential(app_env, emulator, monkeypatch) -> None:
     from cancel_job.runtime import reset_service
 
     monkeypatch.setenv("ADT_ALLOWED_ENDPOINTS", f"http://localhost:{emulator.port}")
@@ -74,7 +74,7 @@ def test_location_keeps_instance_and_function_key_query(app_env, emulator, monke
     instance = f"http://localhost:{emulator.port}"
     response = invoke_http("job1", params={"wait": "true", "instance": instance, "code": "key123"}).returned
     query = parse_qs(urlsplit(response.headers["Location"]).query)
-    assert query == {"instance": [instance], "code": ["key123"]}
+    assert query == {"instance": [instance]}  # a code= a caller sent is not echoed into a URL
     assert status_from_location(response.headers["Location"]).status_code == 202
 
 
@@ -231,7 +231,13 @@ def test_the_openapi_job_id_pattern_is_the_job_id_rule() -> None:
         assert bool(pattern.search(candidate)) == is_valid_job_id(candidate), candidate
 
 
-def test_the_hosts_own_401_is_documented_without_a_body() -> None:
+def test_both_401s_are_documented_the_platforms_empty_one_and_the_apps_unauthenticated() -> None:
+    assert openapi()["security"] == [{"entra": []}]
+    assert openapi()["components"]["securitySchemes"]["entra"]["scheme"] == "bearer"
     for path in openapi()["paths"].values():
         for operation in path.values():
-            assert "content" not in operation["responses"]["401"]
+            unauthorized = operation["responses"]["401"]
+            assert "content" not in unauthorized  # the platform's 401 has no body
+            assert "empty body, no content type" in unauthorized["description"]
+            assert ErrorCode.UNAUTHENTICATED.value in unauthorized["description"]
+            assert "not on the allow-list" in operation["responses"]["403"]["description"]

@@ -290,14 +290,15 @@ def test_enqueue_names_the_file_the_line_and_the_bad_id(tmp_path, monkeypatch, c
 
 
 @pytest.mark.azurite
-def test_the_failures_table_shows_the_entry_the_delivery_and_a_request_without_an_id(
+def test_the_failures_table_shows_the_entry_the_caller_the_delivery_and_a_request_without_an_id(
     azurite, monkeypatch, capsys
 ) -> None:
     monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
     failures = queue_client(FAILURES_QUEUE)
     base = {"error": {"code": "X", "message": "m"}, "httpStatus": None, "failedDateTime": "2026-12-07T03:00:00Z"}
+    caller = {"objectId": "6a7b8c9d-2222-4000-8000-00000000ca11", "appId": "0d1e5c4a-1111-4000-8000-00000000ca11"}
     failures.send_message(
-        json.dumps({**base, "jobId": "job-h", "entry": "http", "dequeueCount": 0, "request": "job-h"})
+        json.dumps({**base, "jobId": "job-h", "entry": "http", "dequeueCount": 0, "request": "job-h", "caller": caller})
     )
     failures.send_message(
         json.dumps({**base, "jobId": None, "entry": "queue", "dequeueCount": 3, "request": "!garbage message text"})
@@ -305,8 +306,9 @@ def test_the_failures_table_shows_the_entry_the_delivery_and_a_request_without_a
     failures.send_message(json.dumps({**base, "jobId": "job-old", "dequeueCount": 0, "request": "job-old"}))
     assert main(["failures"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
-    assert rows[0][:5] == ["JOB", "CODE", "HTTP", "ENTRY", "DELIVERY"]
-    assert rows[1][:3] == ["job-h", "X", "http"] and rows[1][3] == "2026-12-07T03:00:00Z"  # no delivery column value
+    assert rows[0][:6] == ["JOB", "CODE", "HTTP", "ENTRY", "CALLER", "DELIVERY"]
+    assert rows[1][:4] == ["job-h", "X", "http", caller["objectId"]]  # who asked: the object id on the allow-list
+    assert rows[1][4] == "2026-12-07T03:00:00Z"  # no delivery column value
     assert rows[2][:5] == ["(!garbage", "message", "text)", "X", "queue"] and rows[2][5] == "3"
     assert rows[3][:3] == ["job-old", "X", "http"]  # written before the entry field: delivery 0 was HTTP
 

@@ -48,14 +48,14 @@ def test_function_app_indexes_its_functions_with_their_bindings() -> None:
 
     status = {b["name"]: b for b in json.loads(functions["import_job_status"].get_function_json())["bindings"]}
     assert status["req"]["route"] == "jobs/imports/{id}"
-    assert status["req"]["methods"] == ["GET"] and status["req"]["authLevel"] == "FUNCTION"
+    assert status["req"]["methods"] == ["GET"] and status["req"]["authLevel"] == "ANONYMOUS"
     assert set(status) == {"req", "$return"}  # reads write nothing to the queues
 
     http = {b["name"]: b for b in json.loads(functions["cancel_import_job_http"].get_function_json())["bindings"]}
     assert http["req"]["type"] == "httpTrigger"
     assert http["req"]["route"] == "jobs/imports/{id}/cancel"
     assert sorted(http["req"]["methods"]) == ["GET", "POST"]  # GET: the status of the cancel
-    assert http["req"]["authLevel"] == "FUNCTION"
+    assert http["req"]["authLevel"] == "ANONYMOUS"  # App Service authentication is in front
     assert http["$return"]["type"] == "http"
 
     queue = {b["name"]: b for b in json.loads(functions["cancel_import_job_queue"].get_function_json())["bindings"]}

@@ -23,10 +23,12 @@ from cancel_job.contract import (
     ROLE_IDS,
     STORAGE_CONNECTION,
 )
+from devtools.azurite import REPO_ROOT
 from tests.bicep import INFRA, BicepFile, all_files, load, path, properties, text, walk
 
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ADT_DATA_READER = "d57506d4-4c8d-48b1-8587-93c323f6a5a3"
+NO_CALLER = "00000000-0000-0000-0000-000000000000"
 
 
 def test_every_bicep_file_parses_without_errors() -> None:
@@ -131,7 +133,8 @@ def test_role_definitions_are_the_right_ones() -> None:
     assert role_ids_in("modules/logicapp.bicep") == {ROLE_IDS["Storage Queue Data Message Sender"]}
     everything = "\n".join(f.source for f in all_files())
     assert ADT_DATA_READER not in everything
-    assert set(GUID.findall(everything)) <= set(ROLE_IDS.values())
+    # Besides role ids, only app-auth.bicep's placeholder that matches no caller.
+    assert set(GUID.findall(everything)) <= set(ROLE_IDS.values()) | {NO_CALLER}
 
 
 def test_role_assignments_have_deterministic_names_and_explicit_principal_types() -> None:
@@ -194,7 +197,7 @@ def test_main_parameters_are_documented_and_match_the_parameters_file() -> None:
     main = load("main.bicep")
     params = {name: decorators for name, _, decorators in main.declarations("parameter_declaration")}
     assert all(any(d.startswith("@description(") for d in decorators) for decorators in params.values())
-    assert [d for d in params["logicAppFunctionKey"] if d == "@secure()"]
+    assert not [name for name, decorators in params.items() if "@secure()" in decorators]  # no secret to pass
     assert set(params) >= {
         "adtInstanceMode",
         "adtInstanceName",
@@ -206,6 +209,10 @@ def test_main_parameters_are_documented_and_match_the_parameters_file() -> None:
         "principalType",
         "deployLogicApp",
         "alertEmail",
+        "apiAudience",
+        "apiClientId",
+        "apiCallerObjectIds",
+        "apiCallerAppIds",
     }
     file_params = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     assert set(file_params) <= set(params)
@@ -216,22 +223,81 @@ def workflows() -> dict[str, object]:
     return {text(path(body, "name")): body for _, body in logic.resources("Microsoft.Logic/workflows@")}
 
 
-def test_logic_app_calls_the_function_over_http_with_a_secure_key() -> None:
+def test_logic_app_signs_in_with_its_managed_identity_and_carries_no_key() -> None:
     logic = load("modules/logicapp.bicep")
     workflow = workflows()["name"]
+    assert text(path(workflow, "identity", "type")) == "SystemAssigned"
     action = path(workflow, "properties", "definition", "actions", "Cancel_import_job")
     assert text(path(action, "type")) == "Http"  # the built-in Function action supports only .NET and Node
     inputs = path(action, "inputs")
     assert "/cancel" in text(path(inputs, "uri"))
-    assert text(path(inputs, "queries", "wait")) == "true"
-    assert "secureData" in text(path(action, "runtimeConfiguration"))
-    assert text(path(workflow, "properties", "definition", "parameters", "functionKey", "type")) == "securestring"
-    assert [
-        d
-        for name, _, decs in logic.declarations("parameter_declaration")
-        for d in decs
-        if name == "functionKey" and d == "@secure()"
-    ]
+    assert set(properties(path(inputs, "queries"))) == {"wait"}  # no code=, nothing secret in the URL
+    assert text(path(inputs, "authentication", "type")) == "ManagedServiceIdentity"
+    assert text(path(inputs, "authentication", "audience")) == "apiAudience"
+    assert "parameters" not in properties(path(workflow, "properties"))
+    source = logic.source + load("main.bicep").source
+    for gone in ("functionKey", "listKeys", "x-functions-key", "code:", "@secure()"):
+        assert gone not in source, gone
+    assert "output principalId string = workflow.identity.principalId" in logic.source
+    # main.bicep puts that identity on the API's allow-list.
+    assert "deployLogicApp ? [logicApp!.outputs.principalId] : []" in variable(load("main.bicep"), "apiCallers")
+
+
+def auth_settings() -> object:
+    [(_, body)] = load("modules/app-auth.bicep").resources("Microsoft.Web/sites/config@")
+    assert text(path(body, "name")) == "authsettingsV2"
+    return path(body, "properties")
+
+
+def test_app_service_authentication_is_deployed_by_default_and_enforced() -> None:
+    settings = auth_settings()
+    assert text(path(settings, "platform", "enabled")) == "true"  # else applied but not enforced (bicep#12220)
+    assert text(path(settings, "globalValidation", "requireAuthentication")) == "true"
+    assert text(path(settings, "globalValidation", "unauthenticatedClientAction")) == "Return401"
+    aad = path(settings, "identityProviders", "azureActiveDirectory")
+    assert text(path(aad, "enabled")) == "true"
+    assert text(path(aad, "registration", "openIdIssuer")) == "issuer"
+    assert "https://sts.windows.net/${tenant().tenantId}/" in load("modules/app-auth.bicep").source
+    assert text(path(aad, "validation", "allowedAudiences")).split() == ["[", "audience", "]"]
+    main = load("main.bicep")
+    [auth_module] = [node for name, node, _ in main.declarations("module_declaration") if name == "appAuth"]
+    assert "if (" not in text(auth_module).split("{", 1)[0]  # always deployed, not behind a switch
+    defaults = params_of(main)
+    assert text(defaults["apiAudience"][0]).endswith("'https://management.azure.com'")
+    assert parameters_file()["apiAudience"] == "${API_AUDIENCE=https://management.azure.com}"
+
+
+def test_the_allow_list_is_always_set_so_a_valid_token_alone_is_not_enough() -> None:
+    """With audiences only, anyone in the tenant with an ARM token would get in: the list of
+    object ids is never empty (a placeholder that matches no one stands in)."""
+    policy = path(
+        auth_settings(), "identityProviders", "azureActiveDirectory", "validation", "defaultAuthorizationPolicy"
+    )
+    assert (
+        text(path(policy, "allowedPrincipals", "identities")) == "empty(allowedObjectIds) ? [nobody] : allowedObjectIds"
+    )
+    assert f"var nobody = '{NO_CALLER}'" in load("modules/app-auth.bicep").source
+    assert text(path(policy, "allowedApplications")) == "empty(allowedApplicationIds) ? null : allowedApplicationIds"
+    callers = variable(load("main.bicep"), "apiCallers")
+    assert "listedCallers" in callers and "empty(principalId) ? [] : [principalId]" in callers
+    assert parameters_file()["apiCallerObjectIds"] == "${API_CALLER_OBJECT_IDS}"
+    assert parameters_file()["principalId"] == "${AZURE_PRINCIPAL_ID}"
+
+
+def test_the_app_is_told_authentication_is_in_front_and_which_tenant_it_accepts() -> None:
+    settings = app_settings()
+    assert text(settings["HTTP_CALLER_AUTHENTICATION"]) == "platform"
+    assert text(settings["WEBSITE_AUTH_AAD_ALLOWED_TENANTS"]) == "tenant().tenantId"
+
+
+def test_no_function_key_is_made_or_needed_anywhere() -> None:
+    from tests.helpers import functions_by_name
+
+    everything = "\n".join(f.source for f in all_files()) + (REPO_ROOT / "azure.yaml").read_text()
+    assert not (INFRA / "hooks").exists() and "hooks:" not in (REPO_ROOT / "azure.yaml").read_text()
+    assert "functionKeys" not in everything and "LOGIC_APP_FUNCTION_KEY" not in everything
+    bindings = [b for fn in functions_by_name().values() for b in json.loads(fn.get_function_json())["bindings"]]
+    assert {b["authLevel"] for b in bindings if b["type"] == "httpTrigger"} == {"ANONYMOUS"}
 
 
 def test_azure_yaml_deploys_this_folder_as_a_function_app() -> None:

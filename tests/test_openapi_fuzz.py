@@ -19,11 +19,12 @@ from schemathesis.checks import not_a_server_error, unsupported_method
 from cancel_job.runtime import reset_service
 from devtools.adt_emulator import AdtEmulator
 from devtools.azurite import REPO_ROOT
+from devtools.easy_auth import local_easy_auth
+from devtools.entra import LocalEntra
 from devtools.http_host import LocalHttpHost
 
 pytestmark = pytest.mark.azurite
 
-KEY = "fuzz-function-key"
 EXAMPLES = 100  # per operation and run, besides the coverage phase's own cases
 
 # Checks switched off, and why:
@@ -46,11 +47,12 @@ FUZZ_SETTINGS = settings(
 
 
 @pytest.fixture(scope="module")
-def stack(azurite_session) -> Iterator[tuple[LocalHttpHost, AdtEmulator]]:
-    """The emulator, the app's settings and the local host, for the whole module."""
+def stack(azurite_session) -> Iterator[tuple[LocalHttpHost, AdtEmulator, dict[str, str]]]:
+    """The emulator, the app's settings, the local host behind App Service authentication and
+    an allowed caller's token, for the whole module."""
     import function_app
 
-    with AdtEmulator() as emulator, pytest.MonkeyPatch.context() as patch:
+    with AdtEmulator() as emulator, LocalEntra() as entra, pytest.MonkeyPatch.context() as patch:
         emulator.configure(throttle_rate=0)
         for name, value in {
             **emulator.environment(),
@@ -62,29 +64,28 @@ def stack(azurite_session) -> Iterator[tuple[LocalHttpHost, AdtEmulator]]:
         }.items():
             patch.setenv(name, value)
         reset_service()
-        with LocalHttpHost(function_app.app, key=KEY, storage_connection=azurite_session.connection_string) as host:
-            yield host, emulator
+        auth = local_easy_auth(entra)
+        with LocalHttpHost(function_app.app, auth=auth, storage_connection=azurite_session.connection_string) as host:
+            yield host, emulator, {"Authorization": f"Bearer {entra.token()}"}  # an allowed caller's
         reset_service()
 
 
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_the_http_api_holds_to_its_openapi_document(case, stack) -> None:
-    host, emulator = stack
+    host, emulator, bearer = stack
     emulator.configure(chaos_rate=0.0)
-    case.call_and_validate(
-        base_url=f"{host.base_url}/api", headers={"x-functions-key": KEY}, excluded_checks=SWITCHED_OFF
-    )
+    case.call_and_validate(base_url=f"{host.base_url}/api", headers=bearer, excluded_checks=SWITCHED_OFF)
 
 
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_the_http_api_holds_to_its_openapi_document_with_adt_faults(case, stack) -> None:
-    host, emulator = stack
+    host, emulator, bearer = stack
     emulator.configure(chaos_rate=0.5, chaos_slow_seconds=0.5, chaos_seed=3)
     try:
         case.call_and_validate(
-            base_url=f"{host.base_url}/api", headers={"x-functions-key": KEY}, excluded_checks=SWITCHED_OFF_WITH_FAULTS
+            base_url=f"{host.base_url}/api", headers=bearer, excluded_checks=SWITCHED_OFF_WITH_FAULTS
         )
     finally:
         emulator.configure(chaos_rate=0.0)

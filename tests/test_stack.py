@@ -1,5 +1,5 @@
 """`python -m devtools.stack`: the whole local stack from one command, used as the README
-says (curl with the key, the CLI's enqueue and results), then stopped with Ctrl-C."""
+says (curl with the printed token, the CLI's enqueue and results), then stopped with Ctrl-C."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.azurite
 def test_the_stack_starts_serves_and_stops_on_ctrl_c(tmp_path) -> None:
     log = (tmp_path / "stack.log").open("w")  # a file, not a pipe nobody reads
     process = subprocess.Popen(
-        [sys.executable, "-m", "devtools.stack", "--http-port", "0", "--key", "stack-key"],
+        [sys.executable, "-m", "devtools.stack", "--http-port", "0"],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=log,
@@ -49,14 +49,12 @@ def test_the_stack_starts_serves_and_stops_on_ctrl_c(tmp_path) -> None:
             "IDENTITY_HEADER",
             "STORAGE_CONNECTION",
             "FUNCTION_URL",
-            "FUNCTION_KEY",
+            "FUNCTION_TOKEN",
         } <= set(exports)
-        # HTTP, as curl would
-        answer = requests.post(
-            f"{exports['FUNCTION_URL']}/jobs/imports/importjob1/cancel",
-            headers={"x-functions-key": exports["FUNCTION_KEY"]},
-            timeout=30,
-        )
+        # HTTP, as curl would: the printed token opens it, and nothing else does
+        cancel_url = f"{exports['FUNCTION_URL']}/jobs/imports/importjob1/cancel"
+        assert requests.post(cancel_url, timeout=30).status_code == 401
+        answer = requests.post(cancel_url, headers={"Authorization": f"Bearer {exports['FUNCTION_TOKEN']}"}, timeout=30)
         assert answer.status_code == 200 and answer.json()["id"] == "importjob1"
         # the queue, through the CLI with the printed settings
         env = {**os.environ, **exports}

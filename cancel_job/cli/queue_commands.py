@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..assumptions import CANCELLABLE_STATUSES
-from ..contract import FAILURES_QUEUE, RESULTS_QUEUE, STORAGE_CONNECTION
+from ..contract import CALLER_FIELD, FAILURES_QUEUE, RESULTS_QUEUE, STORAGE_CONNECTION
 from ..job_id import InvalidJobIdError, validate_job_id
 from ..messages import read_queue_json
 from ..outcomes import to_json
@@ -244,6 +244,7 @@ def cmd_failures(args: argparse.Namespace) -> int:
             ("code", "CODE"),
             ("httpStatus", "HTTP"),
             ("entry", "ENTRY"),
+            ("caller", "CALLER"),
             ("delivery", "DELIVERY"),
             ("failedDateTime", "FAILED"),
             ("message", "MESSAGE"),
@@ -263,10 +264,13 @@ def failure_row(item: Any) -> dict[str, Any]:
     message = str(error.get("message", ""))
     entry = item.get("entry") or ("http" if item.get("dequeueCount") == 0 else "queue")
     job = item.get("jobId") or f"({_shown(str(item.get('request', '')), 30)[1:-1]})"
+    caller = item.get(CALLER_FIELD)
     return {
         **item,
         "job": job,
         "entry": entry,
+        # who asked over HTTP: the object id on the allow-list (queue records have none)
+        "caller": caller.get("objectId") if isinstance(caller, dict) else None,
         "delivery": item.get("dequeueCount") if entry == "queue" else None,
         "code": error.get("code"),
         "message": message[:80] + ("..." if len(message) > 80 else ""),

@@ -103,7 +103,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
-    // Outbound traffic through the VNet (private storage and ADT); inbound stays public behind keys.
+    // Outbound traffic through the VNet (private storage and ADT); inbound stays public behind
+    // App Service authentication (app-auth.bicep).
     virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
@@ -168,6 +169,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       ADT_JOBS_REQUESTS_PER_SECOND: adtJobsRequestsPerSecond
       ADT_PACING_SCOPE: adtPacingScope
       THROTTLE_DEFERRAL_MAX_SECONDS: string(throttleDeferralMaxSeconds)
+      // App Service authentication is in front: a call it did not validate is refused.
+      HTTP_CALLER_AUTHENTICATION: 'platform'
+      // App Service authentication accepts tokens from this tenant only.
+      WEBSITE_AUTH_AAD_ALLOWED_TENANTS: tenant().tenantId
     }
   }
 }
@@ -188,10 +193,6 @@ resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
     allow: false
   }
 }
-
-// No keys are created here: on Flex Consumption, creating a key before code is deployed
-// fails (azure-functions-host issue 11379). The Logic App's key is created by azd's
-// postdeploy hook (infra/hooks), once the host runs with code.
 
 output name string = site.name
 output defaultHostName string = site.properties.defaultHostName

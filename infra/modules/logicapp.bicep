@@ -8,13 +8,11 @@
 // own caller gets an asynchronous response too (202 and a status URL), since a Request
 // trigger must answer within 120 s.
 //
-// Authentication: a dedicated function key ("logicapp") of the cancel function, which also
-// serves the Location the workflow polls; it is passed as a secure workflow
-// parameter. The functions use auth level FUNCTION, which keeps requiring a key even with
-// App Service authentication on, so a managed-identity token alone would not do. The key
-// goes in the `code` query parameter because Logic Apps poll the Location URL without the
-// action's custom headers; the function echoes `code` into Location for that reason, and
-// the action's inputs and outputs are marked secure so run history never shows the key.
+// Authentication: the workflow's system-assigned managed identity. Its HTTP action gets an
+// Entra token for the API's audience and sends it on the call and on every poll of the
+// Location the function hands out (Logic Apps send the action's own authentication on those
+// polls). App Service authentication on the function app lets the identity in because
+// main.bicep puts its object id on the allow-list. No key, no secret, nothing in the URL.
 
 param name string
 param location string
@@ -23,9 +21,8 @@ param tags object = {}
 @description('Default host name of the function app.')
 param functionAppHostName string
 
-@secure()
-@description('Function key the workflow authenticates with.')
-param functionKey string
+@description('Audience of the token the HTTP action gets for the function app (API_AUDIENCE).')
+param apiAudience string
 
 @description('Name of the queue workflow.')
 param queueWorkflowName string
@@ -46,17 +43,14 @@ resource workflow 'Microsoft.Logic/workflows@2019-05-01' = {
   name: name
   location: location
   tags: tags
+  identity: {
+    type: 'SystemAssigned'
+  }
   properties: {
     state: 'Enabled'
-    parameters: {
-      functionKey: { value: functionKey }
-    }
     definition: {
       '$schema': 'https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/workflowdefinition.json#'
       contentVersion: '1.0.0.0'
-      parameters: {
-        functionKey: { type: 'securestring' }
-      }
       triggers: {
         manual: {
           type: 'Request'
@@ -82,14 +76,14 @@ resource workflow 'Microsoft.Logic/workflows@2019-05-01' = {
             uri: 'https://${functionAppHostName}/api/jobs/imports/@{encodeUriComponent(triggerBody()?[\'jobId\'])}/cancel'
             queries: {
               wait: 'true'
-              code: '@parameters(\'functionKey\')'
             }
             headers: {
               traceparent: '@{coalesce(triggerBody()?[\'traceparent\'], \'\')}'
             }
-          }
-          runtimeConfiguration: {
-            secureData: { properties: [ 'inputs', 'outputs' ] }
+            authentication: {
+              type: 'ManagedServiceIdentity'
+              audience: apiAudience
+            }
           }
           limit: { timeout: 'PT1H' }
         }
@@ -224,3 +218,5 @@ resource queueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (
 
 output name string = workflow.name
 output queueWorkflowName string = deployQueueWorkflow ? queueWorkflow!.name : ''
+// The HTTP workflow's identity: main.bicep puts it on the API's allow-list.
+output principalId string = workflow.identity.principalId
