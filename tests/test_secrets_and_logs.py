@@ -1,4 +1,5 @@
-"""No token, identity header or function key in logs, records or errors; logs escaped."""
+"""No token (the app's for ADT, or a caller's bearer token), identity header or key in logs,
+records or errors; logs escaped."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ from cancel_job.entrypoints import RetryDelivery
 from devtools.adt_emulator import Fault
 from tests.helpers import invoke_http, invoke_queue
 
-FUNCTION_KEY = "fk-8d2f0c3a9b7e4f1aa5c6d7e8f9a0b1c2"
+FUNCTION_KEY = "fk-8d2f0c3a9b7e4f1aa5c6d7e8f9a0b1c2"  # what a caller might still send; nothing uses it
+# A caller's bearer token as it reaches the function behind App Service authentication.
+CALLER_TOKEN = "eyJ0eXAiOiJKV1QifQ.eyJvaWQiOiJjYWxsZXIifQ.c2lnbmF0dXJlLW9mLXRoZS1jYWxsZXI"
 
 
 def test_no_secret_anywhere(app_env, emulator, captured_logs: pytest.LogCaptureFixture) -> None:
     emulator.add_job("job1")
     emulator.add_job("done", status="succeeded")
     texts: list[str] = []
-    headers = {"x-functions-key": FUNCTION_KEY, "traceparent": "garbage"}
+    headers = {"x-functions-key": FUNCTION_KEY, "traceparent": "garbage", "Authorization": f"Bearer {CALLER_TOKEN}"}
     for job_id in ("job1", "done", "missing", "bad/id"):
         invoked = invoke_http(job_id, headers=headers, params={"code": FUNCTION_KEY})
         texts += [invoked.returned.get_body().decode(), str(invoked.failure), str(invoked.result)]
@@ -48,7 +51,7 @@ def test_no_secret_anywhere(app_env, emulator, captured_logs: pytest.LogCaptureF
     )
     tokens = list(emulator.state.tokens)
     assert tokens, "the test must have issued tokens to be meaningful"
-    for secret in [*tokens, emulator.identity_header, FUNCTION_KEY, "eyJabc.eyJdef.sig"]:
+    for secret in [*tokens, emulator.identity_header, FUNCTION_KEY, CALLER_TOKEN, "eyJabc.eyJdef.sig"]:
         assert secret not in everything
     assert "[redacted" in everything  # the token-shaped text in ADT's error was caught
 
