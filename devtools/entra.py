@@ -20,14 +20,13 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from devtools.loopback import BackgroundServer, NoDelayServer
+from devtools.loopback import BackgroundServer, NoDelayServer, QuietHandler
 
 LOCAL_TENANT = "72f988bf-0000-4000-8000-00000000cafe"
 # The audience the deployed app accepts by default (docs/deploy.md: why no app registration).
@@ -63,11 +62,6 @@ class LocalEntra(BackgroundServer):
         self.key = SigningKey.new()
         self._server = _Server((host, port), _Handler)
         self._server.owner = self
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def issuer(self) -> str:
@@ -125,12 +119,8 @@ class _Server(NoDelayServer):
     owner: LocalEntra
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(QuietHandler):
     server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def do_GET(self) -> None:
         entra = self.server.owner

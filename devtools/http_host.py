@@ -45,7 +45,7 @@ from cancel_job.hostconfig import http_route_prefix
 from cancel_job.trace import new_span_id, parse_traceparent
 from devtools.easy_auth import EasyAuth, local_easy_auth, without_principal_headers
 from devtools.entra import LOCAL_TOKEN_LIFETIME_SECONDS, LocalEntra
-from devtools.loopback import BackgroundServer, NoDelayServer
+from devtools.loopback import BackgroundServer, NoDelayServer, QuietHandler
 from devtools.queue_pump import HostContext, OutBinding, indexed_functions
 
 
@@ -122,11 +122,6 @@ class LocalHttpHost(BackgroundServer):
         self._server = _Server((host, port), _Handler)
         self._server.owner = self
 
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
     def write_output(self, queue_name: str, text: str) -> None:
         """A queue output binding: plain text, as the host writes it under messageEncoding none."""
         if not self.storage_connection:
@@ -145,12 +140,8 @@ class _Server(NoDelayServer):
     owner: LocalHttpHost
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(QuietHandler):
     server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def __getattr__(self, name: str) -> Callable[[], None]:
         # Every method (TRACE and the like included) goes through _serve: the host answers

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
 
@@ -21,11 +21,26 @@ class NoDelayServer(ThreadingHTTPServer):
         return conn, addr
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive, and no access log on stderr (the stand-ins' tests and
+    benchmarks would drown in it)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
 class BackgroundServer:
     """Runs ``self._server`` in a daemon thread (a context manager), or in the foreground."""
 
     _server: ThreadingHTTPServer
     thread_name = "loopback-server"
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
 
     def start(self) -> Self:
         self._thread = threading.Thread(target=self._server.serve_forever, name=self.thread_name, daemon=True)

@@ -15,6 +15,9 @@ from cancel_job.contract import PACING_CONTAINER
 from cancel_job.runtime import reset_service
 from devtools.adt_emulator import AdtEmulator
 from devtools.azurite import Azurite, create_queues
+from devtools.easy_auth import local_easy_auth
+from devtools.entra import LocalEntra
+from devtools.http_host import LocalHttpHost
 
 # In CI the fuzz tests use a fixed seed, so a run is reproducible; locally they explore.
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -80,6 +83,25 @@ def azurite(azurite_session: Azurite) -> Azurite:
     except ResourceNotFoundError:
         pass
     return azurite_session
+
+
+@pytest.fixture(scope="session")
+def entra() -> Iterator[LocalEntra]:
+    """The local Entra stand-in: signs callers' tokens and publishes its keys."""
+    with LocalEntra() as issuer:
+        yield issuer
+
+
+@pytest.fixture
+def host(app_env, emulator, azurite, entra, monkeypatch) -> Iterator[LocalHttpHost]:
+    """The local HTTP host behind App Service authentication as deployed (the local
+    caller's app on the allow-list), writing its outputs to Azurite."""
+    import function_app
+
+    monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
+    reset_service()
+    with LocalHttpHost(function_app.app, auth=local_easy_auth(entra)) as served:
+        yield served
 
 
 @pytest.fixture

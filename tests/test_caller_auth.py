@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -28,22 +28,6 @@ from tests.helpers import CALLER_HEADERS, invoke_http, invoke_status
 
 OTHER_APP_ID = "99999999-9999-4999-8999-999999999999"
 OTHER_OBJECT_ID = "88888888-8888-4888-8888-888888888888"
-
-
-@pytest.fixture(scope="module")
-def entra() -> Iterator[LocalEntra]:
-    with LocalEntra() as issuer:
-        yield issuer
-
-
-@pytest.fixture
-def host(app_env, emulator, azurite, entra, monkeypatch) -> Iterator[LocalHttpHost]:
-    import function_app
-
-    monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
-    reset_service()
-    with LocalHttpHost(function_app.app, auth=local_easy_auth(entra)) as served:
-        yield served
 
 
 def cancel(host: LocalHttpHost, headers: dict[str, str]) -> requests.Response:

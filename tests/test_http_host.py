@@ -5,36 +5,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from cancel_job.contract import FAILURES_QUEUE, RESULTS_QUEUE
-from cancel_job.runtime import reset_service
 from devtools.azurite import drain_queue
-from devtools.easy_auth import local_easy_auth
-from devtools.entra import LocalEntra
 from devtools.http_host import LocalHttpHost, decode_path
 
 pytestmark = pytest.mark.azurite
-
-
-@pytest.fixture(scope="module")
-def entra() -> Iterator[LocalEntra]:
-    with LocalEntra() as issuer:
-        yield issuer
-
-
-@pytest.fixture
-def host(app_env, emulator, azurite, entra, monkeypatch) -> Iterator[LocalHttpHost]:
-    import function_app
-
-    monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
-    reset_service()
-    with LocalHttpHost(function_app.app, auth=local_easy_auth(entra)) as served:
-        yield served
 
 
 @pytest.fixture
