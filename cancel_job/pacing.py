@@ -30,6 +30,7 @@ cost a cancel.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -37,6 +38,7 @@ from collections.abc import Callable, Hashable
 from typing import NamedTuple, Protocol
 
 from .pacing_store import PaceRecord, PaceStore, StoreUnavailable
+from .trust import within_horizon
 
 logger = logging.getLogger("cancel_job")
 
@@ -177,8 +179,11 @@ class SharedGate:
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        horizon: float = math.inf,
     ) -> None:
         self.instance, self.store, self.fallback, self.health = instance, store, fallback, health
+        self.horizon = horizon
+        self._corrupt_logged = False
         self.spacing = (1.0 + CLOCK_MARGIN) / requests_per_second if requests_per_second > 0 else 0.0
         # A holder later than this for its turn would send closer than 1/rate to the next one.
         self.tolerance = CLOCK_MARGIN / requests_per_second if requests_per_second > 0 else float("inf")
@@ -216,7 +221,7 @@ class SharedGate:
             current = self.store.read(self.instance)
             now, wall = self._clock(), self._wall()
             offset = wall - now  # monotonic -> wall clock, read again each attempt
-            record = current.record
+            record = self._believable(current.record, wall)
             earliest = wall + self._write_lead()
             turn = max(earliest, not_before + offset, record.next_turn, record.blocked_until)
             if turn > deadline + offset:
@@ -232,8 +237,25 @@ class SharedGate:
         """Read the record once more shortly before the turn (a read takes about as long as a
         write), so the read does not make the holder late: did a 429 close the instance?"""
         self._sleep_until(reserved.at - self._write_lead())
-        turn_on_wall = self._wall() + (reserved.at - self._clock())
-        return self.store.read(self.instance).record.blocked_until > turn_on_wall
+        wall = self._wall()
+        turn_on_wall = wall + (reserved.at - self._clock())
+        return self._believable(self.store.read(self.instance).record, wall).blocked_until > turn_on_wall
+
+    def _believable(self, record: PaceRecord, wall: float) -> PaceRecord:
+        """The record less any time beyond the horizon (the trust rules): such a time is
+        corrupt, and the next write replaces it. Said once per gate."""
+        bounded = within_horizon(record, wall, self.horizon)
+        if bounded.corrupt and not self._corrupt_logged:
+            self._corrupt_logged = True
+            logger.warning(
+                "pacing record %s held a time beyond the horizon of %.0f s (nextTurn %+.0f s, blockedUntil %+.0f s "
+                "from now): a fast clock, a hand edit or an uncapped Retry-After; it is overwritten",
+                self.instance,
+                self.horizon,
+                record.next_turn - wall,
+                record.blocked_until - wall,
+            )
+        return bounded.record
 
     def _sleep_until(self, moment: float) -> None:
         delay = moment - self._clock()
@@ -263,9 +285,10 @@ class SharedGate:
             until = self._wall() + retry_after_seconds
             for _ in range(MAX_THROTTLE_WRITES):  # each lost race is another process's write: look again
                 current = self.store.read(self.instance)
-                if current.record.blocked_until >= until:
+                record = self._believable(current.record, self._wall())
+                if record.blocked_until >= until:
                     break
-                if self.store.write(self.instance, current.record._replace(blocked_until=until), current.etag):
+                if self.store.write(self.instance, record._replace(blocked_until=until), current.etag):
                     break
         except StoreUnavailable as exc:
             self.health.failed(str(exc))
@@ -295,8 +318,11 @@ class Pacer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         store_factory: StoreFactory | None = None,
+        horizon: float = math.inf,
     ) -> None:
+        """``horizon``: how far ahead a shared record may hold a time (the trust rules)."""
         self.requests_per_second = requests_per_second
+        self.horizon = horizon
         self._clock, self._sleep = clock, sleep
         self._store_factory = store_factory
         self._store: PaceStore | None = None
@@ -328,7 +354,14 @@ class Pacer:
                 self.health.failed(f"{type(exc).__name__}: {exc}")
                 return local
         return SharedGate(
-            record_name(instance), self._store, self.requests_per_second, local, self.health, self._clock, self._sleep
+            record_name(instance),
+            self._store,
+            self.requests_per_second,
+            local,
+            self.health,
+            self._clock,
+            self._sleep,
+            horizon=self.horizon,
         )
 
 

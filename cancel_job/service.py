@@ -25,6 +25,7 @@ from .retry import RetryBudget, RetryPolicy
 from .settings import Settings
 from .telemetry import SpanHandle, client_span, operation_span, suppressed_http_instrumentation
 from .trace import TraceContext, parse_traceparent, resolve_trace
+from .trust import capped_retry_after, horizon_seconds
 
 
 class _Call:
@@ -87,7 +88,9 @@ class CancelService:
         self.settings, self.client, self.sleep, self.clock = settings, client, sleep, clock
         self.rng = rng or random.Random()
         self.policy = RetryPolicy(settings.max_attempts, settings.deadline_seconds)
-        self.pacer = Pacer(settings.jobs_requests_per_second, clock, sleep, pace_store_factory)
+        spacing = 1.0 / settings.jobs_requests_per_second if settings.jobs_requests_per_second > 0 else 0.0
+        horizon = horizon_seconds(settings.retry_after_max_seconds, settings.deadline_seconds, spacing)
+        self.pacer = Pacer(settings.jobs_requests_per_second, clock, sleep, pace_store_factory, horizon=horizon)
 
     def cancel(
         self,
@@ -219,7 +222,10 @@ class CancelService:
                 return answer
             problem = answer
             retries += 1
-            wait = self.policy.wait(retries, self.rng, problem.adt_status, problem.retry_after)
+            server_wait = problem.retry_after
+            if server_wait is not None:  # the trust rules: no Retry-After closes the instance for long
+                server_wait = capped_retry_after(server_wait, self.settings.retry_after_max_seconds)
+            wait = self.policy.wait(retries, self.rng, problem.adt_status, server_wait)
             if problem.adt_status == assumptions.THROTTLED_STATUS:
                 gate.throttled(wait)
             if not call.budget.allows(retries, wait):

@@ -10,6 +10,7 @@ from typing import NamedTuple
 from . import assumptions
 from .contract import STORAGE_CONNECTION, CallerAuthentication, PacingScope, Setting
 from .endpoints import Endpoint, EndpointAllowlist, EndpointError, parse_endpoint
+from .trust import DEFAULT_RETRY_AFTER_CAP_SECONDS
 
 DEFAULT_DEADLINE_SECONDS = 25.0
 DEFAULT_MAX_ATTEMPTS = 5
@@ -49,6 +50,7 @@ class Settings(NamedTuple):
     pacing_scope: PacingScope = PacingScope.PROCESS
     throttle_deferral_max_seconds: float = DEFAULT_THROTTLE_DEFERRAL_MAX_SECONDS
     caller_authentication: CallerAuthentication = CallerAuthentication.PLATFORM
+    retry_after_max_seconds: float = DEFAULT_RETRY_AFTER_CAP_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -92,6 +94,9 @@ class Settings(NamedTuple):
                 env, Setting.THROTTLE_DEFERRAL_MAX_SECONDS, DEFAULT_THROTTLE_DEFERRAL_MAX_SECONDS
             ),
             caller_authentication=_caller_authentication(env),
+            retry_after_max_seconds=_positive(
+                env, Setting.ADT_RETRY_AFTER_MAX_SECONDS, DEFAULT_RETRY_AFTER_CAP_SECONDS
+            ),
         )
 
 

@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from azure.storage.queue import QueueClient
@@ -129,12 +130,14 @@ def fleet_drain(
     rate: float = 4.0,
     deadline_seconds: float | None = None,
     max_seconds: float = 300.0,
+    prepare: Callable[[EmulatorProcess], None] | None = None,
 ) -> FleetDrain:
     """Drain ``messages`` cancels for one instance through ``processes`` pump processes.
 
     ``scope`` is ADT_PACING_SCOPE (shared: one gate for the fleet; process: one each).
     ``deadline_seconds`` overrides CANCEL_DEADLINE_SECONDS (tests shorten it to force
-    deferrals)."""
+    deferrals). ``prepare`` runs once the emulator is up, before the pumps start (a test's
+    faults, or a pacing record it plants)."""
     host = load_queue_host_config()
     connection = azurite.connection_string
     create_queues(connection)
@@ -153,6 +156,8 @@ def fleet_drain(
         if deadline_seconds is not None:
             env["CANCEL_DEADLINE_SECONDS"] = str(deadline_seconds)
         ids = emulator.seed(f"fleet-{scope}-", messages)
+        if prepare is not None:
+            prepare(emulator)
         # A failed delivery comes back after host.json's visibilityTimeout, scaled like the rate.
         pumps = _start_pumps(processes, host.concurrency, env, max(1.0, host.visibility_timeout_seconds / rate))
         try:

@@ -76,7 +76,7 @@ class Fleet:
     def wall(self) -> float:
         return self.time.now + self.OFFSET
 
-    def gate(self) -> SharedGate:
+    def gate(self, horizon: float = float("inf")) -> SharedGate:
         local = InstanceGate(self.rate, self.time.clock, self.time.sleep)
         return SharedGate(
             "adt.example",
@@ -88,6 +88,7 @@ class Fleet:
             self.time.sleep,
             self.wall,
             random.Random(1),
+            horizon=horizon,
         )
 
     def record(self) -> PaceRecord:

@@ -56,6 +56,10 @@ param adtPacingScope string = 'shared'
 @minValue(1)
 param throttleDeferralMaxSeconds int = 86400
 
+@description('The longest Retry-After from ADT the app honours, in seconds (ADT_RETRY_AFTER_MAX_SECONDS); a longer one is capped, since the gate would close the instance for the whole fleet. ADT sends 5-14 s.')
+@minValue(1)
+param retryAfterMaxSeconds int = 60
+
 @description('Most on-demand instances of each per-function scale group (1-1000). See docs/deploy.md for the default.')
 @minValue(1)
 @maxValue(1000)
@@ -169,6 +173,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       ADT_JOBS_REQUESTS_PER_SECOND: adtJobsRequestsPerSecond
       ADT_PACING_SCOPE: adtPacingScope
       THROTTLE_DEFERRAL_MAX_SECONDS: string(throttleDeferralMaxSeconds)
+      ADT_RETRY_AFTER_MAX_SECONDS: string(retryAfterMaxSeconds)
       // App Service authentication is in front: a call it did not validate is refused.
       HTTP_CALLER_AUTHENTICATION: 'platform'
       // App Service authentication accepts tokens from this tenant only.

@@ -1,0 +1,68 @@
+"""The trust rules with real processes: pump processes of the app share Azurite (queues and
+the pacing record) and one emulator process, and a bad record or a day-long Retry-After
+no longer stalls them (issue 29; on main before it, 0 of 12 cancels got a result)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from cancel_job.contract import PACING_CONTAINER
+from cancel_job.endpoints import parse_endpoint
+from cancel_job.pacing import record_name
+from devtools.azurite import Azurite
+from devtools.emulator_process import EmulatorProcess
+from devtools.fleet_drain import fleet_drain
+
+pytestmark = pytest.mark.azurite
+
+TEN_YEARS = 10 * 365 * 24 * 3600.0
+
+
+def _plant_far_future_record(azurite: Azurite):
+    """Every moment the pacing record holds, ten years ahead (a clock gone wrong, a hand edit)."""
+
+    def plant(emulator: EmulatorProcess) -> None:
+        from azure.core.exceptions import ResourceExistsError
+        from azure.storage.blob import ContainerClient
+
+        container = ContainerClient.from_connection_string(azurite.connection_string, PACING_CONTAINER)
+        try:
+            container.create_container()
+        except ResourceExistsError:
+            pass
+        far = time.time() + TEN_YEARS
+        name = record_name(parse_endpoint(emulator.endpoint))
+        container.upload_blob(f"{name}.json", json.dumps({"nextTurn": far, "blockedUntil": far}), overwrite=True)
+
+    return plant
+
+
+def _one_day_long_retry_after(emulator: EmulatorProcess) -> None:
+    fault = {"op": "cancel", "status": 429, "headers": {"Retry-After": "86400"}, "times": 1}
+    emulator.control("faults", fault)
+
+
+def test_a_record_ten_years_ahead_does_not_stall_the_fleet(azurite: Azurite) -> None:
+    drain = fleet_drain(
+        azurite,
+        "shared",
+        processes=2,
+        messages=12,
+        rate=4.0,
+        max_seconds=150,
+        prepare=_plant_far_future_record(azurite),
+    )
+    assert (drain.results, drain.failures, drain.poison) == (12, 0, 0)
+    assert drain.seconds < 150
+
+
+def test_a_day_long_retry_after_closes_the_instance_only_for_the_cap(azurite: Azurite) -> None:
+    drain = fleet_drain(
+        azurite, "shared", processes=2, messages=12, rate=4.0, max_seconds=180, prepare=_one_day_long_retry_after
+    )
+    assert (drain.results, drain.failures, drain.poison) == (12, 0, 0)
+    assert drain.throttled >= 1  # the day-long 429 was answered, and then honoured for the cap only
+    assert drain.seconds < 180
