@@ -46,6 +46,10 @@ logger = logging.getLogger("cancel_job")
 # between their clocks and their paths to ADT: 50 ms at ADT's 1 request/s. Azure's hosts
 # keep their clocks within about a millisecond of each other (time sync from the host).
 CLOCK_MARGIN = 0.05
+# A holder that wakes later than this share of a turn after its turn leaves it empty. Kept
+# below the margin, so that the margin's rest (3% of a turn: 30 ms at 1 request/s) covers
+# the skew between two machines' clocks: the gap between sends stays at least 1/rate.
+SEND_TOLERANCE = 0.02
 # After the store failed, each process paces itself this long before asking it again.
 STORE_RETRY_SECONDS = 15.0
 # A turn is reserved at least this far ahead of the read that reserves it: twice the
@@ -185,8 +189,8 @@ class SharedGate:
         self.horizon = horizon
         self._corrupt_logged = False
         self.spacing = (1.0 + CLOCK_MARGIN) / requests_per_second if requests_per_second > 0 else 0.0
-        # A holder later than this for its turn would send closer than 1/rate to the next one.
-        self.tolerance = CLOCK_MARGIN / requests_per_second if requests_per_second > 0 else float("inf")
+        # A holder later than this for its turn would leave too little of the margin for skew.
+        self.tolerance = SEND_TOLERANCE / requests_per_second if requests_per_second > 0 else float("inf")
         self._clock, self._sleep, self._wall = clock, sleep, wall_clock
         self._rng = rng or random.Random()
         self._lock = threading.Lock()

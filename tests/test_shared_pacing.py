@@ -15,6 +15,7 @@ import pytest
 
 from cancel_job.pacing import (
     CLOCK_MARGIN,
+    SEND_TOLERANCE,
     STORE_RETRY_SECONDS,
     WRITE_LEAD_INITIAL_SECONDS,
     WRITE_LEAD_MIN_SECONDS,
@@ -76,7 +77,9 @@ class Fleet:
     def wall(self) -> float:
         return self.time.now + self.OFFSET
 
-    def gate(self, horizon: float = float("inf")) -> SharedGate:
+    def gate(self, horizon: float = float("inf"), skew: float = 0.0, late: float = 0.0) -> SharedGate:
+        """A process's gate; ``skew``: its wall clock that far ahead; ``late``: it wakes
+        that much after every sleep (a busy machine)."""
         local = InstanceGate(self.rate, self.time.clock, self.time.sleep)
         return SharedGate(
             "adt.example",
@@ -85,8 +88,8 @@ class Fleet:
             local,
             StoreHealth(self.time.clock),
             self.time.clock,
-            self.time.sleep,
-            self.wall,
+            (lambda seconds: self.time.sleep(seconds + late)) if late else self.time.sleep,
+            lambda: self.wall() + skew,
             random.Random(1),
             horizon=horizon,
         )
@@ -333,7 +336,7 @@ def test_an_outage_and_its_end_are_logged_in_full(caplog: pytest.LogCaptureFixtu
 
 def test_a_gate_without_a_rate_has_no_spacing_and_its_tolerance_follows_the_rate() -> None:
     assert Fleet(rate=0.0).gate().spacing == 0.0
-    assert Fleet(rate=2.0).gate().tolerance == pytest.approx(CLOCK_MARGIN / 2.0)
+    assert Fleet(rate=2.0).gate().tolerance == pytest.approx(SEND_TOLERANCE / 2.0)
     assert Fleet(rate=2.0).gate().spacing == pytest.approx((1 + CLOCK_MARGIN) / 2.0)
 
 
@@ -473,3 +476,21 @@ def test_a_429_is_written_at_most_ten_times_against_other_writers() -> None:
     fleet.store.write = lambda *args: (fleet.store._transaction(), False)[1]  # always another process first
     gate.throttled(5.0)
     assert fleet.store.transactions == 20  # ten reads, ten lost writes, then it stops
+
+
+@pytest.mark.parametrize("skew", [0.020, -0.020])
+def test_with_20_ms_of_skew_and_a_late_holder_sends_stay_a_turn_apart(skew: float) -> None:
+    """The margin is spacing's 5%; a holder may be at most 2% late: 3% is left for skew."""
+    fleet = Fleet(rate=1.0)
+    late_holder = fleet.gate(late=SEND_TOLERANCE - 0.001)
+    skewed = fleet.gate(skew=skew)
+    assert late_holder.wait_turn(fleet.time.now, fleet.time.now + 60) is None
+    first = fleet.time.now
+    assert skewed.wait_turn(fleet.time.now, fleet.time.now + 60) is None
+    assert fleet.time.now - first >= 1.0
+
+
+def test_a_holder_later_than_its_tolerance_leaves_the_turn_empty() -> None:
+    fleet = Fleet(rate=1.0)
+    very_late = fleet.gate(late=SEND_TOLERANCE + 0.001)
+    assert very_late.wait_turn(fleet.time.now, fleet.time.now + 0.5) is not None  # no turn it could use in time
