@@ -127,21 +127,43 @@ class InstanceGate:
 
 
 class StoreHealth:
-    """Whether to ask the shared store now; logs each outage once, and its end."""
+    """Whether to ask the shared store now; logs each outage once, and its end.
+
+    During an outage one caller at a time probes the store (every ``STORE_RETRY_SECONDS``);
+    the others pace by themselves meanwhile rather than each wait out another timeout.
+    ``failures`` counts the store's failures, so that a caller who queued while the store
+    was still answering sees it has failed since."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._retry_at: float | None = None  # None: the store answers
         self.outages = 0
+        self.failures = 0
+
+    @property
+    def next_probe_at(self) -> float | None:
+        """When the store will be probed next (None: it answers)."""
+        return self._retry_at
 
     def usable(self) -> bool:
+        """True when the store answers, or for the one caller whose turn it is to probe it."""
         retry_at = self._retry_at
-        return retry_at is None or self._clock() >= retry_at
+        if retry_at is None:
+            return True
+        with self._lock:
+            retry_at = self._retry_at  # again, under the lock: another caller may have changed it
+            if retry_at is None:
+                return True
+            if self._clock() < retry_at:
+                return False
+            self._retry_at = self._clock() + STORE_RETRY_SECONDS  # this caller probes; the others wait for it
+            return True
 
     def failed(self, reason: str) -> None:
         with self._lock:
             first = self._retry_at is None
+            self.failures += 1
             self._retry_at = self._clock() + STORE_RETRY_SECONDS
         if first:
             self.outages += 1
@@ -200,9 +222,12 @@ class SharedGate:
         """As :meth:`InstanceGate.wait_turn`, for the whole fleet."""
         if not self.health.usable():
             return self.fallback.wait_turn(not_before, deadline)
+        failures_seen = self.health.failures
         try:
             while True:
                 with self._lock:
+                    if self.health.failures != failures_seen:  # it failed for the caller ahead of us
+                        break
                     reserved = self._reserve(not_before, deadline)
                 self.health.answered()
                 if not isinstance(reserved, _Turn):
@@ -215,7 +240,7 @@ class SharedGate:
                 # Too late to use the turn without bunching the next one: leave it empty.
         except StoreUnavailable as exc:
             self.health.failed(str(exc))
-            return self.fallback.wait_turn(not_before, deadline)
+        return self.fallback.wait_turn(not_before, deadline)
 
     def _reserve(self, not_before: float, deadline: float) -> _Turn | float:
         """Take the next free turn by compare-and-swap: a _Turn (monotonic time), or how

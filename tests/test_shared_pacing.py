@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+import threading
+import time
 
 import pytest
 
@@ -26,6 +28,7 @@ from cancel_job.pacing import (
     record_name,
 )
 from cancel_job.pacing_store import PaceRecord, StoreUnavailable, Versioned
+from tests.helpers import wait_for
 from tests.test_pacing import FakeTime
 
 
@@ -494,3 +497,53 @@ def test_a_holder_later_than_its_tolerance_leaves_the_turn_empty() -> None:
     fleet = Fleet(rate=1.0)
     very_late = fleet.gate(late=SEND_TOLERANCE + 0.001)
     assert very_late.wait_turn(fleet.time.now, fleet.time.now + 0.5) is not None  # no turn it could use in time
+
+
+class HangingStore(MemoryStore):
+    """A store that takes ``delay`` to fail, like one that stopped answering; counts calls."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay, self.calls = delay, 0
+        self._calls_lock = threading.Lock()
+
+    def read(self, instance: str) -> Versioned:
+        with self._calls_lock:
+            self.calls += 1
+        time.sleep(self.delay)
+        raise StoreUnavailable("ReadTimeout")
+
+
+def test_threads_waiting_through_a_store_outage_make_one_probe(monkeypatch) -> None:
+    """Six threads of one process queue at the gate while the store hangs: one of them waits
+    out the store's timeout, the others pace by themselves at once. When the outage is due a
+    second look, again one thread probes."""
+    monkeypatch.setattr("cancel_job.pacing.STORE_RETRY_SECONDS", 0.5)
+    store = HangingStore(delay=0.3)
+    health = StoreHealth()
+    gate = SharedGate("adt.example", store, 0, InstanceGate(0), health)
+
+    def six_threads() -> list[float]:
+        took: list[float] = []
+        threads = [threading.Thread(target=lambda: took.append(_timed_turn(gate))) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+        return took
+
+    first = six_threads()
+    assert store.calls == 1 and health.outages == 1
+    assert max(first) < 0.3 * 2  # nobody waited out a second timeout
+    probe_at = health.next_probe_at
+    assert probe_at is not None
+    wait_for(lambda: time.monotonic() >= probe_at, timeout=5)
+    store.calls = 0
+    six_threads()
+    assert store.calls == 1  # the probe, and no more
+
+
+def _timed_turn(gate: SharedGate) -> float:
+    started = time.monotonic()
+    assert gate.wait_turn(started, started + 10) is None
+    return time.monotonic() - started
