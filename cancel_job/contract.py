@@ -10,6 +10,7 @@ from enum import StrEnum
 
 ADT_API_VERSION = "2023-10-31"
 ADT_TOKEN_SCOPE = "https://digitaltwins.azure.net/.default"  # noqa: S105 - a scope, not a secret
+STORAGE_TOKEN_SCOPE = "https://storage.azure.com/.default"  # noqa: S105 - a scope, not a secret
 
 # Queues. The poison queue name is the host's convention: "<trigger queue>-poison".
 REQUESTS_QUEUE = "import-cancel-requests"

@@ -224,6 +224,7 @@ class SharedGate:
             return self.fallback.wait_turn(not_before, deadline)
         failures_seen = self.health.failures
         try:
+            self.store.prepare()  # the token, before the lock: a slow fetch holds up this caller only
             while True:
                 with self._lock:
                     if self.health.failures != failures_seen:  # it failed for the caller ahead of us

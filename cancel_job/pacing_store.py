@@ -22,7 +22,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
-from .contract import PACING_CONTAINER
+from .contract import PACING_CONTAINER, STORAGE_TOKEN_SCOPE
 from .settings import ConfigurationError
 
 # One store call may take this long before the gate paces the process by itself.
@@ -68,6 +68,11 @@ class Versioned(NamedTuple):
 
 
 class PaceStore(Protocol):
+    def prepare(self) -> None:
+        """Get what a call needs (a token) before the caller takes the gate's lock: a slow
+        token fetch must hold up this caller only. Raises StoreUnavailable."""
+        ...
+
     def read(self, instance: str) -> Versioned: ...
 
     def write(self, instance: str, record: PaceRecord, etag: str | None) -> bool:
@@ -83,6 +88,17 @@ class BlobPaceStore:
         self._container = container
         self._lock = threading.Lock()
         self.transactions = 0
+        # A token credential (identity-based connections); None with an account key (Azurite).
+        credential = getattr(container, "credential", None)
+        self._credential = credential if callable(getattr(credential, "get_token", None)) else None
+
+    def prepare(self) -> None:
+        if self._credential is None:
+            return
+        try:  # the credential caches it: the SDK's own fetch inside the call finds it there
+            self._credential.get_token(STORAGE_TOKEN_SCOPE)
+        except Exception as exc:
+            raise _unavailable(exc) from None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BlobPaceStore:

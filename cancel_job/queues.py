@@ -85,14 +85,31 @@ def _service_uri(env: Mapping[str, str], service: str) -> str:
     return uri
 
 
+# The storage token fetch, bounded like the pacing store's own calls: azure-identity's
+# defaults (300 s timeouts, 10 retries) would hold a pacing turn, or a queue send, for minutes.
+TOKEN_CONNECT_TIMEOUT_SECONDS = 1.0
+TOKEN_READ_TIMEOUT_SECONDS = 2.0
+TOKEN_RETRIES = 1
+
+
 def _credential(env: Mapping[str, str]) -> TokenCredential:
     """The identity-based connection's credential: the user-assigned managed identity named
-    by ``__clientId`` in Azure, else DefaultAzureCredential (a developer's sign-in)."""
+    by ``__clientId`` in Azure, else DefaultAzureCredential (a developer's sign-in); either
+    bounded in time."""
+    bounded: dict[str, Any] = {
+        "connection_timeout": TOKEN_CONNECT_TIMEOUT_SECONDS,
+        "read_timeout": TOKEN_READ_TIMEOUT_SECONDS,
+        "retry_total": TOKEN_RETRIES,
+    }
     if env.get(f"{STORAGE_CONNECTION}__credential", "").lower() == "managedidentity":
         from azure.identity import ManagedIdentityCredential
 
         client_id = env.get(f"{STORAGE_CONNECTION}__clientId")
-        return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
+        return (
+            ManagedIdentityCredential(client_id=client_id, **bounded)
+            if client_id
+            else ManagedIdentityCredential(**bounded)
+        )
     from azure.identity import DefaultAzureCredential
 
-    return DefaultAzureCredential()
+    return DefaultAzureCredential(exclude_interactive_browser_credential=True, **bounded)

@@ -112,3 +112,24 @@ def test_a_follow_up_send_to_a_failing_queue_service_is_bounded(
     with pytest.raises(RetryDelivery, match="could not schedule the follow-up"):
         handle_queue_message(get_service, message, 1, 5, send_later=send_later)
     assert time.monotonic() - started <= 20.0
+
+
+def test_the_pacing_stores_token_fetch_is_bounded(monkeypatch, silent_endpoint) -> None:
+    """Identity-based storage in Azure: an identity endpoint that never answers fails the
+    store's token fetch within its own bound (1 s + 2 s, one retry), not azure-identity's
+    300 s timeouts and ten retries; the gate then paces the process by itself."""
+    from cancel_job.pacing_store import BlobPaceStore, StoreUnavailable
+
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"{silent_endpoint}/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", "header")
+    store = BlobPaceStore.from_env(
+        {
+            "STORAGE_CONNECTION__blobServiceUri": "https://127.0.0.1:9/devstoreaccount1",  # never reached
+            "STORAGE_CONNECTION__credential": "managedidentity",
+            "STORAGE_CONNECTION__clientId": "00000000-0000-4000-8000-000000000001",
+        }
+    )
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        store.prepare()
+    assert time.monotonic() - started <= 3.0 * 2 + SLACK

@@ -42,6 +42,10 @@ class MemoryStore:
         self.broken: Exception | None = None
         self.before_write = None  # something another process does between our read and write
 
+    def prepare(self) -> None:
+        if self.broken is not None:
+            raise self.broken
+
     def read(self, instance: str) -> Versioned:
         self._transaction()
         if instance not in self.records:
@@ -547,3 +551,26 @@ def _timed_turn(gate: SharedGate) -> float:
     started = time.monotonic()
     assert gate.wait_turn(started, started + 10) is None
     return time.monotonic() - started
+
+
+class SlowTokenStore(MemoryStore):
+    """The first caller's token takes ``delay`` to come; the others find it cached."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self._first = threading.Lock()
+
+    def prepare(self) -> None:
+        if self._first.acquire(blocking=False):
+            time.sleep(self.delay)
+
+
+def test_a_slow_token_fetch_holds_up_its_own_caller_only() -> None:
+    store = SlowTokenStore(delay=1.0)
+    gate = SharedGate("adt.example", store, 0, InstanceGate(0), StoreHealth())
+    slow = threading.Thread(target=_timed_turn, args=(gate,))
+    slow.start()
+    wait_for(lambda: store._first.locked(), timeout=5)  # the slow fetch is under way
+    assert _timed_turn(gate) < 0.5  # not queued behind it on the gate's lock
+    slow.join(timeout=5)
