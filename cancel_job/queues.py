@@ -22,11 +22,13 @@ if TYPE_CHECKING:  # imported where used: cold start pays only for what it calls
 
 # azure-storage-queue's defaults are 20 s to connect, 60 s to read and retries after 15, 18
 # and 24 s: one send to a failing service took 80 s. A follow-up send happens inside an
-# invocation's budget, so it is bounded: worst case about (3 + 5) s x 2 attempts + 1 s.
+# invocation's budget, so it is bounded: at worst 3 + 5 s.
 SEND_CONNECT_TIMEOUT_SECONDS = 3.0
 SEND_READ_TIMEOUT_SECONDS = 5.0
-SEND_RETRIES = 1
-SEND_RETRY_BACKOFF_SECONDS = 1  # LinearRetry takes whole seconds
+# No SDK retry: Put Message is not idempotent, and a retry after a read timeout stores a
+# second copy while the caller sees one success. A send that fails fails the delivery
+# instead, and the host redelivers the original, which is still held (entrypoints.py).
+SEND_RETRIES = 0
 
 
 def bounded_options() -> dict[str, Any]:
@@ -35,9 +37,7 @@ def bounded_options() -> dict[str, Any]:
     return {
         "connection_timeout": SEND_CONNECT_TIMEOUT_SECONDS,
         "read_timeout": SEND_READ_TIMEOUT_SECONDS,
-        "retry_policy": LinearRetry(
-            backoff=SEND_RETRY_BACKOFF_SECONDS, random_jitter_range=0, retry_total=SEND_RETRIES
-        ),
+        "retry_policy": LinearRetry(retry_total=SEND_RETRIES),
     }
 
 
