@@ -153,6 +153,14 @@ OUTCOME_READ_FAILED = "readFailed"
 OUTCOME_UNAUTHENTICATED = "unauthenticated"
 # The field of the outcome log record and of a failure record that names the caller.
 CALLER_FIELD = "caller"
+# The outcome log record's field saying how the process paced ADT: "shared" (the fleet's
+# store), "process" (ADT_PACING_SCOPE=process) or "fallback" (the store is configured but
+# out or refused: this process paces alone, and the fleet may draw 429s). An alert counts
+# "fallback".
+PACING_FIELD = "pacing"
+PACING_FALLBACK = "fallback"
+# The role the app's identity needs for the fleet's pacing store (a 403 names it).
+PACING_STORE_ROLE = "Storage Blob Data Owner"
 
 
 class ErrorCode(StrEnum):

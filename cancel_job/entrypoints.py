@@ -137,6 +137,15 @@ def status_location(call: HttpCall, job_id: str, *, of_cancel: bool) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
 
 
+def _pacing(provider: ServiceProvider) -> str | None:
+    """How this process paced ADT as the request ended (shared, process or fallback), for the
+    outcome log record; None when the service cannot be built (a configuration error)."""
+    try:
+        return provider().pacer.pacing_in_effect
+    except Exception:
+        return None
+
+
 def _unauthenticated(provider: ServiceProvider, caller: Caller | None) -> Failure | None:
     """A call without a caller the platform validated, where one is required: refused, so
     that a deployment whose App Service authentication is off fails closed. A setting that
@@ -218,6 +227,7 @@ def handle_http_cancel(
         invocation_id=invocation.invocation_id,
         unrecorded=unrecorded,
         caller=caller,
+        pacing=_pacing(provider),
     )
     if isinstance(outcome, Failure):
         return _error_reply(outcome, record=refused is None, request_text=request_text, caller=caller)
@@ -253,6 +263,7 @@ def handle_http_status(
         invocation_id=invocation.invocation_id,
         unrecorded=OUTCOME_UNAUTHENTICATED if refused else OUTCOME_READ_FAILED,
         caller=caller,
+        pacing=_pacing(provider),
     )  # reads leave no record
     if isinstance(outcome, Failure):
         return _error_reply(outcome, record=False, request_text="")
@@ -358,6 +369,7 @@ def handle_queue_message(
         deferrals, request_id = request.deferrals, request.request_id
         step = _queue_request(provider, request, invocation, send_later)
     duration = time.monotonic() - started
+    logged["pacing"] = _pacing(provider)
     if isinstance(step, Postponed):
         log_outcome(step.outcome, duration_seconds=duration, **logged, **step.log_fields)
         return QueueReply()

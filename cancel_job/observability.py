@@ -13,6 +13,7 @@ from .contract import (
     OUTCOME_READ_FAILED,
     OUTCOME_RETRYABLE,
     OUTCOME_UNAUTHENTICATED,
+    PACING_FIELD,
 )
 from .outcomes import Failure, Outcome
 from .redact import escape_untrusted, redact
@@ -49,6 +50,7 @@ def outcome_fields(
     deferrals: int | None = None,
     unrecorded: str | None = None,
     caller: Caller | None = None,
+    pacing: str | None = None,
 ) -> dict[str, Any]:
     failed = outcome if isinstance(outcome, Failure) else None
     fields: dict[str, Any] = {
@@ -74,6 +76,8 @@ def outcome_fields(
         fields["deferredSeconds"] = deferred_seconds
     if deferrals:
         fields["deferrals"] = deferrals
+    if pacing is not None:  # shared, process or fallback: an alert counts fallback
+        fields[PACING_FIELD] = pacing
     if caller is not None:  # flat, so a query reads it as customDimensions.callerObjectId
         fields[f"{CALLER_FIELD}ObjectId"] = caller.object_id
         fields[f"{CALLER_FIELD}AppId"] = caller.app_id

@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import NamedTuple, Protocol
 
+from .contract import PACING_FALLBACK, PACING_FIELD, PACING_STORE_ROLE, PacingScope
 from .pacing_store import PaceRecord, PaceStore, StoreUnavailable
 from .trust import within_horizon
 
@@ -160,19 +161,32 @@ class StoreHealth:
             self._retry_at = self._clock() + STORE_RETRY_SECONDS  # this caller probes; the others wait for it
             return True
 
-    def failed(self, reason: str) -> None:
+    def failed(self, reason: str, status: int | None = None) -> None:
         with self._lock:
             first = self._retry_at is None
             self.failures += 1
             self._retry_at = self._clock() + STORE_RETRY_SECONDS
-        if first:
-            self.outages += 1
-            logger.warning(
-                "pacing store unavailable (%s); each process paces ADT by itself until it answers "
-                "again (retried every %g s)",
+        if not first:
+            return
+        self.outages += 1
+        fields = {PACING_FIELD: PACING_FALLBACK, "pacingStoreStatus": status}
+        if status in (401, 403):  # not an outage that passes: a role is missing
+            logger.error(
+                "pacing store unavailable (%s): a configuration error: the app's identity needs %s on the "
+                "storage account (infra/modules/storage.bicep assigns it); until it has it, each process "
+                "paces ADT by itself and the fleet may draw 429s",
                 reason,
-                STORE_RETRY_SECONDS,
+                PACING_STORE_ROLE,
+                extra=fields,
             )
+            return
+        logger.warning(
+            "pacing store unavailable (%s); each process paces ADT by itself until it answers "
+            "again (retried every %g s)",
+            reason,
+            STORE_RETRY_SECONDS,
+            extra=fields,
+        )
 
     def answered(self) -> None:
         if self._retry_at is None:
@@ -240,7 +254,7 @@ class SharedGate:
                     return None
                 # Too late to use the turn without bunching the next one: leave it empty.
         except StoreUnavailable as exc:
-            self.health.failed(str(exc))
+            self.health.failed(str(exc), exc.status)
         return self.fallback.wait_turn(not_before, deadline)
 
     def _reserve(self, not_before: float, deadline: float) -> _Turn | float:
@@ -321,7 +335,7 @@ class SharedGate:
                 if self.store.write(self.instance, record._replace(blocked_until=until), current.etag):
                     break
         except StoreUnavailable as exc:
-            self.health.failed(str(exc))
+            self.health.failed(str(exc), exc.status)
             return
         self.health.answered()
 
@@ -358,32 +372,48 @@ class Pacer:
         self._store: PaceStore | None = None
         self.health = StoreHealth(clock)
         self._gates: dict[Hashable, Gate] = {}
+        self._local: dict[Hashable, InstanceGate] = {}  # each instance's own gate, kept across retries
         self._lock = threading.Lock()
 
     def gate(self, instance: Hashable) -> Gate:
         gate = self._gates.get(instance)
         if gate is None:
             with self._lock:
-                gate = self._gates.get(instance)
-                if gate is None:
-                    gate = self._gates[instance] = self._new_gate(instance)
+                gate = self._gates.get(instance) or self._new_gate(instance)
         return gate
 
     @property
     def store(self) -> PaceStore | None:
         return self._store
 
-    def _new_gate(self, instance: Hashable) -> Gate:
-        local = InstanceGate(self.requests_per_second, self._clock, self._sleep)
+    @property
+    def pacing_in_effect(self) -> str:
+        """How this process paces now: ``shared`` (the fleet's store), ``process`` (on its own
+        by choice) or ``fallback`` (the store is configured but out, refused or not built)."""
         if self._store_factory is None:
+            return PacingScope.PROCESS.value
+        if self.health.next_probe_at is not None:
+            return PACING_FALLBACK
+        return PacingScope.SHARED.value
+
+    def _new_gate(self, instance: Hashable) -> Gate:
+        """Under the lock: the instance's gate, cached once it is final. A store that could not
+        be built is built again at the next probe, not given up on for the process's life."""
+        local = self._local.get(instance) or self._local.setdefault(
+            instance, InstanceGate(self.requests_per_second, self._clock, self._sleep)
+        )
+        if self._store_factory is None:
+            self._gates[instance] = local
             return local
         if self._store is None:
+            if not self.health.usable():
+                return local
             try:
                 self._store = self._store_factory()
-            except Exception as exc:  # a store that cannot be built (its settings): pace alone
+            except Exception as exc:  # a store that cannot be built (its settings): pace alone for now
                 self.health.failed(f"{type(exc).__name__}: {exc}")
                 return local
-        return SharedGate(
+        gate = self._gates[instance] = SharedGate(
             record_name(instance),
             self._store,
             self.requests_per_second,
@@ -393,6 +423,7 @@ class Pacer:
             self._sleep,
             horizon=self.horizon,
         )
+        return gate
 
 
 def record_name(instance: Hashable) -> str:

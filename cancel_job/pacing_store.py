@@ -31,7 +31,12 @@ STORE_READ_TIMEOUT_SECONDS = 2.0
 
 
 class StoreUnavailable(Exception):
-    """The store did not answer in time, or refused (403, 5xx, a bad configuration)."""
+    """The store did not answer in time, or refused (403, 5xx, a bad configuration).
+    ``status``: the storage service's HTTP status, when it answered."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 class PaceRecord(NamedTuple):
@@ -178,4 +183,4 @@ class BlobPaceStore:
 def _unavailable(exc: Exception) -> StoreUnavailable:
     """Name the failure without the SDK's message, which may quote a URL with a SAS token."""
     status = getattr(exc, "status_code", None)
-    return StoreUnavailable(f"{type(exc).__name__}" + (f" (HTTP {status})" if status else ""))
+    return StoreUnavailable(f"{type(exc).__name__}" + (f" (HTTP {status})" if status else ""), status)

@@ -183,8 +183,14 @@ class _Forbidden(BaseHTTPRequestHandler):
         self._refuse()
 
     def _refuse(self) -> None:
-        body = b'<?xml version="1.0"?><Error><Code>AuthorizationPermissionMismatch</Code></Error>'
+        # As Azure Storage answers a principal without the data role (the SDK needs the Message).
+        body = (
+            b'<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationPermissionMismatch</Code>'
+            b"<Message>This request is not authorized to perform this operation using this permission.</Message>"
+            b"</Error>"
+        )
         self.send_response(403)
+        self.send_header("x-ms-error-code", "AuthorizationPermissionMismatch")
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -228,8 +234,27 @@ def test_a_pacing_store_that_answers_nothing_or_403_falls_back_to_the_process_ga
     assert first.failure is None and second.failure is None
     assert first.result is not None and second.result is not None
     outages = [r for r in captured_logs.records if "pacing store unavailable" in r.getMessage()]
-    assert len(outages) == 1 and outages[0].levelno == logging.WARNING
+    assert len(outages) == 1
+    if store == "silent":  # an outage, which passes
+        assert outages[0].levelno == logging.WARNING
+    else:  # a 403: a configuration error that names the missing role
+        assert outages[0].levelno == logging.ERROR and "Storage Blob Data Owner" in outages[0].getMessage()
+    # Every outcome record says the process paced alone, for an alert to count.
+    paced = [getattr(r, "pacing", None) for r in captured_logs.records if r.getMessage().startswith("import cancel")]
+    assert paced == ["fallback", "fallback"]
     assert message_count(azurite, FAILURES_QUEUE) == 0
+
+
+def test_the_outcome_record_says_the_fleet_paced_it(
+    emulator: AdtEmulator, app_env: dict[str, str], azurite: Azurite, monkeypatch, captured_logs
+) -> None:
+    emulator.add_job("job-1")
+    monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
+    monkeypatch.setenv("ADT_JOBS_REQUESTS_PER_SECOND", "1")
+    reset_service()
+    assert invoke_queue("job-1").result is not None
+    [record] = [r for r in captured_logs.records if r.getMessage().startswith("import cancel")]
+    assert record.pacing == "shared" and "pacing=shared" in record.getMessage()
 
 
 def test_pump_processes_under_throttling_defer_and_nothing_reaches_poison(azurite: Azurite) -> None:

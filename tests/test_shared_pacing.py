@@ -574,3 +574,34 @@ def test_a_slow_token_fetch_holds_up_its_own_caller_only() -> None:
     wait_for(lambda: store._first.locked(), timeout=5)  # the slow fetch is under way
     assert _timed_turn(gate) < 0.5  # not queued behind it on the gate's lock
     slow.join(timeout=5)
+
+
+def test_the_pacer_says_how_it_paces_and_builds_a_failed_store_again_at_the_next_probe(monkeypatch, caplog) -> None:
+    monkeypatch.setattr("cancel_job.pacing.STORE_RETRY_SECONDS", 0.0)
+    assert Pacer(1.0).pacing_in_effect == "process"
+    attempts: list[int] = []
+
+    def factory() -> MemoryStore:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("no credential yet")
+        return MemoryStore()
+
+    pacer = Pacer(1.0, store_factory=factory)
+    assert pacer.pacing_in_effect == "shared"  # as configured, before anything is paced
+    assert isinstance(pacer.gate("adt.example"), InstanceGate)  # the factory failed: alone for now
+    assert pacer.pacing_in_effect == "fallback"
+    gate = pacer.gate("adt.example")  # the next look builds it again
+    assert isinstance(gate, SharedGate) and len(attempts) == 2
+    assert gate.wait_turn(gate._clock(), gate._clock() + 5) is None
+    assert pacer.pacing_in_effect == "shared" and pacer.gate("adt.example") is gate
+
+
+def test_a_store_that_refuses_is_a_configuration_error_naming_the_role(caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    fleet = Fleet(rate=1.0)
+    fleet.store.broken = StoreUnavailable("HttpResponseError (HTTP 403)", 403)
+    assert fleet.gate().wait_turn(fleet.time.now, fleet.time.now + 5) is None  # paced alone
+    [record] = [r for r in caplog.records if "pacing store unavailable" in r.getMessage()]
+    assert record.levelname == "ERROR" and "Storage Blob Data Owner" in record.getMessage()
+    assert record.pacing == "fallback" and record.pacingStoreStatus == 403
