@@ -105,11 +105,16 @@ class InstanceGate:
                 self._next_turn = turn + self.interval
             if turn > now:
                 self._sleep(turn - now)
-            if self._take_turn():
+            taken = self._take_turn(deadline)
+            if taken is True:
                 return None
+            if taken is not False:
+                return taken  # the spacing would carry it past the deadline
             # A 429 arrived while we waited: queue again behind it.
 
-    def _take_turn(self) -> bool:
+    def _take_turn(self, deadline: float) -> bool | float:
+        """True: sent now. False: a 429 closed the gate meanwhile. A number: the previous
+        turn was taken late, and keeping the spacing would pass the deadline; how long."""
         while True:
             with self._lock:
                 now = self._clock()
@@ -119,6 +124,8 @@ class InstanceGate:
                 if gap <= 0:
                     self._last_sent = now
                     return True
+                if now + gap > deadline:
+                    return gap
             self._sleep(gap)  # the previous turn was taken late: keep the spacing
 
     def throttled(self, retry_after_seconds: float) -> None:
@@ -240,10 +247,16 @@ class SharedGate:
         try:
             self.store.prepare()  # the token, before the lock: a slow fetch holds up this caller only
             while True:
-                with self._lock:
+                # The callers ahead in this process hold the lock while they reserve: wait for
+                # them only until this caller's own deadline.
+                if not self._lock.acquire(timeout=max(0.0, deadline - self._clock())):
+                    return max(self.spacing, 0.0)
+                try:
                     if self.health.failures != failures_seen:  # it failed for the caller ahead of us
                         break
                     reserved = self._reserve(not_before, deadline)
+                finally:
+                    self._lock.release()
                 self.health.answered()
                 if not isinstance(reserved, _Turn):
                     return reserved
@@ -275,6 +288,8 @@ class SharedGate:
             conflicts += 1
             self._sleep(self._rng.uniform(0, min(CONFLICT_BACKOFF_CAP_SECONDS, CONFLICT_BACKOFF_SECONDS * conflicts)))
             if self._clock() >= deadline:  # lost every race until the deadline: a refusal, like a late turn
+                # The turn it saw was at or before the deadline, so about now, and someone else
+                # took it: the next free one is a spacing away.
                 return self.spacing
 
     def _closed_meanwhile(self, reserved: _Turn) -> bool:

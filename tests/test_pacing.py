@@ -148,3 +148,30 @@ def test_one_gate_per_instance_however_often_it_is_asked() -> None:
     pacer = Pacer(1.0)
     first = pacer.gate("a")
     assert pacer.gate("a") is first and pacer.gate("b") is not first and pacer.gate(None) is not first
+
+
+@pytest.mark.parametrize(("first", "second"), [(10.0, 3.0), (3.0, 10.0)])
+def test_the_process_gate_keeps_the_longer_of_two_blocks(first: float, second: float) -> None:
+    g, time = gate(0)
+    g.throttled(first)
+    g.throttled(second)
+    started = time.now
+    assert g.wait_turn(started, started + 60) is None
+    assert time.now - started == pytest.approx(10.0)
+    assert g.wait_turn(time.now, time.now + 5) is None  # and no longer
+
+
+def test_keeping_the_spacing_after_a_late_turn_never_sleeps_past_the_deadline() -> None:
+    time = FakeTime()
+    overslept = []
+
+    def late_once(seconds: float) -> None:  # the first sleeper wakes half a turn late
+        time.sleep(seconds + (0.5 if not overslept else 0.0))
+        overslept.append(True)
+
+    g = InstanceGate(1.0, time.clock, late_once)
+    assert g.wait_turn(time.now, time.now + 60) is None  # sent at 100
+    assert g.wait_turn(time.now, time.now + 60) is None  # its turn was 101; it woke at 101.5
+    deadline = time.now + 0.7  # the next turn, 102, would have to wait until 102.5
+    wait = g.wait_turn(time.now, deadline)
+    assert wait == pytest.approx(0.5) and time.now <= deadline

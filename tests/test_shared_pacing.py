@@ -605,3 +605,18 @@ def test_a_store_that_refuses_is_a_configuration_error_naming_the_role(caplog) -
     [record] = [r for r in caplog.records if "pacing store unavailable" in r.getMessage()]
     assert record.levelname == "ERROR" and "Storage Blob Data Owner" in record.getMessage()
     assert record.pacing == "fallback" and record.pacingStoreStatus == 403
+
+
+def test_the_gates_lock_is_waited_for_only_until_the_callers_deadline() -> None:
+    store = SlowTokenStore(delay=0.0)
+    gate = SharedGate("adt.example", store, 1.0, InstanceGate(1.0), StoreHealth())
+    gate._lock.acquire()  # a caller ahead of us holds it, reserving against a slow store
+    answers: list[float | None] = []
+    try:
+        started = time.monotonic()
+        waiter = threading.Thread(target=lambda: answers.append(gate.wait_turn(started, started + 0.3)), daemon=True)
+        waiter.start()
+        waiter.join(timeout=5)
+        assert answers and answers[0] is not None, "it waited for the lock past its deadline"  # refused instead
+    finally:
+        gate._lock.release()
