@@ -144,7 +144,10 @@ def test_a_refused_delivery_is_deferred_with_its_count_and_deadline(emulator: Ad
         deferred_at = datetime.now(UTC)
         refused = b.invoke('{"jobId": "job-b"}')  # its turn is 1.05 s away, past its 0.5 s budget
         assert refused == {"result": None, "failure": None, "raised": None}  # completed, nothing written
+        # The copy is on the queue, and invisible for its delay (at least the 1.05 s wait).
+        assert message_count(azurite, REQUESTS_QUEUE) == 1 and list(requests.peek_messages()) == []
         copy = wait_for(lambda: list(requests.receive_messages(max_messages=1)), timeout=15)[0]
+        assert datetime.now(UTC) - deferred_at >= timedelta(seconds=1)
         body = json.loads(copy.content)
         assert (body["jobId"], body["deferrals"]) == ("job-b", 1)
         not_after = datetime.fromisoformat(body["notAfter"])
