@@ -51,6 +51,12 @@ CLOCK_MARGIN = 0.05
 # below the margin, so that the margin's rest (3% of a turn: 30 ms at 1 request/s) covers
 # the skew between two machines' clocks: the gap between sends stays at least 1/rate.
 SEND_TOLERANCE = 0.02
+# Each turn leaves the next holder its uncertainty about the store's clock on top of the
+# spacing. A process that just started knows that clock only to a second, so its first
+# reservation waits, at most MAX_SETTLE_SECONDS and half its remaining budget, until the
+# uncertainty is this share of a turn (about 3 s of probing from a cold start).
+SETTLED_UNCERTAINTY = 0.1
+MAX_SETTLE_SECONDS = 5.0
 # After the store failed, each process paces itself this long before asking it again.
 STORE_RETRY_SECONDS = 15.0
 # A turn is reserved at least this far ahead of the read that reserves it: twice the
@@ -224,17 +230,18 @@ class SharedGate:
         health: StoreHealth,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        wall_clock: Callable[[], float] = time.time,
+        wall_clock: Callable[[], float] | None = None,
         rng: random.Random | None = None,
         horizon: float = math.inf,
     ) -> None:
+        """``wall_clock``: the record's clock; by default the store's own time (the trust rules)."""
         self.instance, self.store, self.fallback, self.health = instance, store, fallback, health
         self.horizon = horizon
         self._corrupt_logged = False
         self.spacing = (1.0 + CLOCK_MARGIN) / requests_per_second if requests_per_second > 0 else 0.0
         # A holder later than this for its turn would leave too little of the margin for skew.
         self.tolerance = SEND_TOLERANCE / requests_per_second if requests_per_second > 0 else float("inf")
-        self._clock, self._sleep, self._wall = clock, sleep, wall_clock
+        self._clock, self._sleep, self._wall = clock, sleep, wall_clock or store.now
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._write_latency: float | None = None  # moving average, seconds
@@ -246,6 +253,10 @@ class SharedGate:
         failures_seen = self.health.failures
         try:
             self.store.prepare()  # the token, before the lock: a slow fetch holds up this caller only
+            if self.spacing:  # a process's first turn waits for its clock to be known (trust rule 3)
+                now = self._clock()
+                until = now + min(MAX_SETTLE_SECONDS, (deadline - now) / 2)
+                self.store.settle(self.spacing * SETTLED_UNCERTAINTY, until)
             while True:
                 # The callers ahead in this process hold the lock while they reserve: wait for
                 # them only until this caller's own deadline.
@@ -283,7 +294,9 @@ class SharedGate:
             turn = max(earliest, not_before + offset, record.next_turn, record.blocked_until)
             if turn > deadline + offset:
                 return turn - wall
-            if self._timed_write(record._replace(next_turn=turn + self.spacing), current.etag):
+            # The next holder's turn is a spacing after ours, plus how late ours may really be sent.
+            next_turn = turn + (self.spacing + self.store.uncertainty() if self.spacing else 0.0)
+            if self._timed_write(record._replace(next_turn=next_turn), current.etag):
                 return _Turn(turn - offset, queued=turn > earliest)
             conflicts += 1
             self._sleep(self._rng.uniform(0, min(CONFLICT_BACKOFF_CAP_SECONDS, CONFLICT_BACKOFF_SECONDS * conflicts)))
@@ -341,7 +354,8 @@ class SharedGate:
         if not self.health.usable():
             return
         try:
-            until = self._wall() + retry_after_seconds
+            # Our "now" may be behind the store's by its uncertainty: the block ends no earlier.
+            until = self._wall() + retry_after_seconds + self.store.uncertainty()
             for _ in range(MAX_THROTTLE_WRITES):  # each lost race is another process's write: look again
                 current = self.store.read(self.instance)
                 record = self._believable(current.record, self._wall())

@@ -19,12 +19,19 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple, Protocol
 
 from .contract import PACING_CONTAINER, STORAGE_TOKEN_SCOPE
 from .settings import ConfigurationError
+from .trust import StorageClock
 
+SETTLE_POLL_SECONDS = 0.05
+# Rounds of storage-clock probes (8 each, each round dividing the interval by about 8):
+# from unknown to about 20 ms takes three, about 1.2 s and 17 transactions.
+MAX_PROBE_ROUNDS = 4
 # One store call may take this long before the gate paces the process by itself.
 STORE_CONNECT_TIMEOUT_SECONDS = 1.0
 STORE_READ_TIMEOUT_SECONDS = 2.0
@@ -85,6 +92,20 @@ class PaceStore(Protocol):
         if there is none). False when another process wrote first."""
         ...
 
+    def now(self) -> float:
+        """The store's own time now, as far as this process knows it, never later than it
+        is (the trust rules: the record's times are the store's clock, not a machine's)."""
+        ...
+
+    def uncertainty(self) -> float:
+        """How much later than :meth:`now` the store's time may really be."""
+        ...
+
+    def settle(self, uncertainty: float, until: float) -> None:
+        """Wait until :meth:`uncertainty` is at most ``uncertainty``, or until the monotonic
+        time ``until``, whichever comes first (a process's first moments)."""
+        ...
+
 
 class BlobPaceStore:
     """The records in a blob container; counts its storage transactions."""
@@ -96,8 +117,76 @@ class BlobPaceStore:
         # A token credential (identity-based connections); None with an account key (Azurite).
         credential = getattr(container, "credential", None)
         self._credential = credential if callable(getattr(credential, "get_token", None)) else None
+        self.clock = StorageClock()
+        self._probing = False
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def uncertainty(self) -> float:
+        return self.clock.uncertainty()
+
+    def settle(self, uncertainty: float, until: float) -> None:
+        if not self.clock.known:  # one answer first, in this thread: a store that gives none is out
+            self._probe(raise_unavailable=True)
+        # Only while probing can still narrow it: below a few round trips it cannot.
+        while self.clock.uncertainty() > uncertainty and self.clock.probe_round() and time.monotonic() < until:
+            self._probe_clock()
+            time.sleep(SETTLE_POLL_SECONDS)
+
+    def _probe_clock(self) -> None:
+        """Narrow the storage clock in the background while it is wide (at first, and again
+        once it has aged): a few timed calls, each halving it, instead of waiting for the
+        pace's own calls to happen on both sides of a second boundary."""
+        with self._lock:
+            if self._probing or not self.clock.probe_round():
+                return
+            self._probing = True
+        threading.Thread(target=self._probe_until_narrow, name="storage-clock-probe", daemon=True).start()
+
+    def _probe_until_narrow(self) -> None:
+        try:
+            for _ in range(MAX_PROBE_ROUNDS):
+                planned = self.clock.probe_round()
+                if not planned:
+                    return
+                start = time.monotonic()
+                for delay in planned:
+                    time.sleep(max(0.0, start + delay - time.monotonic()))
+                    self._probe()
+        finally:
+            self._probing = False
+
+    def _probe(self, raise_unavailable: bool = False) -> None:
+        from azure.core.exceptions import HttpResponseError
+
+        self._count()
+        try:  # any answer is dated, a 404 (no container yet) or a 403 too
+            self._container.get_container_properties(raw_response_hook=self._dated())
+        except HttpResponseError:
+            pass  # answered, and dated
+        except Exception as exc:  # no answer: the clock stays as it was
+            if raise_unavailable:
+                raise _unavailable(exc) from None
+
+    def _dated(self) -> Callable[[Any], None]:
+        """A response hook that tells the storage clock when this call's answer was dated."""
+        sent = time.time()
+
+        def hook(response: Any) -> None:
+            received = time.time()
+            date = response.http_response.headers.get("Date")
+            try:
+                server = parsedate_to_datetime(date).timestamp() if date else None
+            except (TypeError, ValueError, IndexError):
+                server = None
+            if server is not None:
+                self.clock.observe(sent, received, server)
+
+        return hook
 
     def prepare(self) -> None:
+        self._probe_clock()
         if self._credential is None:
             return
         try:  # the credential caches it: the SDK's own fetch inside the call finds it there
@@ -136,7 +225,7 @@ class BlobPaceStore:
 
         self._count()
         try:
-            download = self._container.download_blob(self.blob_name(instance))
+            download = self._container.download_blob(self.blob_name(instance), raw_response_hook=self._dated())
             data = download.readall()
         except ResourceNotFoundError:  # no record yet (or no container yet)
             return Versioned(PaceRecord(), None)
@@ -156,7 +245,13 @@ class BlobPaceStore:
         for _ in range(2):  # a second time after creating a missing container
             self._count()
             try:
-                self._container.upload_blob(self.blob_name(instance), record.to_json(), overwrite=True, **condition)
+                self._container.upload_blob(
+                    self.blob_name(instance),
+                    record.to_json(),
+                    overwrite=True,
+                    raw_response_hook=self._dated(),
+                    **condition,
+                )
                 return True
             except (ResourceModifiedError, ResourceExistsError):  # another process wrote first
                 return False

@@ -19,7 +19,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from azure.storage.queue import QueueClient
@@ -91,17 +91,20 @@ def clear_queues(connection: str) -> None:
         QueueClient.from_connection_string(connection, queue).clear_messages()
 
 
-def _start_pumps(count: int, workers: int, env: dict[str, str], visibility: float) -> list[subprocess.Popen[str]]:
+def _start_pumps(
+    count: int, workers: int, env: dict[str, str], visibility: float, process_env: Sequence[Mapping[str, str]] = ()
+) -> list[subprocess.Popen[str]]:
+    """``process_env``: more settings for the first processes, one mapping each (a skewed clock)."""
     pumps = [
         subprocess.Popen(
             fleet_process_command(workers, visibility),
             cwd=REPO_ROOT,
-            env=env,
+            env={**env, **(process_env[k] if k < len(process_env) else {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
         )
-        for _ in range(count)
+        for k in range(count)
     ]
     for pump in pumps:
         assert pump.stdout is not None
@@ -131,13 +134,15 @@ def fleet_drain(
     deadline_seconds: float | None = None,
     max_seconds: float = 300.0,
     prepare: Callable[[EmulatorProcess], None] | None = None,
+    process_env: Sequence[Mapping[str, str]] = (),
 ) -> FleetDrain:
     """Drain ``messages`` cancels for one instance through ``processes`` pump processes.
 
     ``scope`` is ADT_PACING_SCOPE (shared: one gate for the fleet; process: one each).
     ``deadline_seconds`` overrides CANCEL_DEADLINE_SECONDS (tests shorten it to force
     deferrals). ``prepare`` runs once the emulator is up, before the pumps start (a test's
-    faults, or a pacing record it plants)."""
+    faults, or a pacing record it plants). ``process_env``: settings of the first processes
+    of their own (a test skews one process's clock with libfaketime)."""
     host = load_queue_host_config()
     connection = azurite.connection_string
     create_queues(connection)
@@ -159,7 +164,9 @@ def fleet_drain(
         if prepare is not None:
             prepare(emulator)
         # A failed delivery comes back after host.json's visibilityTimeout, scaled like the rate.
-        pumps = _start_pumps(processes, host.concurrency, env, max(1.0, host.visibility_timeout_seconds / rate))
+        pumps = _start_pumps(
+            processes, host.concurrency, env, max(1.0, host.visibility_timeout_seconds / rate), process_env
+        )
         try:
             requests_queue = QueueClient.from_connection_string(connection, REQUESTS_QUEUE)
             # All messages appear at once, ENQUEUE_SECONDS after the first send, so that the

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +67,32 @@ def test_a_day_long_retry_after_closes_the_instance_only_for_the_cap(azurite: Az
     assert (drain.results, drain.failures, drain.poison) == (12, 0, 0)
     assert drain.throttled >= 1  # the day-long 429 was answered, and then honoured for the cap only
     assert drain.seconds < 180
+
+
+def _skewed(seconds: float) -> dict[str, str]:
+    """One process's wall clock ``seconds`` off (libfaketime). Its monotonic clock moves by
+    the same constant, which changes no interval the process measures: with
+    FAKETIME_DONT_FAKE_MONOTONIC, libfaketime 0.9.10 makes every ``time.sleep`` of Python
+    3.11 fail with EINVAL (it sleeps with clock_nanosleep on the monotonic clock)."""
+    return {"LD_PRELOAD": str(FAKETIME_LIBRARY), "FAKETIME": f"{seconds:+.0f}"}
+
+
+FAKETIME_LIBRARY = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))), None)
+
+
+@pytest.mark.skipif(FAKETIME_LIBRARY is None, reason="needs libfaketime (apt-get install faketime; .ci/run does)")
+def test_processes_300_s_fast_and_slow_keep_the_fleets_pace(azurite: Azurite) -> None:
+    """4 processes x the host's 6 invocations, one 300 s fast and one 300 s slow, drain 80
+    cancels against an instance throttling at 4/s: the pace is the storage service's clock."""
+    drain = fleet_drain(
+        azurite,
+        "shared",
+        processes=4,
+        messages=80,
+        rate=4.0,
+        max_seconds=240,
+        process_env=[_skewed(300), _skewed(-300)],
+    )
+    assert (drain.results, drain.failures, drain.poison) == (80, 0, 0)
+    assert drain.throttled_share <= 0.10, drain  # goal 2%
+    assert drain.ratio <= 1.6, drain  # goal 1.2

@@ -46,6 +46,15 @@ class MemoryStore:
         if self.broken is not None:
             raise self.broken
 
+    def now(self) -> float:  # the tests give each gate its wall clock; this one is exact
+        return time.time()
+
+    def uncertainty(self) -> float:
+        return 0.0
+
+    def settle(self, uncertainty: float, until: float) -> None:
+        pass
+
     def read(self, instance: str) -> Versioned:
         self._transaction()
         if instance not in self.records:
@@ -620,3 +629,12 @@ def test_the_gates_lock_is_waited_for_only_until_the_callers_deadline() -> None:
         assert answers and answers[0] is not None, "it waited for the lock past its deadline"  # refused instead
     finally:
         gate._lock.release()
+
+
+def test_a_holder_leaves_the_next_its_uncertainty_about_the_stores_clock_on_top_of_the_spacing() -> None:
+    fleet = Fleet(rate=1.0)
+    fleet.store.uncertainty = lambda: 0.2  # its estimate of the store's time is good to 200 ms
+    gate = fleet.gate()
+    assert gate.wait_turn(fleet.time.now, fleet.time.now + 60) is None
+    sent = fleet.wall()
+    assert fleet.record().next_turn == pytest.approx(sent + 1 + CLOCK_MARGIN + 0.2)

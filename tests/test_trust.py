@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import logging
 import math
+import random
+import time
 
 import pytest
 
 from cancel_job.pacing_store import PaceRecord
-from cancel_job.trust import DEFAULT_RETRY_AFTER_CAP_SECONDS, capped_retry_after, horizon_seconds, within_horizon
+from cancel_job.trust import (
+    DEFAULT_RETRY_AFTER_CAP_SECONDS,
+    MAX_UNCERTAINTY_SECONDS,
+    StorageClock,
+    capped_retry_after,
+    horizon_seconds,
+    within_horizon,
+)
 from devtools.adt_emulator import Fault
 from tests.helpers import invoke_http
 from tests.test_shared_pacing import Fleet
@@ -90,3 +99,107 @@ def test_a_day_long_retry_after_blocks_for_the_cap_and_callers_are_told_the_cap(
     answer = invoke_http("job1").returned
     assert answer.status_code == 429 and answer.headers["Retry-After"] == "30"
     assert any("86400" in r.getMessage() and "cap" in r.getMessage() for r in caplog.records)
+
+
+class Machine:
+    """A machine whose wall clock is ``skew`` off the storage service's, calling it."""
+
+    def __init__(self, skew: float) -> None:
+        self.true = 1_800_000_000.25  # the storage service's time
+        self.skew = skew
+        self.mono = 1000.0
+
+    def wall(self) -> float:
+        return self.true + self.skew
+
+    def clock(self) -> float:
+        return self.mono
+
+    def call(self, storage: StorageClock, out: float, back: float) -> None:
+        """A store call: ``out`` seconds to reach the service, ``back`` to return."""
+        sent = self.wall()
+        self.advance(out)
+        date = math.floor(self.true)  # the service dates its answer to the second
+        self.advance(back)
+        storage.observe(sent, self.wall(), date)
+
+    def advance(self, seconds: float) -> None:
+        self.true += seconds
+        self.mono += seconds
+
+
+@pytest.mark.parametrize("skew", [300.0, -300.0, 0.02, 0.0])
+def test_the_storage_clock_brackets_the_services_time_and_narrows_with_each_answer(skew: float) -> None:
+    rng = random.Random(7)
+    machine = Machine(skew)
+    storage = StorageClock(machine.wall, machine.clock)
+    widths = []
+    for _ in range(60):
+        machine.call(storage, rng.uniform(0.001, 0.01), rng.uniform(0.001, 0.01))
+        assert storage.low <= -skew <= storage.high  # the true offset is always inside
+        assert storage.now() <= machine.true  # never later than the service's time
+        widths.append(storage.high - storage.low)
+        machine.advance(rng.uniform(0.05, 0.4))
+    assert widths[0] > 0.9 and widths[-1] < 0.05  # a second at first; tens of ms after a minute of calls
+    assert machine.true - storage.now() <= storage.uncertainty() + 1e-9
+
+
+def test_a_stepped_clock_starts_the_estimate_again(caplog) -> None:
+    machine = Machine(0.0)
+    storage = StorageClock(machine.wall, machine.clock)
+    for _ in range(10):
+        machine.call(storage, 0.005, 0.005)
+        machine.advance(0.37)
+    machine.skew = 120.0  # the machine's clock jumps two minutes ahead
+    machine.call(storage, 0.005, 0.005)
+    assert storage.low <= -120.0 <= storage.high
+
+
+def test_a_clock_more_than_a_second_off_is_said_once(caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    machine = Machine(300.0)
+    storage = StorageClock(machine.wall, machine.clock)
+    for _ in range(5):
+        machine.call(storage, 0.005, 0.005)
+        machine.advance(0.3)
+    [warning] = [r for r in caplog.records if "clock" in r.getMessage()]
+    assert "ahead of the storage service" in warning.getMessage() and warning.clockOffsetSeconds == pytest.approx(
+        -300, abs=1
+    )
+    assert not [r for r in caplog.records if "clock" in r.getMessage() and r is not warning]
+
+
+def test_an_unknown_offset_counts_as_the_capped_uncertainty() -> None:
+    storage = StorageClock()
+    assert storage.uncertainty() == MAX_UNCERTAINTY_SECONDS
+
+
+@pytest.mark.azurite
+def test_settling_against_the_storage_service_narrows_the_clock_to_a_few_round_trips(azurite_session) -> None:
+    from cancel_job.pacing_store import BlobPaceStore
+
+    store = BlobPaceStore.from_env({"STORAGE_CONNECTION": azurite_session.connection_string})
+    assert not store.clock.known
+    store.settle(0.05, time.monotonic() + 10)
+    assert store.clock.known and store.uncertainty() <= 0.05
+    assert store.clock.low <= 0 <= store.clock.high  # this machine and Azurite share a clock
+    assert store.transactions <= 1 + 4 * 8  # one answer first, then at most four rounds of probes
+
+
+def test_settling_against_a_store_that_never_answers_gives_up_at_once() -> None:
+    import socket
+
+    from cancel_job.pacing_store import BlobPaceStore, StoreUnavailable
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        connection = (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+            f"BlobEndpoint=http://127.0.0.1:{silent.getsockname()[1]}/devstoreaccount1;"
+        )
+        store = BlobPaceStore.from_env({"STORAGE_CONNECTION": connection})
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            store.settle(0.05, time.monotonic() + 30)
+        assert time.monotonic() - started < 10  # one bounded call (1 s + 2 s), not the 30 s allowed
