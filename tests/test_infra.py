@@ -319,6 +319,16 @@ def test_dev_tools_are_not_deployed() -> None:
     assert {"devtools/", "tests/", "node_modules/", ".venv/", "requirements-dev.txt"} <= ignored
 
 
+def test_nothing_gitignore_lists_is_deployed() -> None:
+    """A local azd deploy after make mutate uploaded mutants/ (issue 30): every cache and
+    build product git ignores stays out of the package too."""
+    ignored = {line for line in (INFRA.parent / ".funcignore").read_text().split() if not line.startswith("#")}
+    kept_out_of_git = {
+        line for line in (INFRA.parent / ".gitignore").read_text().split() if line and not line.startswith("#")
+    }
+    assert kept_out_of_git <= ignored, kept_out_of_git - ignored
+
+
 def test_queue_logic_app_puts_plain_json_with_its_own_identity() -> None:
     """Issue: plain text from Logic Apps works. The workflow puts a plain JSON message on the
     requests queue through the Queue service's REST API, authenticated as itself, and may
@@ -458,7 +468,7 @@ def test_operators_get_the_apps_adt_role_and_the_queue_role_the_cli_needs() -> N
             for _, b in bicep.resources("Microsoft.Authorization/roleAssignments@")
             if text(path(b, "properties", "principalId")) == "operatorsPrincipalId"
         ]
-        assert text(assignment.parent).startswith("if (!empty(operatorsPrincipalId))")  # only when one is given
+        assert text(assignment.parent).startswith("if (!empty(operatorsPrincipalId)")  # only when one is given
         assert text(path(assignment, "properties", "principalType")) == "operatorsPrincipalType"
         found[relative] = text(path(assignment, "properties", "roleDefinitionId"))
         node, decorators = params_of(bicep)["operatorsPrincipalType"]
@@ -540,3 +550,24 @@ def test_the_custom_role_grants_both_read_names_and_otherwise_only_the_cancel() 
     reads = {"Microsoft.DigitalTwins/jobs/imports/read", "Microsoft.DigitalTwins/jobs/import/read"}
     assert reads <= set(ADT_DATA_ACTIONS)
     assert set(ADT_DATA_ACTIONS) - reads == {"Microsoft.DigitalTwins/jobs/imports/cancel/action"}
+
+
+def test_operators_who_are_the_deployer_get_one_queue_assignment_not_two() -> None:
+    """OPERATORS_PRINCIPAL_ID = AZURE_PRINCIPAL_ID would name two assignments alike (issue 30)."""
+    storage = load("modules/storage.bicep")
+    [operators] = [
+        b
+        for _, b in storage.resources("Microsoft.Authorization/roleAssignments@")
+        if text(path(b, "properties", "principalId")) == "operatorsPrincipalId"
+    ]
+    assert "operatorsPrincipalId != userPrincipalId" in text(operators.parent).split("{", 1)[0]
+
+
+def test_the_custom_roles_name_is_unique_in_the_tenant_and_its_id_stable() -> None:
+    """Two subscriptions with a resource group of the same name must not collide (issue 30)."""
+    access = load("modules/adt-access.bicep")
+    [definition] = [b for _, b in access.resources("Microsoft.Authorization/roleDefinitions@")]
+    role_name = text(path(definition, "properties", "roleName"))
+    assert "uniqueString(resourceGroup().id)" in role_name and "resourceGroup().name" in role_name
+    assert text(path(definition, "name")) == "customRoleName"
+    assert "var customRoleName = guid(resourceGroup().id," in access.source

@@ -42,13 +42,16 @@ resource adt 'Microsoft.DigitalTwins/digitalTwinsInstances@2023-01-31' existing 
   name: adtInstanceName
 }
 
-// One definition per resource group: role names are unique in a tenant, and every
-// environment that cancels jobs on instances of this group shares it. Custom roles can be
-// assigned at a resource group or below, so the instance itself is the assignment's scope.
+// One definition per resource group: every environment that cancels jobs on instances of
+// this group shares it. Role names are unique in a tenant, and two subscriptions may each
+// have a group of the same name, so the name carries a hash of the group's id; the
+// definition's own id (customRoleName) is derived from the same id, so a redeploy updates it
+// in place. Custom roles can be assigned at a resource group or below, so the instance
+// itself is the assignment's scope.
 resource importJobCanceller 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (adtRole == 'custom') {
   name: customRoleName
   properties: {
-    roleName: 'ADT import job canceller (${resourceGroup().name})'
+    roleName: 'ADT import job canceller (${resourceGroup().name}, ${take(uniqueString(resourceGroup().id), 6)})'
     description: 'Read and cancel Azure Digital Twins import jobs, nothing else. Used by adt-import-cancel.'
     type: 'CustomRole'
     permissions: [

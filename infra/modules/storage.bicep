@@ -146,8 +146,10 @@ resource userQueueAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
 }
 
 // Operators read, drain and re-drive the queues with the ops CLI: receive, update, delete
-// and send, which Queue Data Contributor covers (Reader and Sender do not).
-resource operatorsQueueAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorsPrincipalId)) {
+// and send, which Queue Data Contributor covers (Reader and Sender do not). When the
+// operators are the deployer (OPERATORS_PRINCIPAL_ID = AZURE_PRINCIPAL_ID), the deployer's
+// assignment above is the same one: a second with the same name would fail the deployment.
+resource operatorsQueueAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorsPrincipalId) && operatorsPrincipalId != userPrincipalId) {
   name: guid(account.id, operatorsPrincipalId, roles.storageQueueDataContributor)
   scope: account
   properties: {
