@@ -23,7 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from .assumptions import CORRELATION_HEADER
-from .contract import ADT_API_VERSION, ADT_TOKEN_SCOPE, ERROR_CODE_HEADER
+from .contract import ADT_API_VERSION, ADT_TOKEN_SCOPE, ERROR_CODE_HEADER, NO_CREDENTIAL
 from .endpoints import Endpoint, EndpointError, parse_endpoint
 from .redact import redact
 
@@ -50,7 +50,19 @@ CredentialFactory = Callable[[], TokenProvider]
 
 
 class IdentityError(Exception):
-    """No token could be had; the message is safe to log."""
+    """No token could be had; the message is safe to log. ``final``: no credential could
+    even try (none is configured or signed in), which no wait or retry changes."""
+
+    def __init__(self, message: str, *, final: bool = False) -> None:
+        super().__init__(message)
+        self.final = final
+
+
+def nothing_to_try(exc: BaseException) -> bool:
+    """Did the credential answer that it cannot even try, rather than fail or time out?"""
+    from azure.identity import CredentialUnavailableError
+
+    return isinstance(exc, CredentialUnavailableError) or NO_CREDENTIAL in str(exc)
 
 
 # A chained credential (DefaultAzureCredential) names each credential it tried on a line
@@ -215,7 +227,8 @@ class AdtClient:
             ) from None
         except Exception as exc:  # any credential failure means "no token now"
             raise IdentityError(
-                f"could not get a token for ADT ({type(exc).__name__}): {credential_failure(str(exc))}"
+                f"could not get a token for ADT ({type(exc).__name__}): {credential_failure(str(exc))}",
+                final=nothing_to_try(exc),
             ) from None
 
     def _fetch_token(self, fetch: Future[Token], credential: TokenProvider) -> None:

@@ -181,6 +181,11 @@ class ErrorCode(StrEnum):
     UNAUTHENTICATED = "Unauthenticated"
 
 
+# What azure-identity's chained credentials (DefaultAzureCredential) say when none of them
+# produced a token: on a developer's machine, nobody is signed in. The ADT client treats it as
+# final (no wait helps), and the CLI turns it into how to sign in.
+NO_CREDENTIAL = "failed to retrieve a token from the included credentials"
+
 # Codes only the queue path produces (in failure records); the HTTP API never answers them.
 QUEUE_ONLY_CODES = frozenset({ErrorCode.INVALID_MESSAGE, ErrorCode.FOLLOW_THROUGH_EXPIRED})
 

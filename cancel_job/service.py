@@ -37,6 +37,7 @@ class _Call:
         self.attempts = 0
         self.correlation_id: str | None = None
         self.token_renewed = False  # after a 401, the one retry with a new token was made
+        self.identity_final = False  # no credential could even try: no wait will help
 
     @property
     def facts(self) -> CallFacts:
@@ -220,6 +221,8 @@ class CancelService:
                 answer = self._attempt(call, send, operation)
             if isinstance(answer, AdtResponse):
                 return answer
+            if call.identity_final:  # nobody to get a token from: say so now, without waiting
+                return answer
             problem = answer
             retries += 1
             server_wait = problem.retry_after
@@ -245,6 +248,7 @@ class CancelService:
                 self.client.ensure_token(timeout=call.budget.deadline - self.clock())
         except IdentityError as exc:
             call.attempts += 1
+            call.identity_final = exc.final
             return call.facts.failed(ErrorCode.IDENTITY_UNAVAILABLE.value, str(exc), transient=True)
         return None
 

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..contract import ErrorCode
+from ..contract import NO_CREDENTIAL, ErrorCode
 from ..outcomes import Failure, to_json
 
 if TYPE_CHECKING:  # rich is imported when output is made: the CLI starts faster
@@ -74,10 +74,20 @@ def _report_failure(failure: Failure, args: argparse.Namespace) -> int:
                 }
             )
         )
+    elif failure.code == ErrorCode.IDENTITY_UNAVAILABLE and NO_CREDENTIAL in failure.message and not args.verbose:
+        print(NOT_SIGNED_IN, file=sys.stderr)  # the operator needs one thing: how to sign in
     else:
         where = f" (ADT answered {failure.adt_status})" if failure.adt_status else ""
         print(f"error: {failure.code}{where}: {failure.message}", file=sys.stderr)
     return EXIT_USAGE if failure.code in _USAGE_CODES else EXIT_FAILED
+
+
+NOT_SIGNED_IN = (
+    f"error: {ErrorCode.IDENTITY_UNAVAILABLE.value}: no Azure sign-in to get a token for ADT with\n"
+    "  sign in with `az login` (or `azd auth login`); for a service principal set AZURE_CLIENT_ID, "
+    "AZURE_TENANT_ID and AZURE_CLIENT_SECRET; on Azure, the managed identity's IDENTITY_ENDPOINT and IDENTITY_HEADER\n"
+    "  --verbose shows what each credential answered"
+)
 
 
 def _print_job(job: dict[str, Any], args: argparse.Namespace) -> None:
