@@ -203,3 +203,11 @@ def test_settling_against_a_store_that_never_answers_gives_up_at_once() -> None:
         with pytest.raises(StoreUnavailable):
             store.settle(0.05, time.monotonic() + 30)
         assert time.monotonic() - started < 10  # one bounded call (1 s + 2 s), not the 30 s allowed
+
+
+def test_the_default_cap_is_what_the_app_and_the_deployment_use() -> None:
+    from cancel_job.settings import Settings
+    from tests.bicep import load
+
+    assert Settings.from_env({"ADT_ENDPOINT": "https://adt.example"}).retry_after_max_seconds == 60
+    assert "param retryAfterMaxSeconds int = 60" in load("modules/functionapp.bicep").source
