@@ -35,7 +35,7 @@ param adtRole string = 'custom'
 @description('Further ADT endpoints (https://<host>, comma-separated) that requests may name; the identity needs a role that can read and cancel import jobs there too, which this template does not grant.')
 param adtAllowedEndpoints string = ''
 
-@description('Most on-demand instances of each per-function scale group (1-1000). 10: ADT serves about one cancel a second per instance however many processes ask; see docs/deploy.md.')
+@description('Most on-demand instances of each per-function scale group (MAXIMUM_INSTANCE_COUNT, 1-1000). 10: ADT serves about one cancel a second per instance however many processes ask. Some regions refuse values below 40; see docs/deploy.md.')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 10
@@ -56,6 +56,14 @@ param adtPrivateEndpoint bool = false
 @description('Storage redundancy (STORAGE_SKU). Standard_LRS keeps three copies in one datacenter: in a zone outage the queues, and with them every request, result and failure record, are unreachable until it ends. Standard_ZRS keeps them in three zones and stays available.')
 @allowed(['Standard_LRS', 'Standard_ZRS'])
 param storageSku string = 'Standard_LRS'
+
+@description('Zone redundancy (ZONE_REDUNDANT): the Flex plan spreads its instances over availability zones, with zone-redundant storage (Standard_ZRS, whatever STORAGE_SKU says). The platform then keeps at least 2 always-ready instances per scale group, billed as such: the app no longer scales to zero.')
+param zoneRedundant bool = false
+
+@description('HTTP requests one instance takes at once (HTTP_PER_INSTANCE_CONCURRENCY). Set explicitly, not left to a default that depends on language and memory; see docs/deploy.md.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 16
 
 @description('Time budget of one cancel in seconds, retries included (CANCEL_DEADLINE_SECONDS).')
 param cancelDeadlineSeconds int = 25
@@ -136,7 +144,7 @@ module storage 'modules/storage.bicep' = {
     userPrincipalType: principalType
     operatorsPrincipalId: operatorsPrincipalId
     operatorsPrincipalType: operatorsPrincipalType
-    skuName: storageSku
+    skuName: zoneRedundant ? 'Standard_ZRS' : storageSku
     privateOnly: vnetEnabled
     allowedIpAddresses: empty(storageAllowedIpAddresses) ? [] : map(split(storageAllowedIpAddresses, ','), ip => trim(ip))
   }
@@ -247,6 +255,8 @@ module functionApp 'modules/functionapp.bicep' = {
     followThroughDefault: followThroughDefault
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    zoneRedundant: zoneRedundant
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
     virtualNetworkSubnetId: vnetEnabled ? network!.outputs.appSubnetId : ''
   }
   // With private storage the host starts only once it can reach storage privately.

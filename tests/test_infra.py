@@ -170,7 +170,9 @@ def test_flex_consumption_python_311_with_identity_deployment() -> None:
     config = path(site, "properties", "functionAppConfig")
     assert text(path(config, "runtime", "name")) == "python" and text(path(config, "runtime", "version")) == "3.11"
     assert text(path(config, "deployment", "storage", "authentication", "type")) == "UserAssignedIdentity"
-    assert set(properties(path(config, "scaleAndConcurrency"))) == {"maximumInstanceCount", "instanceMemoryMB"}
+    scale = path(config, "scaleAndConcurrency")
+    assert set(properties(scale)) == {"maximumInstanceCount", "instanceMemoryMB", "triggers"}
+    assert text(path(scale, "triggers", "http", "perInstanceConcurrency")) == "httpPerInstanceConcurrency"
     assert "'functionapp,linux'" in text(path(site, "kind")) or text(path(site, "kind")) == "functionapp,linux"
 
 
@@ -571,3 +573,19 @@ def test_the_custom_roles_name_is_unique_in_the_tenant_and_its_id_stable() -> No
     assert "uniqueString(resourceGroup().id)" in role_name and "resourceGroup().name" in role_name
     assert text(path(definition, "name")) == "customRoleName"
     assert "var customRoleName = guid(resourceGroup().id," in access.source
+
+
+def test_zone_redundancy_is_a_switch_that_brings_zrs_storage_with_it() -> None:
+    main = load("main.bicep")
+    node, _ = params_of(main)["zoneRedundant"]
+    assert text(node).endswith("= false")
+    assert "skuName: zoneRedundant ? 'Standard_ZRS' : storageSku" in text(module(main, "storage"))
+    assert "zoneRedundant: zoneRedundant" in text(module(main, "functionApp"))
+    [(_, plan)] = load("modules/functionapp.bicep").resources("Microsoft.Web/serverfarms@")
+    assert text(path(plan, "properties", "zoneRedundant")) == "zoneRedundant"
+    assert parameters_file()["zoneRedundant"] == "${ZONE_REDUNDANT=false}"
+
+
+def test_the_instance_cap_is_an_azd_setting() -> None:
+    assert parameters_file()["maximumInstanceCount"] == "${MAXIMUM_INSTANCE_COUNT=10}"
+    assert parameters_file()["httpPerInstanceConcurrency"] == "${HTTP_PER_INSTANCE_CONCURRENCY=16}"

@@ -68,6 +68,14 @@ param maximumInstanceCount int = 10
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 512
 
+@description('Spread the plan over availability zones (the storage account must be ZRS).')
+param zoneRedundant bool = false
+
+@description('HTTP requests one instance takes at once.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 16
+
 @description('Resource id of the subnet for outbound VNet integration (delegated to Microsoft.App/environments); empty: none.')
 param virtualNetworkSubnetId string = ''
 
@@ -90,6 +98,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
   properties: {
     reserved: true
+    zoneRedundant: zoneRedundant
   }
 }
 
@@ -129,6 +138,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       runtime: {
         name: 'python'
