@@ -53,6 +53,9 @@ param storageAllowedIpAddresses string = ''
 @description('With vnetEnabled and an existing ADT instance: give it a private endpoint in this VNet too (ADT_PRIVATE_ENDPOINT). Its public network access is left as it is: the instance is not this deployment\'s.')
 param adtPrivateEndpoint bool = false
 
+@description('With adtPrivateEndpoint: approve the existing instance\'s endpoint with the deployer\'s own right on the instance (ADT_PRIVATE_ENDPOINT_AUTO_APPROVE). Off: the connection waits, pending, for the instance\'s owner to approve it (docs/deploy.md); without that right, automatic approval fails with LinkedAuthorizationFailed.')
+param adtPrivateEndpointAutoApprove bool = false
+
 @description('Storage redundancy (STORAGE_SKU). Standard_LRS keeps three copies in one datacenter: in a zone outage the queues, and with them every request, result and failure record, are unreachable until it ends. Standard_ZRS keeps them in three zones and stays available.')
 @allowed(['Standard_LRS', 'Standard_ZRS'])
 param storageSku string = 'Standard_LRS'
@@ -212,6 +215,8 @@ module adtEndpoint 'modules/private-endpoint.bicep' = if (adtGetsPrivateEndpoint
     serviceId: resourceId(adtResourceGroup, 'Microsoft.DigitalTwins/digitalTwinsInstances', adtName)
     groupId: 'API'
     dnsZoneName: 'privatelink.digitaltwins.azure.net'
+    // A new instance is this deployment's; an existing one's owner approves, unless asked otherwise.
+    manualApproval: existingAdt && !adtPrivateEndpointAutoApprove
   }
   dependsOn: [
     newAdt

@@ -17,6 +17,7 @@ DEFAULTS = {
     "vnetEnabled": False,
     "adtInstanceMode": "existing",
     "adtPrivateEndpoint": False,
+    "adtPrivateEndpointAutoApprove": False,
     "deployLogicApp": True,
     "storageAllowedIpAddresses": "",
 }
@@ -212,3 +213,16 @@ def test_every_resource_is_in_a_module_so_a_scanner_that_cannot_read_main_loses_
     assert MAIN.resources() == []
     assert "fail(" in MAIN.source
     assert not any("fail(" in load(f"modules/{name}").source for name in ("storage.bicep", "functionapp.bicep"))
+
+
+def test_an_existing_instances_endpoint_waits_for_its_owner_unless_asked_to_approve_itself() -> None:
+    """Without the approval right on an instance that is not the deployment's, automatic
+    approval fails with LinkedAuthorizationFailed (issue 30): a manual connection waits."""
+    manual = module_param("adtEndpoint", "manualApproval")
+    existing = {**DEFAULTS, "vnetEnabled": True, "adtPrivateEndpoint": True}
+    assert evaluate(manual, existing) is True
+    assert evaluate(manual, {**existing, "adtPrivateEndpointAutoApprove": True}) is False
+    assert evaluate(manual, {**existing, "adtInstanceMode": "new"}) is False  # the deployment's own
+    endpoint = load("modules/private-endpoint.bicep").source
+    assert "manualPrivateLinkServiceConnections: manualApproval ? connections : []" in endpoint
+    assert "privateLinkServiceConnections: manualApproval ? [] : connections" in endpoint

@@ -20,6 +20,22 @@ param groupId string
 @description('The service\'s private-link DNS zone, such as privatelink.queue.core.windows.net.')
 param dnsZoneName string
 
+@description('Ask the service\'s owner to approve the connection (manual), instead of approving it with the deployer\'s own right on the service (automatic, which fails with LinkedAuthorizationFailed without that right).')
+param manualApproval bool = false
+
+var connections = [
+  {
+    name: name
+    properties: {
+      privateLinkServiceId: serviceId
+      groupIds: [
+        groupId
+      ]
+      requestMessage: manualApproval ? 'adt-import-cancel (${name}): a private endpoint for the app that cancels import jobs' : null
+    }
+  }
+]
+
 resource zone 'Microsoft.Network/privateDnsZones@2020-06-01' = {
   name: dnsZoneName
   location: 'global'
@@ -47,17 +63,8 @@ resource endpoint 'Microsoft.Network/privateEndpoints@2024-05-01' = {
     subnet: {
       id: subnetId
     }
-    privateLinkServiceConnections: [
-      {
-        name: name
-        properties: {
-          privateLinkServiceId: serviceId
-          groupIds: [
-            groupId
-          ]
-        }
-      }
-    ]
+    privateLinkServiceConnections: manualApproval ? [] : connections
+    manualPrivateLinkServiceConnections: manualApproval ? connections : []
   }
 }
 
