@@ -186,6 +186,21 @@ class ErrorCode(StrEnum):
 # final (no wait helps), and the CLI turns it into how to sign in.
 NO_CREDENTIAL = "failed to retrieve a token from the included credentials"
 
+# Failures that are the caller's own mistake (a mistyped or finished job, an instance not
+# allowed, a message that cannot be read): the deployed alerts page at a lower severity for
+# these than for the platform's and ADT's (infra/modules/alerts.bicep; tests hold the two
+# lists together). JobNotFound is ADT's code, in the real service's and the spec's spellings.
+CALLER_ERROR_CODES = (
+    ErrorCode.INVALID_JOB_ID.value,
+    ErrorCode.INVALID_MESSAGE.value,
+    ErrorCode.INSTANCE_NOT_ALLOWED.value,
+    ErrorCode.JOB_NOT_CANCELLABLE.value,
+    "JobNotFound",
+    "ImportJobNotFound",
+)
+# The functions the backstop alert watches for invocations that failed without an outcome.
+FUNCTION_NAMES = ("cancel_import_job_http", "import_job_status", "cancel_import_job_queue")
+
 # Codes only the queue path produces (in failure records); the HTTP API never answers them.
 QUEUE_ONLY_CODES = frozenset({ErrorCode.INVALID_MESSAGE, ErrorCode.FOLLOW_THROUGH_EXPIRED})
 

@@ -15,8 +15,6 @@ from cancel_job.contract import (
     DEPLOYED_SETTINGS,
     FAILURES_QUEUE,
     FLEX_REJECTED_SETTINGS,
-    OUTCOME_FAILED,
-    OUTCOME_FIELD,
     PACING_CONTAINER,
     REQUESTS_QUEUE,
     RESULTS_QUEUE,
@@ -525,19 +523,24 @@ def test_the_logic_app_answers_asynchronously_on_success_and_on_failure() -> Non
     assert text(path(inputs, "body")).startswith("@coalesce(body(\\'Cancel_import_job\\')")
 
 
-def test_an_alert_fires_when_any_cancel_ends_failed_within_15_minutes() -> None:
-    """9. A log search alert on the per-request record's outcome, and an action group."""
+def test_the_alerts_are_log_alerts_over_15_minutes_split_by_severity_with_an_action_group() -> None:
+    """Issue 30: the platform's failures page (severity 2), the callers' own get a rule of
+    their own (3), a backstop catches invocations that never logged (1), and the pacing
+    store's fail-open is counted (3). The queries themselves: tests/test_kql.py."""
     alerts = load("modules/alerts.bicep")
     [(_, rule)] = alerts.resources("Microsoft.Insights/scheduledQueryRules@")
     props = properties(path(rule, "properties"))
     assert text(path(rule, "kind")) == "LogAlert"
     assert text(props["windowSize"]) == "PT15M" and text(props["scopes"]).split() == ["[", "applicationInsightsId", "]"]
+    assert text(props["severity"]) == "rule.severity" and text(props["displayName"]) == "rule.displayName"
     [criterion] = [n for n in path(rule, "properties", "criteria", "allOf").children if n.type == "object"]
-    query = text(path(criterion, "query"))
-    assert f'customDimensions["{OUTCOME_FIELD}"]) == "{OUTCOME_FAILED}"' in query
+    assert text(path(criterion, "query")) == "rule.query"
     assert text(path(criterion, "operator")) == "GreaterThan" and text(path(criterion, "threshold")) == "0"
     assert text(path(criterion, "timeAggregation")) == "Count"
-    assert 'customDimensions["errorCode"]' in query  # the dimension the alert is split by
+    severities = dict(
+        re.findall(r"name: '([\w-]+)'\n\s+displayName: .*\n\s+description: .*\n\s+severity: (\d)", alerts.source)
+    )
+    assert severities == {"failed-cancels": "2", "caller-mistakes": "3", "silent-failures": "1", "pacing-fallback": "3"}
     assert "operators.id" in text(path(rule, "properties", "actions", "actionGroups"))
     [(_, group)] = alerts.resources("Microsoft.Insights/actionGroups@")
     assert text(path(group, "properties", "emailReceivers")).startswith("empty(alertEmail) ? [] :")

@@ -1,0 +1,47 @@
+"""Every KQL query in infra/ is checked with Microsoft's Kusto language service against the
+Application Insights schema, and reads the app's own field names (issue 30)."""
+
+from __future__ import annotations
+
+from cancel_job.contract import (
+    CALLER_ERROR_CODES,
+    FUNCTION_NAMES,
+    OUTCOME_FAILED,
+    OUTCOME_FIELD,
+    PACING_FALLBACK,
+    PACING_FIELD,
+)
+from tests.kql import alert_queries, kql_errors
+
+
+def test_every_alert_query_is_sound_against_the_application_insights_schema() -> None:
+    queries = alert_queries()
+    assert set(queries) == {"failed-cancels", "caller-mistakes", "silent-failures", "pacing-fallback"}
+    errors = dict(zip(queries, kql_errors(list(queries.values())), strict=True))
+    assert errors == {name: [] for name in queries}
+
+
+def test_the_checker_reports_an_unknown_column_and_a_syntax_error() -> None:
+    unknown, syntax, sound = kql_errors(
+        ["traces | where nosuchcolumn == 1", "traces | wher outcome", 'traces | where message has "x"']
+    )
+    assert any("nosuchcolumn" in e for e in unknown) and syntax and sound == []
+
+
+def test_the_alerts_read_the_apps_field_names_and_codes() -> None:
+    queries = alert_queries()
+    failed = f'tostring(customDimensions["{OUTCOME_FIELD}"]) == "{OUTCOME_FAILED}"'
+    assert failed in queries["failed-cancels"] and failed in queries["caller-mistakes"]
+    listed = ", ".join(f'"{code}"' for code in CALLER_ERROR_CODES)
+    assert f"errorCode !in ({listed})" in queries["failed-cancels"]  # the platform's and ADT's
+    assert f"errorCode in ({listed})" in queries["caller-mistakes"]  # the callers' own
+    assert f'tostring(customDimensions["{PACING_FIELD}"]) == "{PACING_FALLBACK}"' in queries["pacing-fallback"]
+    functions = ", ".join(f'"{name}"' for name in FUNCTION_NAMES)
+    assert f"operation_Name in ({functions})" in queries["silent-failures"]
+    assert "join kind=leftanti" in queries["silent-failures"]  # failed and wrote no outcome at all
+
+
+def test_the_functions_the_backstop_watches_are_the_apps() -> None:
+    from tests.helpers import functions_by_name
+
+    assert set(FUNCTION_NAMES) == set(functions_by_name())
