@@ -300,6 +300,17 @@ module logicApp 'modules/logicapp.bicep' = if (deployLogicApp) {
   }
 }
 
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    storageAccountId: storage.outputs.id
+    functionAppId: functionApp.outputs.id
+  }
+}
+
 // Who may call the HTTP API: the named callers, the deploying principal (empty in CI-only
 // production) and the Logic App's managed identity. Duplicates are dropped (union).
 var listedCallers = empty(apiCallerObjectIds) ? [] : map(split(apiCallerObjectIds, ','), id => trim(id))
@@ -331,5 +342,6 @@ output ADT_ROLE_DEFINITION_ID string = adtAccess.outputs.roleDefinitionId
 output FAILED_CANCELS_ALERT_NAME string = alerts.outputs.alertName
 output LOGIC_APP_NAME string = deployLogicApp ? logicApp!.outputs.name : ''
 output LOGIC_APP_QUEUE_NAME string = deployLogicApp && !vnetEnabled ? logicApp!.outputs.queueWorkflowName : ''
+output WORKBOOK_ID string = workbook.outputs.id
 output API_AUDIENCE string = appAuth.outputs.audience
 output VNET_NAME string = vnetEnabled ? 'vnet-adtcancel-${resourceToken}' : ''

@@ -84,3 +84,12 @@ def alert_queries() -> dict[str, str]:
         if query:
             queries[name] = _bicep_string(query.group(1), variables)
     return queries
+
+
+WORKBOOK = REPO_ROOT / "infra" / "workbook" / "workbook.json"
+
+
+def workbook_queries() -> dict[str, str]:
+    """Each query panel of the workbook, by name."""
+    items = json.loads(WORKBOOK.read_text(encoding="utf-8"))["items"]
+    return {item["name"]: item["content"]["query"] for item in items if item["type"] == 3}

@@ -3,15 +3,18 @@ Application Insights schema, and reads the app's own field names (issue 30)."""
 
 from __future__ import annotations
 
+import json
+
 from cancel_job.contract import (
     CALLER_ERROR_CODES,
+    CALLER_FIELD,
     FUNCTION_NAMES,
     OUTCOME_FAILED,
     OUTCOME_FIELD,
     PACING_FALLBACK,
     PACING_FIELD,
 )
-from tests.kql import alert_queries, kql_errors
+from tests.kql import WORKBOOK, alert_queries, kql_errors, workbook_queries
 
 
 def test_every_alert_query_is_sound_against_the_application_insights_schema() -> None:
@@ -45,3 +48,42 @@ def test_the_functions_the_backstop_watches_are_the_apps() -> None:
     from tests.helpers import functions_by_name
 
     assert set(FUNCTION_NAMES) == set(functions_by_name())
+
+
+def test_every_workbook_query_is_sound_and_the_panels_cover_what_operators_asked_for() -> None:
+    queries = workbook_queries()
+    errors = dict(zip(queries, kql_errors(list(queries.values())), strict=True))
+    assert errors == {name: [] for name in queries}
+    assert set(queries) >= {
+        "outcomes",
+        "failures-by-code",
+        "failures-by-caller",
+        "adt-calls",
+        "deferrals",
+        "time-to-final",
+        "pacing",
+    }
+    items = json.loads(WORKBOOK.read_text(encoding="utf-8"))["items"]
+    metrics = {item["name"]: item["content"] for item in items if item["type"] == 10}
+    assert metrics["queue-depth"]["resourceIds"] == ["__STORAGE_ACCOUNT_ID__"]
+    assert metrics["executions"]["resourceIds"] == ["__FUNCTION_APP_ID__"]
+    assert all(
+        item["content"].get("timeContextFromParameter") == "TimeRange" for item in items if item["type"] in (3, 10)
+    )
+    assert f'customDimensions["{PACING_FIELD}"]) == "{PACING_FALLBACK}"' in queries["pacing"]
+    assert f'customDimensions["{CALLER_FIELD}ObjectId"]' in queries["failures-by-caller"]
+
+
+def test_the_workbook_is_deployed_shared_and_updated_in_place() -> None:
+    from tests.bicep import load, path, text
+
+    bicep = load("modules/workbook.bicep")
+    [(_, workbook)] = bicep.resources("Microsoft.Insights/workbooks@")
+    assert text(path(workbook, "kind")) == "shared"
+    assert text(path(workbook, "name")).startswith("guid(resourceGroup().id")  # deterministic
+    assert text(path(workbook, "properties", "sourceId")) == "applicationInsightsId"
+    assert "loadTextContent('../workbook/workbook.json')" in bicep.source
+    for placeholder in ("__APPLICATION_INSIGHTS_ID__", "__STORAGE_ACCOUNT_ID__", "__FUNCTION_APP_ID__"):
+        assert placeholder in bicep.source and placeholder in WORKBOOK.read_text(encoding="utf-8")
+    main = load("main.bicep").source
+    assert "module workbook 'modules/workbook.bicep'" in main and "output WORKBOOK_ID" in main
