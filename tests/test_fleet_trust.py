@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from cancel_job.endpoints import parse_endpoint
 from cancel_job.pacing import record_name
 from devtools.azurite import Azurite
 from devtools.emulator_process import EmulatorProcess
-from devtools.fleet_drain import fleet_drain
+from devtools.fleet_drain import FleetDrain, fleet_drain
 
 pytestmark = pytest.mark.azurite
 
@@ -46,16 +47,12 @@ def _one_day_long_retry_after(emulator: EmulatorProcess) -> None:
     emulator.control("faults", fault)
 
 
+def _twelve_cancels_by_two_processes(azurite: Azurite, **options: Any) -> FleetDrain:
+    return fleet_drain(azurite, "shared", processes=2, messages=12, rate=4.0, **options)
+
+
 def test_a_record_ten_years_ahead_does_not_stall_the_fleet(azurite: Azurite) -> None:
-    drain = fleet_drain(
-        azurite,
-        "shared",
-        processes=2,
-        messages=12,
-        rate=4.0,
-        max_seconds=150,
-        prepare=_plant_far_future_record(azurite),
-    )
+    drain = _twelve_cancels_by_two_processes(azurite, max_seconds=150, prepare=_plant_far_future_record(azurite))
     assert (drain.results, drain.failures, drain.poison) == (12, 0, 0)
     assert drain.seconds < 150
 
@@ -64,15 +61,8 @@ def test_a_day_long_retry_after_closes_the_instance_only_for_the_cap(azurite: Az
     # A 20 s cap instead of the default 60 s (tests/test_trust.py holds the default): the same
     # rule, in a third of the time.
     capped = {"ADT_RETRY_AFTER_MAX_SECONDS": "20"}
-    drain = fleet_drain(
-        azurite,
-        "shared",
-        processes=2,
-        messages=12,
-        rate=4.0,
-        max_seconds=180,
-        prepare=_one_day_long_retry_after,
-        process_env=[capped, capped],
+    drain = _twelve_cancels_by_two_processes(
+        azurite, max_seconds=180, prepare=_one_day_long_retry_after, process_env=[capped, capped]
     )
     assert (drain.results, drain.failures, drain.poison) == (12, 0, 0)
     assert drain.throttled >= 1  # the day-long 429 was answered, and then honoured for the cap only
@@ -90,7 +80,9 @@ def _skewed(seconds: float) -> dict[str, str]:
 FAKETIME_LIBRARY = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))), None)
 
 
-@pytest.mark.skipif(FAKETIME_LIBRARY is None, reason="needs libfaketime (apt-get install faketime; .ci/run does)")
+@pytest.mark.skipif(
+    FAKETIME_LIBRARY is None, reason="needs libfaketime (apt-get install faketime; make test installs it as root)"
+)
 def test_processes_300_s_fast_and_slow_keep_the_fleets_pace(azurite: Azurite) -> None:
     """4 processes x the host's 6 invocations, one 300 s fast and one 300 s slow, drain 80
     cancels against an instance throttling at 4/s: the pace is the storage service's clock."""
