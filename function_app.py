@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from cancel_job.contract import FAILURES_QUEUE, REQUESTS_QUEUE, RESULTS_QUEUE, STORAGE_CONNECTION
+from cancel_job.contract import (
+    FAILURES_QUEUE,
+    QUEUE_DEPTH_FUNCTION,
+    QUEUE_DEPTH_SCHEDULE,
+    REQUESTS_QUEUE,
+    RESULTS_QUEUE,
+    STORAGE_CONNECTION,
+)
 from cancel_job.entrypoints import (
     HttpCall,
     HttpReply,
@@ -20,6 +27,7 @@ from cancel_job.entrypoints import (
     handle_queue_message,
 )
 from cancel_job.hostconfig import load_queue_host_config
+from cancel_job.queues import report_queue_depths
 from cancel_job.runtime import get_service, report_configuration, send_later
 
 CANCEL_ROUTE = "jobs/imports/{id}/cancel"
@@ -103,3 +111,10 @@ def cancel_import_job_queue(
         send_later,
     )
     _write_outputs(reply, results, failures)
+
+
+@app.function_name(QUEUE_DEPTH_FUNCTION)
+@app.timer_trigger(arg_name="timer", schedule=QUEUE_DEPTH_SCHEDULE, run_on_startup=False, use_monitor=False)
+def queue_depths(timer: func.TimerRequest) -> None:
+    """Every 5 minutes, each queue's depth in the log (the workbook's queue panel)."""
+    report_queue_depths()

@@ -200,6 +200,12 @@ CALLER_ERROR_CODES = (
 )
 # The functions the backstop alert watches for invocations that failed without an outcome.
 FUNCTION_NAMES = ("cancel_import_job_http", "import_job_status", "cancel_import_job_queue")
+# The queues' depths, logged every 5 minutes by the queue_depths timer function (one record
+# per queue): Azure Monitor counts the account's messages only as one number for all queues.
+QUEUE_DEPTH_FUNCTION = "queue_depths"
+QUEUE_DEPTH_SCHEDULE = "0 */5 * * * *"
+QUEUE_FIELD = "queue"
+QUEUE_DEPTH_FIELD = "queueDepth"
 
 # Codes only the queue path produces (in failure records); the HTTP API never answers them.
 QUEUE_ONLY_CODES = frozenset({ErrorCode.INVALID_MESSAGE, ErrorCode.FOLLOW_THROUGH_EXPIRED})

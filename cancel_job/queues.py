@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .contract import STORAGE_CONNECTION
+from .contract import ALL_QUEUES, QUEUE_DEPTH_FIELD, QUEUE_FIELD, STORAGE_CONNECTION
 from .settings import ConfigurationError
 
 if TYPE_CHECKING:  # imported where used: cold start pays only for what it calls
@@ -113,3 +113,24 @@ def _credential(env: Mapping[str, str]) -> TokenCredential:
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential(exclude_interactive_browser_credential=True, **bounded)
+
+
+def report_queue_depths(env: Mapping[str, str] | None = None) -> dict[str, int | None]:
+    """Each queue's approximate message count, logged as one INFO record per queue (fields
+    ``queue`` and ``queueDepth``) for the workbook; None, and a WARNING, for a queue storage
+    did not answer for. Never raises: a timer invocation that fails only says so."""
+    import logging
+
+    from azure.core.exceptions import AzureError
+
+    logger = logging.getLogger("cancel_job")
+    depths: dict[str, int | None] = {}
+    for name in ALL_QUEUES:
+        try:
+            depths[name] = queue_client(name, env).get_queue_properties().approximate_message_count
+        except (AzureError, ConfigurationError) as exc:
+            depths[name] = None
+            logger.warning("queue depth of %s unknown (%s)", name, type(exc).__name__)
+            continue
+        logger.info("queue depth %s=%d", name, depths[name], extra={QUEUE_FIELD: name, QUEUE_DEPTH_FIELD: depths[name]})
+    return depths

@@ -366,3 +366,29 @@ def test_the_results_table_says_a_running_job_had_its_cancel_accepted(azurite, m
         "job3": "stopped",
         "job4": "",
     }
+
+
+@pytest.mark.azurite
+def test_the_timer_logs_each_queues_depth_for_the_workbook(azurite, monkeypatch, captured_logs) -> None:
+    from cancel_job.contract import ALL_QUEUES, POISON_QUEUE, QUEUE_DEPTH_FIELD, QUEUE_FIELD, REQUESTS_QUEUE
+    from tests.helpers import functions_by_name
+
+    monkeypatch.setenv("STORAGE_CONNECTION", azurite.connection_string)
+    for _ in range(2):
+        queue_client(REQUESTS_QUEUE).send_message("job1")
+    queue_client(POISON_QUEUE).send_message("job2")
+    functions_by_name()["queue_depths"].get_user_function()(timer=None)
+    logged = {
+        getattr(r, QUEUE_FIELD): getattr(r, QUEUE_DEPTH_FIELD)
+        for r in captured_logs.records
+        if hasattr(r, QUEUE_DEPTH_FIELD)
+    }
+    assert logged == {name: {REQUESTS_QUEUE: 2, POISON_QUEUE: 1}.get(name, 0) for name in ALL_QUEUES}
+
+
+def test_the_timer_says_so_when_storage_does_not_answer_and_does_not_raise(monkeypatch, captured_logs) -> None:
+    from cancel_job.queues import report_queue_depths
+
+    monkeypatch.delenv("STORAGE_CONNECTION", raising=False)
+    assert set(report_queue_depths({}).values()) == {None}
+    assert any("queue depth of" in r.getMessage() for r in captured_logs.records)

@@ -39,7 +39,7 @@ def adt_calls(emulator: AdtEmulator) -> list:
 # -- indexing -------------------------------------------------------------------------
 
 
-ALL_FUNCTIONS = {"cancel_import_job_http", "cancel_import_job_queue", "import_job_status"}
+ALL_FUNCTIONS = {"cancel_import_job_http", "cancel_import_job_queue", "import_job_status", "queue_depths"}
 
 
 def test_function_app_indexes_its_functions_with_their_bindings() -> None:
