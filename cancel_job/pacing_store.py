@@ -136,8 +136,9 @@ class BlobPaceStore:
 
     def _probe_clock(self) -> None:
         """Narrow the storage clock in the background while it is wide (at first, and again
-        once it has aged): a few timed calls, each halving it, instead of waiting for the
-        pace's own calls to happen on both sides of a second boundary."""
+        once it has aged): rounds of timed calls spread across the second boundary, each
+        round dividing the interval by about eight, instead of waiting for the pace's own
+        calls to happen on both sides of one."""
         with self._lock:
             if self._probing or not self.clock.probe_round():
                 return
