@@ -211,15 +211,13 @@ def handle_http_cancel(
         outcome = Failure(ErrorCode.INVALID_REQUEST.value, "wait must be true or false", job_id=request_text or None)
     else:
         outcome = _run(provider, call.request(), invocation)
-    # A transient answer leaves no record (the caller retries it): not "failed" for the alert;
-    # nor does an unauthenticated call, which must not be able to write to the queues.
-    unrecorded = (
-        OUTCOME_RETRYABLE
-        if isinstance(outcome, Failure) and outcome.transient
-        else OUTCOME_UNAUTHENTICATED
-        if refused is not None
-        else None
-    )
+    # An unauthenticated call leaves no record (it must not be able to write to the queues),
+    # nor does a transient answer (the caller retries it): neither is "failed" for the alert.
+    unrecorded = None
+    if refused is not None:
+        unrecorded = OUTCOME_UNAUTHENTICATED
+    elif isinstance(outcome, Failure) and outcome.transient:
+        unrecorded = OUTCOME_RETRYABLE
     log_outcome(
         outcome,
         entry="http",

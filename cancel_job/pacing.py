@@ -261,7 +261,7 @@ class SharedGate:
                 # The callers ahead in this process hold the lock while they reserve: wait for
                 # them only until this caller's own deadline.
                 if not self._lock.acquire(timeout=max(0.0, deadline - self._clock())):
-                    return max(self.spacing, 0.0)
+                    return self.spacing
                 try:
                     if self.health.failures != failures_seen:  # it failed for the caller ahead of us
                         break

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .contract import ALL_QUEUES, QUEUE_DEPTH_FIELD, QUEUE_FIELD, STORAGE_CONNECTION
+from .pacing_store import STORE_CONNECT_TIMEOUT_SECONDS, STORE_READ_TIMEOUT_SECONDS
 from .settings import ConfigurationError
 
 if TYPE_CHECKING:  # imported where used: cold start pays only for what it calls
@@ -85,10 +86,9 @@ def _service_uri(env: Mapping[str, str], service: str) -> str:
     return uri
 
 
-# The storage token fetch, bounded like the pacing store's own calls: azure-identity's
-# defaults (300 s timeouts, 10 retries) would hold a pacing turn, or a queue send, for minutes.
-TOKEN_CONNECT_TIMEOUT_SECONDS = 1.0
-TOKEN_READ_TIMEOUT_SECONDS = 2.0
+# The storage token fetch, bounded by the pacing store's own timeouts and one retry:
+# azure-identity's defaults (300 s timeouts, 10 retries) would hold a pacing turn, or a queue
+# send, for minutes.
 TOKEN_RETRIES = 1
 
 
@@ -97,8 +97,8 @@ def _credential(env: Mapping[str, str]) -> TokenCredential:
     by ``__clientId`` in Azure, else DefaultAzureCredential (a developer's sign-in); either
     bounded in time."""
     bounded: dict[str, Any] = {
-        "connection_timeout": TOKEN_CONNECT_TIMEOUT_SECONDS,
-        "read_timeout": TOKEN_READ_TIMEOUT_SECONDS,
+        "connection_timeout": STORE_CONNECT_TIMEOUT_SECONDS,
+        "read_timeout": STORE_READ_TIMEOUT_SECONDS,
         "retry_total": TOKEN_RETRIES,
     }
     if env.get(f"{STORAGE_CONNECTION}__credential", "").lower() == "managedidentity":
