@@ -75,14 +75,17 @@ def _run(
     *,
     read: bool = False,
     after_cancel: bool = False,
+    can_return: bool = False,
 ) -> Outcome:
     """Cancel (or, with ``read``, read) the job. A configuration error is an outcome too, and
-    so is a bug: no exception leaves an entry point unrecorded."""
+    so is a bug: no exception leaves an entry point unrecorded. ``can_return``: a throttled
+    request goes back on the queue (so the gate may hold it a turn)."""
     try:
         service = provider()
+        trace = (request, invocation.traceparent, invocation.tracestate)
         if read:
-            return service.read(request, invocation.traceparent, invocation.tracestate, after_cancel=after_cancel)
-        return service.cancel(request, invocation.traceparent, invocation.tracestate)
+            return service.read(*trace, after_cancel=after_cancel, can_return=can_return)
+        return service.cancel(*trace, can_return=can_return)
     except ConfigurationError as exc:
         return Failure(ErrorCode.CONFIGURATION_ERROR.value, str(exc), transient=True)
     except Exception as exc:  # a bug, not bad input: say so, and let the queue path retry
@@ -308,7 +311,10 @@ def _defer_throttled(
     provider: ServiceProvider, request: CancelRequest, outcome: Failure, send: LaterSender | None
 ) -> Deferred | Failure:
     """Put a throttled request back on the queue for later (deferral.py), or say why not."""
-    step = defer(request, outcome, provider().settings.throttle_deferral_max_seconds, datetime.now(UTC), _jitter)
+    settings = provider().settings
+    step = defer(
+        request, outcome, settings.throttle_deferral_max_seconds, datetime.now(UTC), _jitter, settings.deadline_seconds
+    )
     if isinstance(step, GiveUp):
         return step.failure
     unsent = _unsent(send, step.body, step.delay_seconds)
@@ -329,7 +335,8 @@ def _queue_request(
 ) -> Outcome | Postponed:
     """Cancel, or with a follow-up message read; then follow through or defer."""
     follow_up = request.follow_up is not None  # a check of a cancel this app made
-    outcome = _run(provider, request, invocation, read=follow_up, after_cancel=follow_up)
+    can_return = send_later is not None
+    outcome = _run(provider, request, invocation, read=follow_up, after_cancel=follow_up, can_return=can_return)
     if isinstance(outcome, Success):
         step = _follow_through(provider, request, outcome, send_later)
         if isinstance(step, Scheduled):

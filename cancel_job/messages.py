@@ -23,7 +23,8 @@ A JSON message carries ``jobId`` and optionally ``traceparent``, ``tracestate``,
 ``instance``, ``waitForCompletion`` and ``requestId`` (the producer's own id, echoed in
 failure records); unknown fields are ignored, and kept in a deferred copy. ``followUp`` marks a
 message the app sent itself to re-check a job; ``deferrals`` and ``notAfter`` mark a
-request the app put back on the queue while ADT throttled (deferral.py).
+request the app put back on the queue while ADT throttled (deferral.py), and ``turn`` the
+turn the instance's line holds for it (pacing.py's line rule).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class CancelRequest(NamedTuple):
     not_after: datetime | None = None  # deferred no longer than this (set at the first deferral)
     request_id: str | None = None  # the producer's own id for the request, echoed in records
     fields: dict[str, Any] | None = None  # the JSON message as received: a deferred copy keeps it
+    turn: float | None = None  # a turn held for this request (the storage service's clock, epoch seconds)
 
 
 def body_bytes(body: bytes | str | None) -> bytes:
@@ -148,6 +150,7 @@ def _json_message(text: str) -> CancelRequest:
     if wait is not None and not isinstance(wait, bool):
         raise InvalidMessageError(f"waitForCompletion must be true or false, not {_json_type(wait)}", job_id)
     deferrals, not_after = _deferral(document.get("deferrals"), document.get("notAfter"), job_id)
+    turn = _held_turn(document.get("turn"), deferrals, job_id)
     request_id = document.get("requestId")
     if request_id is not None and not (isinstance(request_id, str) and 0 < len(request_id) <= MAX_REQUEST_ID_CHARS):
         raise InvalidMessageError(f"requestId must be a string of 1 to {MAX_REQUEST_ID_CHARS} characters", job_id)
@@ -162,6 +165,7 @@ def _json_message(text: str) -> CancelRequest:
         not_after=not_after,
         request_id=request_id,
         fields=document,
+        turn=turn,
     )
 
 
@@ -172,6 +176,15 @@ def _deferral(count: object, not_after: object, job_id: str) -> tuple[int, datet
     if _is_count(count) and isinstance(not_after, str):
         return count, _rfc3339(not_after, "notAfter", job_id)
     raise InvalidMessageError("deferrals (a whole number from 1) and notAfter go together", job_id)
+
+
+def _held_turn(value: object, deferrals: int, job_id: str) -> float | None:
+    """``turn`` (an RFC 3339 time) comes only on a deferred copy, which the app wrote."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not deferrals:
+        raise InvalidMessageError("turn is an RFC 3339 time, and only on a deferred request (with deferrals)", job_id)
+    return _rfc3339(value, "turn", job_id).timestamp()
 
 
 def _is_count(value: object) -> TypeGuard[int]:

@@ -66,6 +66,7 @@ class Failure(NamedTuple):
     trace: TraceContext | None = None
     attempts: int = 0
     adt_correlation_id: str | None = None  # ADT's mise-correlation-id, when ADT answered
+    turn: float | None = None  # a turn the line holds for the request's return (the store's clock, epoch s)
 
     @property
     def http_status(self) -> int:

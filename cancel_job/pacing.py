@@ -12,8 +12,17 @@ than waiting our turn, so every request to an instance passes its gate first:
    ``CLOCK_MARGIN`` of that across processes, for clock skew between machines). 0 turns
    spacing off; rule 1 still holds.
 3. Waiting counts against the request's deadline. A caller whose turn would come after
-   its deadline is told at once how long it would have had to wait, waits not at all,
-   and reserves nothing.
+   its deadline is told at once how long it would have had to wait, and waits not at all.
+4. The line rule: a backlog drains in order. A refused caller that can come back (a queue
+   request, which goes back on the queue for later: deferral.py) holds that turn: the
+   record's ``nextTurn`` moves past it, so nobody else takes it, and the request comes
+   back shortly before it and uses it. A turn is held at most ``MAX_LINE_TURNS`` turns
+   ahead (trust.py); a held turn that a 429 closed, or that its holder came back too late
+   for, is void, and the holder queues again. Other callers (HTTP) hold nothing: they
+   retry when they like, with ``Retry-After``. In a backlog a process holds turns in blocks
+   (one compare-and-swap for each of its callers waiting, up to ``MAX_BLOCK_TURNS``) and
+   hands the spares to its next refused callers without a store call: the one record per
+   instance must not become the fleet's bottleneck while the backlog is refused.
 
 ``ADT_PACING_SCOPE`` chooses who shares a gate. ``shared`` (the default wherever a storage
 account is configured): every process, through one record per instance in the storage
@@ -29,6 +38,7 @@ cost a cancel.
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import random
@@ -39,7 +49,7 @@ from typing import NamedTuple, Protocol
 
 from .contract import PACING_FALLBACK, PACING_FIELD, PACING_STORE_ROLE, PacingScope
 from .pacing_store import PaceRecord, PaceStore, StoreUnavailable
-from .trust import within_horizon
+from .trust import max_line_seconds, within_horizon
 
 logger = logging.getLogger("cancel_job")
 
@@ -71,19 +81,55 @@ WRITE_LATENCY_WEIGHT = 0.25  # of the newest write in the moving average
 # long (jittered, growing) before it reads again.
 CONFLICT_BACKOFF_SECONDS = 0.005
 CONFLICT_BACKOFF_CAP_SECONDS = 0.05
+# The line rule's blocks: at most this many turns held in one compare-and-swap (the host's
+# concurrency per process). A process that stops being refused leaves its spares empty.
+MAX_BLOCK_TURNS = 6
 # A 429 is written to the record in at most this many tries; past that, the other
 # processes' writes are frequent enough that their own 429s are being recorded too.
 MAX_THROTTLE_WRITES = 10
 
 
+class Refusal(NamedTuple):
+    """No turn before the caller's deadline."""
+
+    wait: float  # seconds from now until the turn the caller could have had
+    turn: float | None = None  # a turn held for the caller's return, on the store's clock (the line rule)
+
+
+class Place(NamedTuple):
+    """What a caller brings to the line: whether it can come back later (a refusal then
+    holds it a turn), and the turn an earlier refusal held for it (the store's clock)."""
+
+    can_return: bool = False
+    held: float | None = None
+
+
+NO_PLACE = Place()
+
+
 class Gate(Protocol):
+    def take_turn(self, not_before: float, deadline: float, place: Place = NO_PLACE) -> Refusal | None: ...
+
     def wait_turn(self, not_before: float, deadline: float) -> float | None: ...
 
     def throttled(self, retry_after_seconds: float) -> None: ...
 
 
-class InstanceGate:
-    """The gate of one ADT instance."""
+class _Waiting:
+    def take_turn(self, not_before: float, deadline: float, place: Place = NO_PLACE) -> Refusal | None:
+        raise NotImplementedError
+
+    def wait_turn(self, not_before: float, deadline: float) -> float | None:
+        """Wait until this caller may send (``not_before`` and ``deadline`` on the gate's
+        clock). Returns None when it may send now, or, without having waited, how many
+        seconds from now its turn would have come when that is past ``deadline``."""
+        refusal = self.take_turn(not_before, deadline)
+        return None if refusal is None else refusal.wait
+
+
+class InstanceGate(_Waiting):
+    """The gate of one ADT instance, in this process only: it holds no turns (a caller that
+    comes back may come back to another process)."""
 
     def __init__(
         self,
@@ -98,16 +144,16 @@ class InstanceGate:
         self._last_sent = float("-inf")
         self._blocked_until = float("-inf")
 
-    def wait_turn(self, not_before: float, deadline: float) -> float | None:
+    def take_turn(self, not_before: float, deadline: float, place: Place = NO_PLACE) -> Refusal | None:
         """Wait until this caller may send (``not_before`` and ``deadline`` on the gate's
-        clock). Returns None when it may send now, or, without having waited, how many
-        seconds from now its turn would have come when that is past ``deadline``."""
+        clock): None when it may send now, else, without having waited, a Refusal saying
+        how many seconds from now its turn would have come."""
         while True:
             with self._lock:
                 now = self._clock()
                 turn = max(now, not_before, self._next_turn, self._blocked_until)
                 if turn > deadline:
-                    return turn - now
+                    return Refusal(turn - now)
                 self._next_turn = turn + self.interval
             if turn > now:
                 self._sleep(turn - now)
@@ -115,7 +161,7 @@ class InstanceGate:
             if taken is True:
                 return None
             if taken is not False:
-                return taken  # the spacing would carry it past the deadline
+                return Refusal(taken)  # the spacing would carry it past the deadline
             # A 429 arrived while we waited: queue again behind it.
 
     def _take_turn(self, deadline: float) -> bool | float:
@@ -210,7 +256,7 @@ class StoreHealth:
             logger.warning("pacing store answers again; the fleet shares one pace per ADT instance")
 
 
-class SharedGate:
+class SharedGate(_Waiting):
     """The gate of one ADT instance, shared by every process through ``store``.
 
     Times in the record are wall-clock (every machine's clock), the caller's are
@@ -241,16 +287,23 @@ class SharedGate:
         self.spacing = (1.0 + CLOCK_MARGIN) / requests_per_second if requests_per_second > 0 else 0.0
         # A holder later than this for its turn would leave too little of the margin for skew.
         self.tolerance = SEND_TOLERANCE / requests_per_second if requests_per_second > 0 else float("inf")
+        self.max_line = max_line_seconds(requests_per_second)
         self._clock, self._sleep, self._wall = clock, sleep, wall_clock or store.now
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
+        self._spare_lock = threading.Lock()  # guards the count, which waiting callers change
+        self._waiting = 0  # callers waiting for the lock: a block holds a turn for each
+        self._spares: collections.deque[float] = collections.deque()  # held turns nobody has yet (store clock)
         self._write_latency: float | None = None  # moving average, seconds
 
-    def wait_turn(self, not_before: float, deadline: float) -> float | None:
-        """As :meth:`InstanceGate.wait_turn`, for the whole fleet."""
+    def take_turn(self, not_before: float, deadline: float, place: Place = NO_PLACE) -> Refusal | None:
+        """As :meth:`InstanceGate.take_turn`, for the whole fleet; and the line rule: a
+        refusal holds a turn for a caller that can come back, and a caller that holds one
+        uses it."""
         if not self.health.usable():
-            return self.fallback.wait_turn(not_before, deadline)
+            return self.fallback.take_turn(not_before, deadline)
         failures_seen = self.health.failures
+        held = place.held
         try:
             self.store.prepare()  # the token, before the lock: a slow fetch holds up this caller only
             if self.spacing:  # a process's first turn waits for its clock to be known (trust rule 3)
@@ -260,16 +313,17 @@ class SharedGate:
             while True:
                 # The callers ahead in this process hold the lock while they reserve: wait for
                 # them only until this caller's own deadline.
-                if not self._lock.acquire(timeout=max(0.0, deadline - self._clock())):
-                    return self.spacing
+                if not self._acquire(deadline):
+                    return Refusal(self.spacing)
                 try:
                     if self.health.failures != failures_seen:  # it failed for the caller ahead of us
                         break
-                    reserved = self._reserve(not_before, deadline)
+                    reserved = self._held_or_next(held, not_before, deadline, place.can_return)
+                    held = None  # a held turn is presented once; after that, the caller queues
                 finally:
                     self._lock.release()
                 self.health.answered()
-                if not isinstance(reserved, _Turn):
+                if isinstance(reserved, Refusal):
                     return reserved
                 if reserved.queued and self._closed_meanwhile(reserved):
                     continue  # a 429 closed the instance while we waited: queue again behind it
@@ -279,11 +333,66 @@ class SharedGate:
                 # Too late to use the turn without bunching the next one: leave it empty.
         except StoreUnavailable as exc:
             self.health.failed(str(exc), exc.status)
-        return self.fallback.wait_turn(not_before, deadline)
+        return self.fallback.take_turn(not_before, deadline)
 
-    def _reserve(self, not_before: float, deadline: float) -> _Turn | float:
-        """Take the next free turn by compare-and-swap: a _Turn (monotonic time), or how
-        many seconds from now the turn would come when that is past ``deadline``."""
+    def _acquire(self, deadline: float) -> bool:
+        with self._spare_lock:
+            self._waiting += 1
+        try:
+            return self._lock.acquire(timeout=max(0.0, deadline - self._clock()))
+        finally:
+            with self._spare_lock:
+                self._waiting -= 1
+
+    def _held_or_next(
+        self, held: float | None, not_before: float, deadline: float, can_return: bool
+    ) -> _Turn | Refusal:
+        """Under the lock: the caller's held turn, else a spare, else the next free turn."""
+        reserved = self._use_held(held, deadline) if held is not None else None
+        if reserved is None and can_return and held is None:
+            reserved = self._use_spare(deadline)
+        return reserved if reserved is not None else self._reserve(not_before, deadline, can_return)
+
+    def _use_spare(self, deadline: float) -> _Turn | Refusal | None:
+        """A turn this process's block holds and nobody has yet: no store call. Nobody else
+        can have an earlier free turn to offer (the record's next turn is past every spare),
+        so a spare past the deadline is this caller's refusal, and one before it its turn."""
+        now, wall = self._clock(), self._wall()
+        while self._spares and self._spares[0] < wall - self.tolerance:
+            self._spares.popleft()  # passed unused: the backlog ended here
+        if not self._spares:
+            return None
+        turn = self._spares.popleft()
+        if turn > deadline + (wall - now):
+            return Refusal(turn - wall, turn)
+        return _Turn(turn - (wall - now), queued=True)
+
+    def _use_held(self, held: float, deadline: float) -> _Turn | Refusal | None:
+        """A turn an earlier refusal held for this caller (the store's clock): a _Turn to use,
+        a Refusal holding it still when it is past this delivery's deadline too (the request
+        came back early), or None when it is void: a 429 closed it, the caller came back too
+        late for it, or it is not a turn the line gave out. The caller then queues anew."""
+        current = self.store.read(self.instance)
+        now, wall = self._clock(), self._wall()
+        record = self._believable(current.record, wall)
+        given_out = wall - self.tolerance <= held < record.next_turn
+        if not given_out or record.blocked_until > held:
+            logger.info(
+                held,
+                wall,
+                wall - held,
+                record.next_turn,
+                record.blocked_until,
+            )
+            return None
+        if held > deadline + (wall - now):
+            return Refusal(held - wall, held)
+        return _Turn(held - (wall - now), queued=True)
+
+    def _reserve(self, not_before: float, deadline: float, can_return: bool = False) -> _Turn | Refusal:
+        """Take the next free turn by compare-and-swap: a _Turn (monotonic time), or, when
+        that is past ``deadline``, a Refusal: how many seconds from now the turn would come,
+        and, for a caller that can come back, the turn itself, held for it."""
         conflicts = 0
         while True:
             current = self.store.read(self.instance)
@@ -292,18 +401,29 @@ class SharedGate:
             record = self._believable(current.record, wall)
             earliest = wall + self._write_lead()
             turn = max(earliest, not_before + offset, record.next_turn, record.blocked_until)
-            if turn > deadline + offset:
-                return turn - wall
+            in_time = turn <= deadline + offset
+            if not in_time and not (can_return and self.spacing and turn - wall <= self.max_line):
+                return Refusal(turn - wall)
             # The next holder's turn is a spacing after ours, plus how late ours may really be sent.
-            next_turn = turn + (self.spacing + self.store.uncertainty() if self.spacing else 0.0)
-            if self._timed_write(record._replace(next_turn=next_turn), current.etag):
-                return _Turn(turn - offset, queued=turn > earliest)
+            step = self.spacing + self.store.uncertainty() if self.spacing else 0.0
+            block = 1 if in_time else self._block_size(turn - wall, step)
+            if self._timed_write(record._replace(next_turn=turn + block * step), current.etag):
+                if in_time:
+                    return _Turn(turn - offset, queued=turn > earliest)
+                self._spares.extend(turn + k * step for k in range(1, block))
+                return Refusal(turn - wall, turn)
             conflicts += 1
             self._sleep(self._rng.uniform(0, min(CONFLICT_BACKOFF_CAP_SECONDS, CONFLICT_BACKOFF_SECONDS * conflicts)))
             if self._clock() >= deadline:  # lost every race until the deadline: a refusal, like a late turn
                 # The turn it saw was at or before the deadline, so about now, and someone else
                 # took it: the next free one is a spacing away.
-                return self.spacing
+                return Refusal(self.spacing)
+
+    def _block_size(self, ahead: float, step: float) -> int:
+        """How many turns to hold at once, from ``ahead`` seconds on: one for this caller and
+        one for each caller of the process waiting behind it, within the longest line."""
+        within_line = 1 + int((self.max_line - ahead) // step) if step else 1
+        return max(1, min(MAX_BLOCK_TURNS, 1 + self._waiting, within_line))
 
     def _closed_meanwhile(self, reserved: _Turn) -> bool:
         """Read the record once more shortly before the turn (a read takes about as long as a

@@ -20,7 +20,7 @@ from .endpoints import Endpoint, InstanceNotAllowedError
 from .job_id import InvalidJobIdError, validate_job_id
 from .messages import CancelRequest
 from .outcomes import Failure, Outcome
-from .pacing import Pacer, StoreFactory
+from .pacing import Pacer, Place, Refusal, StoreFactory
 from .retry import RetryBudget, RetryPolicy
 from .settings import Settings
 from .telemetry import SpanHandle, client_span, operation_span, suppressed_http_instrumentation
@@ -32,8 +32,9 @@ class _Call:
     """One cancel's shared state: where, what, which trace, the attempts made, and ADT's
     correlation id from its last answer."""
 
-    def __init__(self, endpoint: Endpoint, job_id: str, trace: TraceContext, budget: RetryBudget) -> None:
+    def __init__(self, endpoint: Endpoint, job_id: str, trace: TraceContext, budget: RetryBudget, place: Place) -> None:
         self.endpoint, self.job_id, self.trace, self.budget = endpoint, job_id, trace, budget
+        self.place = place  # in the instance's line: whether it can come back, and any turn it holds
         self.attempts = 0
         self.correlation_id: str | None = None
         self.token_renewed = False  # after a 401, the one retry with a new token was made
@@ -89,8 +90,9 @@ class CancelService:
         self.settings, self.client, self.sleep, self.clock = settings, client, sleep, clock
         self.rng = rng or random.Random()
         self.policy = RetryPolicy(settings.max_attempts, settings.deadline_seconds)
-        spacing = 1.0 / settings.jobs_requests_per_second if settings.jobs_requests_per_second > 0 else 0.0
-        horizon = horizon_seconds(settings.retry_after_max_seconds, settings.deadline_seconds, spacing)
+        horizon = horizon_seconds(
+            settings.retry_after_max_seconds, settings.deadline_seconds, settings.jobs_requests_per_second
+        )
         self.pacer = Pacer(settings.jobs_requests_per_second, clock, sleep, pace_store_factory, horizon=horizon)
 
     def cancel(
@@ -98,9 +100,13 @@ class CancelService:
         request: CancelRequest,
         invocation_traceparent: object = None,
         invocation_tracestate: object = None,
+        *,
+        can_return: bool = False,
     ) -> Outcome:
+        """``can_return``: the request goes back on the queue when the instance is busy, so
+        a refusal holds it a turn to come back to (the line rule, pacing.py)."""
         return self._operation(
-            "cancel import job", self._cancel, request, invocation_traceparent, invocation_tracestate
+            "cancel import job", self._cancel, request, invocation_traceparent, invocation_tracestate, can_return
         )
 
     def read(
@@ -110,6 +116,7 @@ class CancelService:
         invocation_tracestate: object = None,
         *,
         after_cancel: bool = False,
+        can_return: bool = False,
     ) -> Outcome:
         """Read the job (GET), under the same validation, identity, trace and retry rules.
 
@@ -118,7 +125,9 @@ class CancelService:
         ``JobNotCancellable``, as it would have been for the cancel itself.
         """
         work = self._read_after_cancel if after_cancel else self._read
-        return self._operation("read import job", work, request, invocation_traceparent, invocation_tracestate)
+        return self._operation(
+            "read import job", work, request, invocation_traceparent, invocation_tracestate, can_return
+        )
 
     def _operation(
         self,
@@ -127,11 +136,13 @@ class CancelService:
         request: CancelRequest,
         invocation_traceparent: object,
         invocation_tracestate: object,
+        can_return: bool,
     ) -> Outcome:
         """Apply the rules, then do ``work`` inside the function's span."""
         call = self._prepare(request, invocation_traceparent, invocation_tracestate)
         if isinstance(call, Failure):
             return call
+        call.place = Place(can_return, request.turn)
         with operation_span(name, call.trace, parse_traceparent(invocation_traceparent)) as span:
             return _traced(span, call, work(call))
 
@@ -184,7 +195,7 @@ class CancelService:
             endpoint = self.settings.allowlist.resolve(instance)
         except InstanceNotAllowedError as exc:
             return Failure(ErrorCode.INSTANCE_NOT_ALLOWED.value, str(exc), job_id=job_id or None, trace=trace)
-        return _Call(endpoint, job_id, trace, RetryBudget(self.policy, self.clock))
+        return _Call(endpoint, job_id, trace, RetryBudget(self.policy, self.clock), Place())
 
     def _cancel(self, call: _Call) -> Outcome:
         answer = self._send_with_retries(call, self.client.cancel, CANCEL)
@@ -214,9 +225,10 @@ class CancelService:
         while True:
             answer: AdtResponse | Failure | None = self._token_failure(call, not_before)
             if answer is None:
-                busy = gate.wait_turn(not_before, call.budget.deadline)
-                if busy is not None:
-                    return self._paced_out(call, busy, problem)
+                refusal = gate.take_turn(not_before, call.budget.deadline, call.place)
+                call.place = call.place._replace(held=None)  # a held turn is used once; a retry queues
+                if refusal is not None:
+                    return self._paced_out(call, refusal, problem)
                 call.attempts += 1
                 answer = self._attempt(call, send, operation)
             if isinstance(answer, AdtResponse):
@@ -252,17 +264,18 @@ class CancelService:
             return call.facts.failed(ErrorCode.IDENTITY_UNAVAILABLE.value, str(exc), transient=True)
         return None
 
-    def _paced_out(self, call: _Call, wait: float, problem: Failure | None) -> Failure:
+    def _paced_out(self, call: _Call, refusal: Refusal, problem: Failure | None) -> Failure:
         """The gate would open only after the deadline: say so now rather than sleep and fail."""
         rate = self.settings.jobs_requests_per_second
         limit = f"ADT allows about {rate:g} request(s) per second per instance" if rate else "ADT throttled"
+        held = "; that turn is held for this request" if refusal.turn is not None else ""
         return call.facts.failed(
             ErrorCode.TOO_MANY_REQUESTS.value,
-            f"{limit}; this instance's next free turn is in {wait:.1f} s, after this request's deadline",
+            f"{limit}; this instance's next free turn is in {refusal.wait:.1f} s, after this request's deadline{held}",
             adt_status=problem.adt_status if problem else None,
             transient=True,
-            retry_after=wait,
-        )
+            retry_after=refusal.wait,
+        )._replace(turn=refusal.turn)
 
     def _attempt(self, call: _Call, send: Send, operation: tuple[str, str]) -> AdtResponse | Failure:
         method, route = operation

@@ -10,10 +10,11 @@ So:
    sends 5-14 s) is taken as that cap, and the cap is logged. A longer wait helps nobody:
    the gate would close the instance for everyone for the whole of it.
 2. **The horizon.** No legitimate record closes an instance further ahead than the longest
-   capped ``Retry-After`` plus the longest queue a reservation can stand in (a request's
-   whole budget, ``CANCEL_DEADLINE_SECONDS``, since a turn past the deadline is never
-   reserved) plus one turn. A time beyond that horizon is corrupt: it is read as no time at
-   all, so the next write overwrites it, and it is logged once per gate.
+   capped ``Retry-After`` plus the longest line a reservation can stand in plus one turn.
+   The line is the longer of a request's whole budget (``CANCEL_DEADLINE_SECONDS``: a turn
+   it waits for) and ``MAX_LINE_TURNS`` turns (a turn a refused queue request holds for
+   its return, the line rule in pacing.py). A time beyond that horizon is corrupt: it is
+   read as no time at all, so the next write overwrites it, and it is logged once per gate.
 3. **Whose clock.** The record's times are the storage service's clock, one clock for the
    whole fleet: no machine's own. Each process measures its offset to it from the HTTP
    ``Date`` of its own store calls (:class:`StorageClock`): an answer dated second D that
@@ -51,9 +52,22 @@ def capped_retry_after(seconds: float, cap: float) -> float:
     return cap
 
 
-def horizon_seconds(retry_after_cap: float, deadline_seconds: float, spacing: float) -> float:
+# A refused queue request holds a turn at most this many turns ahead: 30 minutes at ADT's
+# 1 request/s, a backlog of 1,800 cancels. Further back it holds none and comes back when the
+# line is shorter. The longer the line, the longer a hand-edited record can close an instance.
+MAX_LINE_TURNS = 1800
+
+
+def max_line_seconds(requests_per_second: float) -> float:
+    """How far ahead a refused queue request may hold a turn (none when spacing is off)."""
+    return MAX_LINE_TURNS / requests_per_second if requests_per_second > 0 else 0.0
+
+
+def horizon_seconds(retry_after_cap: float, deadline_seconds: float, requests_per_second: float) -> float:
     """Rule 2: how far ahead of now a record may legitimately hold a time."""
-    return retry_after_cap + deadline_seconds + spacing
+    spacing = 1.0 / requests_per_second if requests_per_second > 0 else 0.0
+    line = max(deadline_seconds, max_line_seconds(requests_per_second))
+    return retry_after_cap + line + spacing + MAX_UNCERTAINTY_SECONDS
 
 
 class Bounded(NamedTuple):

@@ -118,6 +118,9 @@ def test_a_record_of_a_request_never_deferred_has_no_deferrals_field() -> None:
         ({"deferrals": "2", "notAfter": "2026-12-08T12:00:00Z"}, "go together"),
         ({"deferrals": 2, "notAfter": "tomorrow"}, "notAfter is not an RFC 3339 time"),
         ({"deferrals": 2, "notAfter": "2026-12-08T12:00:00"}, "notAfter needs a time zone"),
+        ({"turn": "2026-12-08T12:00:00Z"}, "only on a deferred request"),
+        ({"deferrals": 2, "notAfter": "2026-12-08T12:00:00Z", "turn": 1765000000}, "turn is an RFC 3339 time"),
+        ({"deferrals": 2, "notAfter": "2026-12-08T12:00:00Z", "turn": "soon"}, "turn is not an RFC 3339 time"),
     ],
 )
 def test_bad_deferral_fields_are_invalid_messages_that_keep_the_job_id(fields: dict, reason: str) -> None:
@@ -125,6 +128,30 @@ def test_bad_deferral_fields_are_invalid_messages_that_keep_the_job_id(fields: d
         parse_message(json.dumps({"jobId": "job-1", **fields}))
     assert reason in str(caught.value)
     assert caught.value.job_id == "job-1"
+
+
+def test_a_copy_holding_a_turn_comes_back_half_a_budget_before_it_without_jitter() -> None:
+    turn = NOW.timestamp() + 40.25
+    step = defer(CancelRequest("job-1"), throttled(40.25)._replace(turn=turn), DAY, NOW, HighestJitter(), 25.0)
+    assert isinstance(step, Deferred) and step.delay_seconds == 28  # 40.25 - 12.5, to the nearest second
+    body = json.loads(step.body)
+    assert body["turn"] == "2026-12-07T12:00:40.250000Z"
+    assert parse_message(step.body).turn == pytest.approx(turn)
+
+
+def test_a_copy_whose_turn_is_within_half_a_budget_still_waits_a_second() -> None:
+    step = defer(CancelRequest("job-1"), throttled(2.6)._replace(turn=1.0), DAY, NOW, HighestJitter(), 2.5)
+    assert isinstance(step, Deferred) and step.delay_seconds == 1
+
+
+def test_a_held_turn_is_carried_once_and_a_refusal_without_one_drops_it() -> None:
+    held = parse_message(
+        json.dumps(
+            {"jobId": "job-1", "deferrals": 1, "notAfter": "2026-12-08T12:00:00Z", "turn": "2026-12-07T12:00:05Z"}
+        )
+    )
+    step = defer(held, throttled(6.0), DAY, NOW, random.Random(3))
+    assert isinstance(step, Deferred) and "turn" not in json.loads(step.body)
 
 
 def test_every_earlier_form_still_parses_with_no_deferral() -> None:

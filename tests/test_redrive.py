@@ -25,6 +25,7 @@ DEFERRED = json.dumps(
         "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         "deferrals": 9,
         "notAfter": "2026-12-01T00:00:00Z",
+        "turn": "2026-11-30T23:59:30Z",
     }
 )
 

@@ -15,6 +15,7 @@ import pytest
 from cancel_job.pacing_store import PaceRecord
 from cancel_job.trust import (
     DEFAULT_RETRY_AFTER_CAP_SECONDS,
+    MAX_LINE_TURNS,
     MAX_UNCERTAINTY_SECONDS,
     StorageClock,
     capped_retry_after,
@@ -36,8 +37,11 @@ def test_a_retry_after_past_the_cap_is_the_cap_and_says_so(caplog) -> None:
     assert "86400" in record.getMessage() and "ADT_RETRY_AFTER_MAX_SECONDS" in record.getMessage()
 
 
-def test_the_horizon_is_the_cap_plus_a_whole_budget_plus_a_turn() -> None:
-    assert horizon_seconds(60, 25, 1.0) == 86
+def test_the_horizon_is_the_cap_plus_the_longest_line_plus_a_turn_and_the_clocks_uncertainty() -> None:
+    assert horizon_seconds(60, 25, 1.0) == 60 + MAX_LINE_TURNS + 1 + MAX_UNCERTAINTY_SECONDS
+    assert horizon_seconds(60, 25, 10.0) == 60 + MAX_LINE_TURNS / 10 + 0.1 + MAX_UNCERTAINTY_SECONDS
+    # With spacing off nothing is held: the longest wait in line is a request's budget.
+    assert horizon_seconds(60, 25, 0) == 60 + 25 + MAX_UNCERTAINTY_SECONDS
     assert DEFAULT_RETRY_AFTER_CAP_SECONDS == 60
 
 

@@ -3,7 +3,7 @@
 ``redrive poison`` moves the messages of ``import-cancel-requests-poison`` back, unchanged.
 ``redrive failures --code CODE …`` re-enqueues the request of each failure record with one
 of the codes, taken from the record itself, as a new request: the marks the app adds to a
-request it put back itself (``deferrals``, ``notAfter``, ``followUp``) are dropped, so a
+request it put back itself (``deferrals``, ``notAfter``, ``turn``, ``followUp``) are dropped, so a
 request that ran out of deferrals starts afresh.
 
 Neither can lose a message. Each is hidden while it is handled (received with a
@@ -29,7 +29,7 @@ from .queue_commands import _queue, _storage_error, check_max
 # How long a message stays hidden while it is handled; longer than a run of --max 1000.
 HIDE_SECONDS = 300
 # Marks of a request the app put back itself; a re-driven request starts without them.
-APP_MARKS = ("deferrals", "notAfter", "followUp")
+APP_MARKS = ("deferrals", "notAfter", "turn", "followUp")
 
 
 class Planned(NamedTuple):
