@@ -590,7 +590,7 @@ def write_page(report: SoakReport, args: argparse.Namespace) -> None:
     """This mode's section of docs/soak.md, from this run; the other modes' stay as they were."""
     from datetime import UTC, datetime
 
-    from devtools.bench import machine
+    from devtools.bench_report import machine
 
     mode = mode_of(args)
     title, what = MODES[mode]

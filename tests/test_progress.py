@@ -7,7 +7,7 @@ import inspect
 import io
 import re
 
-from devtools import bench
+from devtools import bench_clients, bench_queues
 from devtools.progress import Progress
 
 
@@ -53,5 +53,5 @@ def _steps_in(function: object) -> int:
 
 def test_the_benchmarks_step_count_is_the_steps_it_takes() -> None:
     """A run's lines say [k/n]: n must be the number of steps its measurements go through."""
-    assert _steps_in(bench.measure_clients) == bench.CLIENT_STEPS
-    assert _steps_in(bench.measure_queues) == bench.QUEUE_STEPS
+    assert _steps_in(bench_clients.measure_clients) == bench_clients.CLIENT_STEPS
+    assert _steps_in(bench_queues.measure_queues) == bench_queues.QUEUE_STEPS
