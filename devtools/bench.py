@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from devtools.azurite import REPO_ROOT
 from devtools.bench_clients import CLIENT_STEPS, OVERHEAD_SETTINGS, Plan, client_rows, measure_clients
-from devtools.bench_queues import QUEUE_STEPS, drain_rows, fleet_rows, measure_queues
+from devtools.bench_queues import QUEUE_STEPS, backlog_rows, drain_rows, fleet_rows, measure_queues
 from devtools.bench_report import Row, chart, machine, table, verdict
 from devtools.fleet_drain import describe
 from devtools.progress import Progress
@@ -33,7 +33,13 @@ def run(quick: bool, progress: Progress | None = None) -> tuple[list[Row], dict[
     os.environ.update(OVERHEAD_SETTINGS)
     rows = client_rows(clients, plan.sequential) + drain_rows(queues.paced, queues.unpaced)
     rows += fleet_rows(queues.shared, queues.alone)
+    rows += backlog_rows(queues.backlog, queues.skewed_backlog)
     notes.append(f"Fleet (row 9): {describe(queues.shared)}. Beside it, {describe(queues.alone)}.")
+    skewed = queues.skewed_backlog
+    notes.append(
+        f"Backlog (row 10): {describe(queues.backlog)}."
+        + (f" Beside it, one process 300 s fast: {describe(skewed)}." if skewed else "")
+    )
     rates = {name: clients.main.median_rate(name) for name in clients.main.names}
     rates["naive"] = clients.naive.median_rate("naive")
     notes.append(

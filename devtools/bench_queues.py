@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from devtools.azurite import Azurite, create_queues
 from devtools.bench_report import Row
 from devtools.emulator_process import EmulatorProcess
-from devtools.fleet_drain import FleetDrain, clear_queues, ended, fleet_drain
+from devtools.fleet_drain import FAKETIME_LIBRARY, FleetDrain, clear_queues, ended, fleet_drain, skewed_clock
 from devtools.progress import Progress
 
 DRAIN_MESSAGES = 60
@@ -179,18 +179,107 @@ def fleet_rows(shared: FleetDrain, alone: FleetDrain) -> list[Row]:
     ]
 
 
+# Row 10: a backlog, at the rate of row 8, with the request deadline scaled like the rate
+# (25 s at ADT's 1/s), so that most requests are refused once and come back for their turn.
+BACKLOG_MESSAGES = 1_000
+BACKLOG_DEADLINE_SECONDS = 25.0 / DRAIN_RATE
+BACKLOG_SKEW_SECONDS = 300.0
+
+
+def backlog_rows(even: FleetDrain, skewed: FleetDrain | None) -> list[Row]:
+    """Row 10: a backlog drained in order (the line rule), and beside it the same load with
+    one process's clock 300 s fast."""
+    name = (
+        f"10. {even.messages:,} cancels queued at once, {even.processes} processes x 6 invocations, one instance "
+        f"throttling at {even.rate:g}/s, deadline {BACKLOG_DEADLINE_SECONDS:g} s"
+    )
+    complete = even.complete and even.failures == 0
+    rows = [
+        Row(
+            f"{name}: drain time / ({even.messages:,} / rate)",
+            f"{even.ratio:.2f} ({even.seconds:.1f} s)",
+            "<= 1.4",
+            complete and even.ratio <= 1.4,
+        ),
+        Row(
+            "10. backlog: ADT calls answered 429 / all calls",
+            f"{even.throttled_share:.1%} ({even.throttled} of {even.calls})",
+            "<= 5%",
+            complete and even.throttled_share <= 0.05,
+        ),
+        Row(
+            "10. backlog: deliveries per cancel",
+            f"{even.deliveries / even.messages:.2f}",
+            "<= 1.5",
+            complete and even.deliveries / even.messages <= 1.5,
+        ),
+        Row(
+            "10. backlog: pacing-store transactions per cancel",
+            f"{even.transactions_per_cancel:.1f}",
+            "<= 8",
+            complete and even.transactions_per_cancel <= 8,
+        ),
+    ]
+    if skewed is None:
+        rows.append(Row("10. (beside) one process 300 s fast", "not run: libfaketime is not installed", "-", None))
+        return rows
+    rows += [
+        Row(
+            f"10. (beside) one process {BACKLOG_SKEW_SECONDS:.0f} s fast: drain time / ({skewed.messages:,} / rate)",
+            f"{skewed.ratio:.2f} ({skewed.seconds:.1f} s)",
+            "-",
+            None,
+        ),
+        Row(
+            "10. (beside) one process fast: ADT calls answered 429 / all calls",
+            f"{skewed.throttled_share:.1%} ({skewed.throttled} of {skewed.calls})",
+            "-",
+            None,
+        ),
+        Row(
+            "10. (beside) one process fast: deliveries per cancel",
+            f"{skewed.deliveries / skewed.messages:.2f}",
+            "-",
+            None,
+        ),
+        Row(
+            "10. (beside) one process fast: pacing-store transactions per cancel",
+            f"{skewed.transactions_per_cancel:.1f}",
+            "-",
+            None,
+        ),
+    ]
+    return rows
+
+
+def backlog_drain(azurite: Azurite, process_env: list[dict[str, str]] | None = None) -> FleetDrain:
+    return fleet_drain(
+        azurite,
+        "shared",
+        processes=8,
+        messages=BACKLOG_MESSAGES,
+        rate=DRAIN_RATE,
+        deadline_seconds=BACKLOG_DEADLINE_SECONDS,
+        max_seconds=900,
+        process_env=process_env or [],
+    )
+
+
 @dataclass
 class QueueMeasures:
-    """Rows 8-9: queued cancels drained against a throttling instance, by one process and a fleet."""
+    """Rows 8-10: queued cancels drained against a throttling instance, by one process, by a
+    fleet, and as a backlog."""
 
     paced: Drain
     unpaced: Drain
     shared: FleetDrain
     alone: FleetDrain
+    backlog: FleetDrain
+    skewed_backlog: FleetDrain | None
 
 
 # Steps of measure_queues, for the progress display.
-QUEUE_STEPS = 4
+QUEUE_STEPS = 6
 
 
 def measure_queues(steps: Progress) -> QueueMeasures:
@@ -204,7 +293,11 @@ def measure_queues(steps: Progress) -> QueueMeasures:
             shared = fleet_drain(azurite, "shared")
         with steps.step("fleet drain, 8 processes each with its own gate"):
             alone = fleet_drain(azurite, "process")
-    return QueueMeasures(paced, unpaced, shared, alone)
+        with steps.step(f"backlog of {BACKLOG_MESSAGES:,} cancels, 8 processes"):
+            backlog = backlog_drain(azurite)
+        with steps.step(f"the same backlog, one process's clock {BACKLOG_SKEW_SECONDS:.0f} s fast"):
+            skewed = None if FAKETIME_LIBRARY is None else backlog_drain(azurite, [skewed_clock(BACKLOG_SKEW_SECONDS)])
+    return QueueMeasures(paced, unpaced, shared, alone, backlog, skewed)
 
 
 def drain_rows(paced: Drain, unpaced: Drain) -> list[Row]:

