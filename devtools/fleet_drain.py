@@ -64,8 +64,13 @@ class FleetDrain:
 
     @property
     def complete(self) -> bool:
-        """Every message ended in a result or a record, and ADT was called for them."""
-        return self.results + self.failures == self.messages and self.calls >= self.messages
+        """Every message ended in a result or a record, and ADT was called for them. A
+        request may end twice (docs/contracts.md lists how): :attr:`ended_twice` counts it."""
+        return self.results + self.failures >= self.messages and self.calls >= self.messages
+
+    @property
+    def ended_twice(self) -> int:
+        return max(0, self.results + self.failures - self.messages)
 
     @property
     def ratio(self) -> float:
