@@ -377,13 +377,6 @@ class SharedGate(_Waiting):
         record = self._believable(current.record, wall)
         given_out = wall - self.tolerance <= held < record.next_turn
         if not given_out or record.blocked_until > held:
-            logger.info(
-                held,
-                wall,
-                wall - held,
-                record.next_turn,
-                record.blocked_until,
-            )
             return None
         if held > deadline + (wall - now):
             return Refusal(held - wall, held)
