@@ -11,6 +11,7 @@ from devtools import bench_queues as queues
 from devtools import bench_report as report
 from devtools.azurite import REPO_ROOT
 from devtools.emulator_process import EmulatorProcess
+from devtools.fleet_drain import FleetDrain
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +84,40 @@ def test_the_throttled_drains_print_nothing_but_the_benchmarks_own_output(azurit
     assert drain.calls >= 8 and drain.throttled > 0  # the comparison did meet ADT's throttling
     loud = [r.getMessage()[:120] for r in caplog.records if r.levelno >= logging.WARNING]
     assert loud == []
+
+
+def _drain(**figures: float) -> FleetDrain:
+    base = {
+        "scope": "shared",
+        "processes": 8,
+        "messages": 1000,
+        "rate": 10.0,
+        "seconds": 130.0,
+        "calls": 1000,
+        "throttled": 0,
+        "results": 1000,
+        "failures": 0,
+        "throttling_failures": 0,
+        "poison": 0,
+        "deliveries": 1400,
+        "store_transactions": 6000,
+        "store_outages": 0,
+        "peak_rss_mb": 70.0,
+    }
+    return FleetDrain(**{**base, **figures})  # type: ignore[arg-type]
+
+
+def test_the_backlog_row_judges_the_even_drain_and_only_reports_the_skewed_one() -> None:
+    rows = queues.backlog_rows(_drain(), _drain(seconds=300.0, throttled=400, calls=1400))
+    judged = [row for row in rows if row.met is not None]
+    assert [row.met for row in judged] == [True, True, True, True]  # 1.3x, 0%, 1.4, 6.0
+    assert all(row.goal == "-" for row in rows if "(beside)" in row.name)
+    assert any(row.figure == "3.00 (300.0 s)" for row in rows if "(beside)" in row.name)
+
+
+def test_a_backlog_that_lost_a_request_meets_no_goal_and_one_that_ended_twice_is_counted() -> None:
+    lost = queues.backlog_rows(_drain(results=999), None)
+    assert [row.met for row in lost if row.met is not None] == [False] * 4
+    twice = queues.backlog_rows(_drain(results=1003, calls=1003), None)
+    assert [row.figure for row in twice if "ended twice" in row.name] == ["3"]
+    assert "libfaketime" in twice[-1].figure
