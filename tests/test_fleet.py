@@ -136,20 +136,22 @@ def test_a_refused_delivery_is_deferred_with_its_count_and_deadline(emulator: Ad
     for job in ("job-a", "job-b"):
         emulator.add_job(job)
     requests = queue(azurite, REQUESTS_QUEUE)
-    with fleet(2, settings(emulator, azurite, ADT_JOBS_REQUESTS_PER_SECOND="1", CANCEL_DEADLINE_SECONDS="0.5")) as (
-        a,
-        b,
-    ):
+    # A turn every 2.1 s and a budget of 1.5 s: the copy comes back half a budget before the
+    # turn it holds, to the nearest second (1 s later), and waits for it within its budget.
+    pace = settings(emulator, azurite, ADT_JOBS_REQUESTS_PER_SECOND="0.5", CANCEL_DEADLINE_SECONDS="1.5")
+    with fleet(2, pace) as (a, b):
         assert json.loads(a.invoke("job-a")["result"])["id"] == "job-a"
         deferred_at = datetime.now(UTC)
-        refused = b.invoke('{"jobId": "job-b"}')  # its turn is 1.05 s away, past its 0.5 s budget
+        refused = b.invoke('{"jobId": "job-b"}')  # its turn is 2.1 s away, past its 1.5 s budget
         assert refused == {"result": None, "failure": None, "raised": None}  # completed, nothing written
-        # The copy is on the queue, and invisible for its delay (at least the 1.05 s wait).
+        # The copy is on the queue, and invisible for its delay (1 s).
         assert message_count(azurite, REQUESTS_QUEUE) == 1 and list(requests.peek_messages()) == []
         copy = wait_for(lambda: list(requests.receive_messages(max_messages=1)), timeout=15)[0]
         assert datetime.now(UTC) - deferred_at >= timedelta(seconds=1)
         body = json.loads(copy.content)
         assert (body["jobId"], body["deferrals"]) == ("job-b", 1)
+        turn = datetime.fromisoformat(body["turn"])  # the turn the line holds for it
+        assert timedelta(seconds=1.5) < turn - deferred_at < timedelta(seconds=3)
         not_after = datetime.fromisoformat(body["notAfter"])
         assert abs(not_after - (deferred_at + timedelta(hours=24))) < timedelta(seconds=30)
         assert copy.dequeue_count == 1  # a new message: no delivery spent
