@@ -16,12 +16,21 @@ IDENTITY_RETRY_TOTAL = 1
 
 
 def bounded_options(settings: Settings) -> dict[str, Any]:
-    """Transport and retry options that bound one token fetch."""
-    return {
-        "connection_timeout": settings.connect_timeout_seconds,
-        "read_timeout": settings.read_timeout_seconds,
-        "retry_total": IDENTITY_RETRY_TOTAL,
-    }
+    """Transport and retry options that bound one token fetch for ADT."""
+    return token_fetch_bounds(settings.connect_timeout_seconds, settings.read_timeout_seconds)
+
+
+def token_fetch_bounds(connect_timeout: float, read_timeout: float) -> dict[str, Any]:
+    """Transport and retry options that bound one token fetch: these timeouts, one retry."""
+    return {"connection_timeout": connect_timeout, "read_timeout": read_timeout, "retry_total": IDENTITY_RETRY_TOTAL}
+
+
+def managed_identity(client_id: str | None, options: dict[str, Any]) -> ManagedIdentityCredential:
+    """The system-assigned identity, or the user-assigned one ``client_id`` names: the
+    credential does not read AZURE_CLIENT_ID by itself."""
+    if client_id:
+        return ManagedIdentityCredential(client_id=client_id, **options)
+    return ManagedIdentityCredential(**options)
 
 
 def build_credential(settings: Settings) -> TokenCredential:
@@ -31,11 +40,8 @@ def build_credential(settings: Settings) -> TokenCredential:
     of a user-assigned identity is passed explicitly. DefaultAzureCredential is only for
     developer machines, where ``az login`` provides the token.
     """
-    options = bounded_options(settings)
     if settings.use_managed_identity:
-        if settings.client_id:
-            return ManagedIdentityCredential(client_id=settings.client_id, **options)
-        return ManagedIdentityCredential(**options)
+        return managed_identity(settings.client_id, bounded_options(settings))
     return developer_credential(settings)
 
 

@@ -86,32 +86,18 @@ def _service_uri(env: Mapping[str, str], service: str) -> str:
     return uri
 
 
-# The storage token fetch, bounded by the pacing store's own timeouts and one retry:
-# azure-identity's defaults (300 s timeouts, 10 retries) would hold a pacing turn, or a queue
-# send, for minutes.
-TOKEN_RETRIES = 1
-
-
 def _credential(env: Mapping[str, str]) -> TokenCredential:
     """The identity-based connection's credential: the user-assigned managed identity named
     by ``__clientId`` in Azure, else DefaultAzureCredential (a developer's sign-in); either
-    bounded in time."""
-    bounded: dict[str, Any] = {
-        "connection_timeout": STORE_CONNECT_TIMEOUT_SECONDS,
-        "read_timeout": STORE_READ_TIMEOUT_SECONDS,
-        "retry_total": TOKEN_RETRIES,
-    }
-    if env.get(f"{STORAGE_CONNECTION}__credential", "").lower() == "managedidentity":
-        from azure.identity import ManagedIdentityCredential
-
-        client_id = env.get(f"{STORAGE_CONNECTION}__clientId")
-        return (
-            ManagedIdentityCredential(client_id=client_id, **bounded)
-            if client_id
-            else ManagedIdentityCredential(**bounded)
-        )
+    bounded by the pacing store's own timeouts and one retry: azure-identity's defaults
+    (300 s timeouts, 10 retries) would hold a pacing turn, or a queue send, for minutes."""
     from azure.identity import DefaultAzureCredential
 
+    from .identity import managed_identity, token_fetch_bounds
+
+    bounded = token_fetch_bounds(STORE_CONNECT_TIMEOUT_SECONDS, STORE_READ_TIMEOUT_SECONDS)
+    if env.get(f"{STORAGE_CONNECTION}__credential", "").lower() == "managedidentity":
+        return managed_identity(env.get(f"{STORAGE_CONNECTION}__clientId"), bounded)
     return DefaultAzureCredential(exclude_interactive_browser_credential=True, **bounded)
 
 
