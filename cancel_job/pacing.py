@@ -291,7 +291,7 @@ class SharedGate(_Waiting):
         self._clock, self._sleep, self._wall = clock, sleep, wall_clock or store.now
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
-        self._spare_lock = threading.Lock()  # guards the count, which waiting callers change
+        self._waiting_lock = threading.Lock()  # guards the count, which waiting callers change
         self._waiting = 0  # callers waiting for the lock: a block holds a turn for each
         self._spares: collections.deque[float] = collections.deque()  # held turns nobody has yet (store clock)
         self._write_latency: float | None = None  # moving average, seconds
@@ -336,12 +336,12 @@ class SharedGate(_Waiting):
         return self.fallback.take_turn(not_before, deadline)
 
     def _acquire(self, deadline: float) -> bool:
-        with self._spare_lock:
+        with self._waiting_lock:
             self._waiting += 1
         try:
             return self._lock.acquire(timeout=max(0.0, deadline - self._clock()))
         finally:
-            with self._spare_lock:
+            with self._waiting_lock:
                 self._waiting -= 1
 
     def _held_or_next(
@@ -362,10 +362,7 @@ class SharedGate(_Waiting):
             self._spares.popleft()  # passed unused: the backlog ended here
         if not self._spares:
             return None
-        turn = self._spares.popleft()
-        if turn > deadline + (wall - now):
-            return Refusal(turn - wall, turn)
-        return _Turn(turn - (wall - now), queued=True)
+        return _claim(self._spares.popleft(), now, wall, deadline)
 
     def _use_held(self, held: float, deadline: float) -> _Turn | Refusal | None:
         """A turn an earlier refusal held for this caller (the store's clock): a _Turn to use,
@@ -378,9 +375,7 @@ class SharedGate(_Waiting):
         given_out = wall - self.tolerance <= held < record.next_turn
         if not given_out or record.blocked_until > held:
             return None
-        if held > deadline + (wall - now):
-            return Refusal(held - wall, held)
-        return _Turn(held - (wall - now), queued=True)
+        return _claim(held, now, wall, deadline)
 
     def _reserve(self, not_before: float, deadline: float, can_return: bool = False) -> _Turn | Refusal:
         """Take the next free turn by compare-and-swap: a _Turn (monotonic time), or, when
@@ -480,6 +475,15 @@ class SharedGate(_Waiting):
             self.health.failed(str(exc), exc.status)
             return
         self.health.answered()
+
+
+def _claim(turn: float, now: float, wall: float, deadline: float) -> _Turn | Refusal:
+    """A turn that is the caller's own (held for it, or a spare): a _Turn to use when it
+    comes by ``deadline`` (``now`` and ``deadline`` monotonic, ``turn`` and ``wall`` on the
+    store's clock), else a Refusal that keeps holding it."""
+    if turn > deadline + (wall - now):
+        return Refusal(turn - wall, turn)
+    return _Turn(turn - (wall - now), queued=True)
 
 
 class _Turn(NamedTuple):
