@@ -20,7 +20,7 @@ from .endpoints import Endpoint, InstanceNotAllowedError
 from .job_id import InvalidJobIdError, validate_job_id
 from .messages import CancelRequest
 from .outcomes import Failure, Outcome
-from .pacing import Pacer, Place, Refusal, StoreFactory
+from .pacing import NO_PLACE, Pacer, Place, Refusal, StoreFactory
 from .retry import RetryBudget, RetryPolicy
 from .settings import Settings
 from .telemetry import SpanHandle, client_span, operation_span, suppressed_http_instrumentation
@@ -32,7 +32,9 @@ class _Call:
     """One cancel's shared state: where, what, which trace, the attempts made, and ADT's
     correlation id from its last answer."""
 
-    def __init__(self, endpoint: Endpoint, job_id: str, trace: TraceContext, budget: RetryBudget, place: Place) -> None:
+    def __init__(
+        self, endpoint: Endpoint, job_id: str, trace: TraceContext, budget: RetryBudget, place: Place = NO_PLACE
+    ) -> None:
         self.endpoint, self.job_id, self.trace, self.budget = endpoint, job_id, trace, budget
         self.place = place  # in the instance's line: whether it can come back, and any turn it holds
         self.attempts = 0
@@ -195,7 +197,7 @@ class CancelService:
             endpoint = self.settings.allowlist.resolve(instance)
         except InstanceNotAllowedError as exc:
             return Failure(ErrorCode.INSTANCE_NOT_ALLOWED.value, str(exc), job_id=job_id or None, trace=trace)
-        return _Call(endpoint, job_id, trace, RetryBudget(self.policy, self.clock), Place())
+        return _Call(endpoint, job_id, trace, RetryBudget(self.policy, self.clock))
 
     def _cancel(self, call: _Call) -> Outcome:
         answer = self._send_with_retries(call, self.client.cancel, CANCEL)
