@@ -167,11 +167,11 @@ def test_a_request_past_its_deadline_ends_in_one_too_many_requests_record(
     for job in ("job-a", "job-b"):
         emulator.add_job(job)
     past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
-    with fleet(2, settings(emulator, azurite, ADT_JOBS_REQUESTS_PER_SECOND="1", CANCEL_DEADLINE_SECONDS="0.5")) as (
-        a,
-        b,
-    ):
-        a.invoke("job-a")
+    # A turn every 2.1 s and a budget of 1.5 s: a's cancel has time for its turn even on a busy
+    # machine (with 0.5 s it was sometimes refused, and its own copy was on the queue), b's not.
+    pace = settings(emulator, azurite, ADT_JOBS_REQUESTS_PER_SECOND="0.5", CANCEL_DEADLINE_SECONDS="1.5")
+    with fleet(2, pace) as (a, b):
+        assert json.loads(a.invoke("job-a")["result"])["id"] == "job-a"
         ended = b.invoke(json.dumps({"jobId": "job-b", "deferrals": 3, "notAfter": past}))
     assert ended["result"] is None and ended["raised"] is None
     record = json.loads(ended["failure"])
